@@ -1,0 +1,1 @@
+"""Recon: single-host GitOps with an embedded Kubernetes-compatible control plane."""

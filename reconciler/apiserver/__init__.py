@@ -1,0 +1,1 @@
+"""The Kubernetes-compatible REST API server of the embedded control plane."""

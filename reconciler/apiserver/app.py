@@ -1,0 +1,119 @@
+"""The aiohttp application: authentication, error mapping and URL dispatch.
+
+Non-resource URLs (`/version`, discovery, `/openapi/v3`, health) are answered here; every
+resource URL goes to `ResourceHandlers`. Authentication is a bearer token compared in
+constant time; the health and version endpoints stay public, as on Kubernetes.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from aiohttp import web
+
+from reconciler.apiserver import discovery, paths
+from reconciler.apiserver.errors import ApiError
+from reconciler.apiserver.handlers import ResourceHandlers, WatchSettings, json_response
+from reconciler.apiserver.objects import ObjectService
+from reconciler.apiserver.openapi import OpenAPIV3
+from reconciler.clock import Clock
+
+log = logging.getLogger(__name__)
+
+_PUBLIC = frozenset({"/healthz", "/livez", "/readyz", "/version"})
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class AppConfig:
+    token: str
+    server_address: str
+    version: str = "v1.32.0-recon"
+    bookmark_interval: float = 60.0
+
+
+def _unauthorized() -> web.Response:
+    return json_response(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
+
+
+def build_app(service: ObjectService, openapi: OpenAPIV3, clock: Clock, config: AppConfig
+              ) -> web.Application:
+    resources = ResourceHandlers(service, clock, WatchSettings(config.bookmark_interval))
+    expected = f"Bearer {config.token}".encode()
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path not in _PUBLIC:
+            given = request.headers.get("Authorization", "").encode()
+            if not hmac.compare_digest(given, expected):
+                return _unauthorized()
+        try:
+            return await handler(request)
+        except ApiError as e:
+            return json_response(e.status(), e.code)
+        except web.HTTPException:
+            raise
+        except Exception as e:
+            log.exception("internal error serving %s %s", request.method, request.path)
+            err = ApiError(500, "InternalError", f"an internal error occurred: {type(e).__name__}")
+            return json_response(err.status(), 500)
+
+    async def dispatch(request: web.Request) -> web.StreamResponse:
+        path = request.path.rstrip("/") or "/"
+        if path in ("/healthz", "/livez", "/readyz"):
+            return web.Response(text="ok")
+        if path == "/version":
+            return json_response(discovery.version_info(config.version))
+        if path == "/api":
+            return json_response(discovery.api_versions(config.server_address))
+        if path == "/apis":
+            return json_response(discovery.api_group_list(service.registry))
+        if path == "/openapi/v3":
+            return json_response(openapi.index())
+        if path.startswith("/openapi/v3/"):
+            return _openapi_document(path[len("/openapi/v3/"):])
+        if path.startswith("/openapi/v2"):
+            raise ApiError(404, "NotFound", "the server serves OpenAPI v3 only (/openapi/v3)")
+        parts = [p for p in path.split("/") if p]
+        if len(parts) == 2 and parts[0] == "apis":
+            group = discovery.api_group(service.registry, parts[1])
+            if group is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return json_response(group)
+        if (len(parts) == 2 and parts[0] == "api") or (len(parts) == 3 and parts[0] == "apis"):
+            group_name = parts[1] if parts[0] == "apis" else ""
+            version = parts[-1]
+            listing = discovery.api_resource_list(service.registry, group_name, version)
+            if listing is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            return json_response(listing)
+        rp = paths.parse(path)
+        if rp is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return await resources.handle(request, rp)
+
+    def _openapi_document(rest: str) -> web.Response:
+        parts = rest.split("/")
+        if parts[0] == "api" and len(parts) == 2:
+            group, version = "", parts[1]
+        elif parts[0] == "apis" and len(parts) == 3:
+            group, version = parts[1], parts[2]
+        else:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        document = openapi.document(group, version)
+        if document is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        return web.Response(
+            text=json.dumps(document, separators=(",", ":")),
+            content_type="application/json",
+            headers={"Cache-Control": "public, immutable"},
+        )
+
+    app = web.Application(middlewares=[middleware], client_max_size=8 * 1024 * 1024)
+    app.router.add_route("*", "/{tail:.*}", dispatch)
+    return app

@@ -1,0 +1,101 @@
+"""Validation of `metadata` that no JSON Schema expresses: name formats, labels, annotations.
+
+The upstream schemas say `metadata.name` is a string; the apiserver additionally enforces
+DNS-1123 names, label syntax and size limits. Users put these mistakes in git, so each
+error names the field (`metadata.labels`) and the rule, as the real apiserver does.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from reconciler.apiserver.errors import Cause
+
+JSONDict = dict[str, Any]
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+
+# Kinds whose names must be DNS-1123 labels (they become DNS names or path segments).
+_LABEL_NAMED = frozenset({("", "Namespace"), ("", "Service")})
+
+_ANNOTATIONS_MAX_BYTES = 256 * 1024
+
+
+def name_errors(group: str, kind: str, name: str, field: str = "metadata.name") -> list[Cause]:
+    if (group, kind) in _LABEL_NAMED:
+        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+            return [
+                Cause(
+                    field,
+                    f"Invalid value: {name!r}: a lowercase RFC 1123 label must consist of lower "
+                    "case alphanumeric characters or '-', and must start and end with an "
+                    "alphanumeric character (max 63 characters)",
+                )
+            ]
+        return []
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        return [
+            Cause(
+                field,
+                f"Invalid value: {name!r}: a lowercase RFC 1123 subdomain must consist of lower "
+                "case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character (max 253 characters)",
+            )
+        ]
+    return []
+
+
+def _qualified_key_errors(key: str, field: str) -> list[Cause]:
+    prefix, slash, name = key.rpartition("/")
+    problems = []
+    if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
+        problems.append(Cause(field, f"Invalid value: {key!r}: prefix part must be a DNS-1123 subdomain"))
+    if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
+        problems.append(
+            Cause(
+                field,
+                f"Invalid value: {key!r}: name part must consist of alphanumeric characters, "
+                "'-', '_' or '.', and must start and end with an alphanumeric character "
+                "(max 63 characters)",
+            )
+        )
+    return problems
+
+
+def metadata_errors(group: str, kind: str, meta: JSONDict) -> list[Cause]:
+    causes: list[Cause] = []
+    name = meta.get("name")
+    if isinstance(name, str) and name:
+        causes += name_errors(group, kind, name)
+    labels = meta.get("labels") or {}
+    if isinstance(labels, dict):
+        for key, value in labels.items():
+            causes += _qualified_key_errors(key, "metadata.labels")
+            if not isinstance(value, str) or len(value) > 63 or not _LABEL_VALUE.match(value):
+                causes.append(
+                    Cause(
+                        "metadata.labels",
+                        f"Invalid value: {value!r}: a valid label must be an empty string or "
+                        "consist of alphanumeric characters, '-', '_' or '.', and must start "
+                        "and end with an alphanumeric character (max 63 characters)",
+                    )
+                )
+    annotations = meta.get("annotations") or {}
+    if isinstance(annotations, dict):
+        for key in annotations:
+            causes += _qualified_key_errors(key, "metadata.annotations")
+        size = len(json.dumps(annotations))
+        if size > _ANNOTATIONS_MAX_BYTES:
+            causes.append(
+                Cause(
+                    "metadata.annotations",
+                    f"Too long: must have at most {_ANNOTATIONS_MAX_BYTES} bytes",
+                    "FieldValueTooLong",
+                )
+            )
+    return causes

@@ -1,0 +1,749 @@
+"""The semantics of the Kubernetes API on top of the kind-agnostic store.
+
+Every write, whether it arrives over HTTP or from a controller in the same process, goes
+through `ObjectService`: it validates (schema, metadata), defaults, stamps `uid`,
+`creationTimestamp` and `generation`, keeps `status` and spec apart (status subresource),
+enforces optimistic concurrency, implements graceful deletion with finalizers and the
+propagation policies, and keeps the CRD-declared types in the registry in step with the
+CRDs stored. Nothing here knows about HTTP; handlers translate requests into these calls.
+
+A rejected write stores nothing: every check runs on a private copy before the single
+store call that commits it.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from reconciler.apiserver import errors
+from reconciler.apiserver.defaults import apply_defaults
+from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.metadata import metadata_errors
+from reconciler.apiserver.resources import ResourceRegistry, ResourceType
+from reconciler.clock import Clock, rfc3339
+from reconciler.merge import (
+    PatchError,
+    PatchTestFailedError,
+    apply_json_patch,
+    apply_merge_patch,
+    apply_strategic_merge_patch,
+)
+from reconciler.schema.definitions import Definitions
+from reconciler.schema.patchmeta import PatchMeta
+from reconciler.schema.validation import (
+    DefinitionValidators,
+    Validator,
+    custom_resource_schema,
+)
+from reconciler.selectors import (
+    FieldSelector,
+    LabelSelector,
+    SelectorError,
+    parse_field_selector,
+    parse_label_selector,
+    supported_field,
+)
+from reconciler.store import errors as store_errors
+from reconciler.store.sqlite import Store, Stored
+from reconciler.store.watch import Event, Watcher
+
+JSONDict = dict[str, Any]
+
+PATCH_JSON = "application/json-patch+json"
+PATCH_MERGE = "application/merge-patch+json"
+PATCH_STRATEGIC = "application/strategic-merge-patch+json"
+
+_SERVER_SET_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
+                        "deletionGracePeriodSeconds", "selfLink")
+CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
+NAMESPACE_RESOURCE = "core/namespaces"
+
+
+@dataclass(frozen=True)
+class ListResult:
+    items: list[JSONDict]  # shared, read-only
+    revision: int
+    continue_token: str | None
+    remaining: int | None
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Parsed label and field selectors of a list or watch request."""
+
+    labels: LabelSelector | None = None
+    fields: FieldSelector | None = None
+
+    def matches(self, obj: JSONDict) -> bool:
+        if self.labels is not None and not self.labels.matches(
+            obj.get("metadata", {}).get("labels") or {}
+        ):
+            return False
+        return self.fields is None or self.fields.matches(obj)
+
+
+@dataclass(frozen=True)
+class DeleteResult:
+    object: JSONDict
+    deleted: bool  # False when the deletion waits for finalizers or a grace period
+
+
+def _spec_part(obj: JSONDict, include_status: bool) -> JSONDict:
+    skip = {"metadata", "apiVersion", "kind"} | (set() if include_status else {"status"})
+    return {k: v for k, v in obj.items() if k not in skip}
+
+
+class ObjectService:
+    """CRUD, patch, delete and watch with Kubernetes semantics for every registered type."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ResourceRegistry,
+        defs: Definitions,
+        strict_defs: Definitions,
+        clock: Clock,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.defs = defs
+        self.clock = clock
+        self._validators = DefinitionValidators(strict_defs)
+        self._lenient = DefinitionValidators(defs)
+        self._crd_validators: dict[tuple[str, str, str], Validator] = {}
+        for stored in store.list(CRD_RESOURCE):
+            registry.set_crd(stored.body)
+
+    # -- selectors -------------------------------------------------------------------
+
+    def selection(self, rt: ResourceType, label: str | None, field: str | None) -> Selection:
+        try:
+            labels = parse_label_selector(label) if label else None
+            fields = parse_field_selector(field) if field else None
+        except SelectorError as e:
+            raise errors.bad_request(f"unable to parse requirement: {e}") from e
+        if fields is not None:
+            for req in fields.requirements:
+                if not rt.is_custom and not supported_field(rt.kind, req.field):
+                    raise errors.bad_request(
+                        f'field label not supported: "{req.field}" for {rt.kind}'
+                    )
+        return Selection(labels, fields)
+
+    # -- reads -----------------------------------------------------------------------
+
+    def get(self, rt: ResourceType, namespace: str, name: str) -> JSONDict:
+        try:
+            return self.store.get(rt.storage_key, namespace, name).body
+        except store_errors.NotFoundError:
+            raise errors.not_found(rt.plural, name, rt.group) from None
+
+    def list(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        selection: Selection = Selection(),
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> ListResult:
+        stored = self.store.list(rt.storage_key, namespace)
+        revision = self.store.revision
+        start_after: tuple[str, str] | None = None
+        if continue_token:
+            try:
+                decoded = json.loads(base64.urlsafe_b64decode(continue_token.encode()))
+                start_after = (decoded["ns"], decoded["name"])
+                revision = int(decoded["rv"])
+            except (ValueError, KeyError, TypeError) as e:
+                raise errors.bad_request(f"continue key is not valid: {e}") from e
+        items: list[JSONDict] = []
+        token = None
+        remaining = None
+        for index, entry in enumerate(stored):
+            meta = entry.body.get("metadata", {})
+            key = (meta.get("namespace", ""), meta.get("name", ""))
+            if start_after is not None and key <= start_after:
+                continue
+            if not selection.matches(entry.body):
+                continue
+            if limit and len(items) >= limit:
+                last = items[-1]["metadata"]
+                token = base64.urlsafe_b64encode(
+                    json.dumps(
+                        {"rv": revision, "ns": last.get("namespace", ""), "name": last["name"]}
+                    ).encode()
+                ).decode()
+                remaining = sum(1 for e in stored[index:] if selection.matches(e.body))
+                break
+            items.append(entry.body)
+        return ListResult(items, revision, token, remaining)
+
+    def watch(
+        self, rt: ResourceType, namespace: str | None, since: int | None
+    ) -> tuple[Watcher, list[JSONDict]]:
+        """Subscribe from `since`; with no revision, the current objects come back as ADDED."""
+        initial: list[JSONDict] = []
+        if since is None:
+            initial = [s.body for s in self.store.list(rt.storage_key, namespace)]
+            since = self.store.revision
+        try:
+            watcher = self.store.hub.subscribe(rt.storage_key, namespace, since)
+        except store_errors.GoneError as e:
+            raise errors.gone(str(e)) from e
+        return watcher, initial
+
+    @staticmethod
+    def filter_event(event: Event, selection: Selection) -> tuple[str, JSONDict] | None:
+        """The event as a selective watcher sees it: moving in is ADDED, moving out DELETED."""
+        now = selection.matches(event.object)
+        before = event.previous is not None and selection.matches(event.previous)
+        if event.type == "DELETED":
+            return ("DELETED", event.object) if now or before else None
+        if event.type == "ADDED":
+            return ("ADDED", event.object) if now else None
+        if now and before:
+            return ("MODIFIED", event.object)
+        if now:
+            return ("ADDED", event.object)
+        if before:
+            return ("DELETED", event.object)
+        return None
+
+    # -- validation ------------------------------------------------------------------
+
+    def _validator(self, rt: ResourceType, strict: bool) -> Validator | None:
+        if rt.definition is not None:
+            source = self._validators if strict else self._lenient
+            return source.for_definition(rt.definition)
+        if rt.crd_schema is not None:
+            key = (rt.group, rt.version, rt.kind)
+            validator = self._crd_validators.get(key)
+            if validator is None:
+                schema = custom_resource_schema(rt.crd_schema, rt.api_version, rt.kind)
+                validator = self._crd_validators[key] = Validator(schema)
+            return validator
+        return None
+
+    def _validate(self, rt: ResourceType, obj: JSONDict, strict: bool) -> None:
+        meta = obj.get("metadata") or {}
+        name = str(meta.get("name") or meta.get("generateName") or "")
+        causes: list[Cause] = []
+        validator = self._validator(rt, strict)
+        if validator is not None:
+            for err in validator.errors(obj):
+                causes.append(Cause(err.path, err.message))
+        if isinstance(meta, dict):
+            causes += metadata_errors(rt.group, rt.kind, meta)
+        if causes:
+            raise errors.invalid(rt.kind, name, rt.group, causes)
+
+    def _check_envelope(self, rt: ResourceType, obj: object, namespace: str) -> JSONDict:
+        if not isinstance(obj, dict):
+            raise errors.bad_request("the request body must be a JSON object")
+        api_version, kind = obj.get("apiVersion"), obj.get("kind")
+        if api_version is not None and api_version != rt.api_version or (
+            kind is not None and kind != rt.kind
+        ):
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected "
+                f"API version ({rt.api_version}) or kind ({kind} vs {rt.kind})"
+            )
+        obj["apiVersion"], obj["kind"] = rt.api_version, rt.kind
+        meta = obj.setdefault("metadata", {})
+        if not isinstance(meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        if rt.namespaced:
+            body_ns = meta.get("namespace")
+            if body_ns and body_ns != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent "
+                    "on the request"
+                )
+            meta["namespace"] = namespace
+        else:
+            meta.pop("namespace", None)
+        return obj
+
+    def _require_namespace(self, rt: ResourceType, namespace: str) -> None:
+        if not rt.namespaced:
+            return
+        ns = self.store.find(NAMESPACE_RESOURCE, "", namespace)
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if ns.body.get("metadata", {}).get("deletionTimestamp"):
+            raise ApiError(
+                403,
+                "Forbidden",
+                f'{rt.plural} "{namespace}" is forbidden: unable to create new content in '
+                f"namespace {namespace} because it is being terminated",
+                rt.plural,
+                namespace,
+                rt.group,
+            )
+
+    # -- writes ----------------------------------------------------------------------
+
+    def create(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        body: object,
+        *,
+        dry_run: bool = False,
+        strict: bool = True,
+    ) -> JSONDict:
+        obj = self._check_envelope(rt, body, namespace)
+        meta = obj["metadata"]
+        if not meta.get("name"):
+            prefix = meta.get("generateName")
+            if not prefix:
+                raise errors.invalid(
+                    rt.kind, "", rt.group,
+                    [Cause("metadata.name", "Required value: name or generateName is required",
+                           "FieldValueRequired")],
+                )
+            meta["name"] = self._generate_name(rt, namespace, str(prefix))
+        self._require_namespace(rt, namespace)
+        for key in _SERVER_SET_METADATA + ("resourceVersion",):
+            meta.pop(key, None)
+        if "status" in rt.subresources and rt.is_custom:
+            obj.pop("status", None)
+        apply_defaults(rt.group, rt.kind, obj)
+        self._validate(rt, obj, strict)
+        meta["uid"] = str(uuid.uuid4())
+        meta["creationTimestamp"] = rfc3339(self.clock.now())
+        if rt.is_custom or "spec" in obj or rt.kind in ("Deployment", "Pod"):
+            meta["generation"] = 1
+        if rt.storage_key == CRD_RESOURCE:
+            self._crd_accepted(obj)
+        if dry_run:
+            return obj
+        try:
+            stored = self.store.create(rt.storage_key, namespace if rt.namespaced else "",
+                                       meta["name"], obj)
+        except store_errors.StoreError as e:
+            raise errors.from_store_error(e, rt.plural, meta["name"], rt.group) from e
+        self._after_write(rt, stored.body)
+        return stored.body
+
+    def _generate_name(self, rt: ResourceType, namespace: str, prefix: str) -> str:
+        alphabet = "bcdfghjklmnpqrstvwxz2456789"
+        for _ in range(10):
+            name = prefix[:58] + "".join(secrets.choice(alphabet) for _ in range(5))
+            if self.store.find(rt.storage_key, namespace if rt.namespaced else "", name) is None:
+                return name
+        raise ApiError(500, "InternalError", "could not generate a unique name")
+
+    def update(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: object,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = True,
+    ) -> JSONDict:
+        ns = namespace if rt.namespaced else ""
+        obj = self._check_envelope(rt, body, namespace)
+        if obj["metadata"].get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({obj['metadata'].get('name')}) does not match the "
+                f"name on the URL ({name})"
+            )
+        obj["metadata"]["name"] = name
+        current = self._current(rt, ns, name)
+        expected = obj["metadata"].get("resourceVersion")
+        if expected:
+            try:
+                expected_rv = int(expected)
+            except ValueError as e:
+                raise errors.bad_request(f"invalid resourceVersion {expected!r}") from e
+            if expected_rv != current.revision:
+                raise errors.conflict(
+                    rt.plural, name, rt.group,
+                    "the object has been modified; please apply your changes to the latest "
+                    "version and try again",
+                )
+        return self._commit_update(rt, ns, name, current, obj, subresource, dry_run, strict)
+
+    def _current(self, rt: ResourceType, ns: str, name: str) -> Stored:
+        found = self.store.find(rt.storage_key, ns, name)
+        if found is None:
+            raise errors.not_found(rt.plural, name, rt.group)
+        return found
+
+    def _commit_update(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        current: Stored,
+        obj: JSONDict,
+        subresource: str | None,
+        dry_run: bool,
+        strict: bool,
+    ) -> JSONDict:
+        old = current.body
+        old_meta = old.get("metadata", {})
+        meta = obj.setdefault("metadata", {})
+        if subresource == "finalize":
+            # Only spec.finalizers changes through /finalize (namespaces).
+            wanted = obj.get("spec", {}).get("finalizers") or []
+            obj = Store.copy_of(current)
+            obj.setdefault("spec", {})["finalizers"] = wanted
+            meta = obj["metadata"]
+        elif subresource == "status":
+            # Only status changes through /status; everything else stays as stored.
+            status = obj.get("status")
+            obj = Store.copy_of(current)
+            if status is None:
+                obj.pop("status", None)
+            else:
+                obj["status"] = status
+            meta = obj["metadata"]
+        elif "status" in rt.subresources:
+            if "status" in old:
+                obj["status"] = json.loads(json.dumps(old["status"]))
+            else:
+                obj.pop("status", None)
+        for key in _SERVER_SET_METADATA:
+            if key in old_meta:
+                meta[key] = old_meta[key]
+            else:
+                meta.pop(key, None)
+        if subresource is None:
+            apply_defaults(rt.group, rt.kind, obj)
+        self._validate(rt, obj, strict)
+        include_status = "status" not in rt.subresources
+        if "generation" in old_meta and _spec_part(obj, include_status) != _spec_part(
+            old, include_status
+        ):
+            meta["generation"] = int(old_meta["generation"]) + 1
+        if rt.storage_key == CRD_RESOURCE:
+            self._crd_accepted(obj)
+        if old_meta.get("deletionTimestamp"):
+            # The last finalizer gone (and, for a namespace, its spec.finalizers too): remove.
+            blocked = bool(meta.get("finalizers")) or bool(
+                rt.storage_key == NAMESPACE_RESOURCE and obj.get("spec", {}).get("finalizers")
+            )
+            if not blocked and not old_meta.get("deletionGracePeriodSeconds"):
+                if dry_run:
+                    return obj
+                return self._remove(rt, ns, name, current.revision).body
+        if _spec_part(obj, True) == _spec_part(old, True) and _meta_equal(meta, old_meta):
+            return old  # a no-op write does not bump the revision, as in Kubernetes
+        if dry_run:
+            meta["resourceVersion"] = old_meta.get("resourceVersion", "")
+            return obj
+        try:
+            stored = self.store.update(rt.storage_key, ns, name, obj, current.revision)
+        except store_errors.StoreError as e:
+            raise errors.from_store_error(e, rt.plural, name, rt.group) from e
+        self._after_write(rt, stored.body)
+        return stored.body
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: object,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = True,
+    ) -> JSONDict:
+        ns = namespace if rt.namespaced else ""
+        current = self._current(rt, ns, name)
+        doc = Store.copy_of(current)
+        try:
+            if content_type == PATCH_JSON:
+                if not isinstance(patch, list):
+                    raise errors.bad_request("a json patch must be a JSON array of operations")
+                result = apply_json_patch(doc, patch)
+            elif content_type == PATCH_MERGE:
+                result = apply_merge_patch(doc, patch)
+            elif content_type == PATCH_STRATEGIC:
+                if rt.definition is None:
+                    raise ApiError(
+                        415, "UnsupportedMediaType",
+                        f"the body of the request was in an unknown format - accepted media "
+                        f"types include: {PATCH_JSON}, {PATCH_MERGE}, application/apply-patch+yaml",
+                    )
+                if not isinstance(patch, dict):
+                    raise errors.bad_request("a strategic merge patch must be a JSON object")
+                meta_info = PatchMeta.for_definition(self.defs, rt.definition)
+                result = apply_strategic_merge_patch(doc, patch, meta_info)
+            else:
+                raise ApiError(
+                    415, "UnsupportedMediaType",
+                    f"the body of the request was in an unknown format - accepted media types "
+                    f"include: {PATCH_JSON}, {PATCH_MERGE}, {PATCH_STRATEGIC}",
+                )
+        except PatchTestFailedError as e:
+            raise errors.invalid(rt.kind, name, rt.group, [Cause("", str(e))]) from e
+        except PatchError as e:
+            raise ApiError(422, "Invalid", f"the patch could not be applied: {e}",
+                           rt.kind, name, rt.group) from e
+        if not isinstance(result, dict):
+            raise errors.bad_request("the patched object is not a JSON object")
+        result_meta = result.setdefault("metadata", {})
+        if not isinstance(result_meta, dict):
+            raise errors.bad_request("metadata must be an object")
+        wanted = result_meta.get("resourceVersion")
+        if wanted and str(wanted) != str(current.revision):
+            raise errors.conflict(
+                rt.plural, name, rt.group,
+                "the object has been modified; please apply your changes to the latest version "
+                "and try again",
+            )
+        if result_meta.get("name", name) != name:
+            raise errors.bad_request("metadata.name cannot be changed by a patch")
+        result_meta["name"] = name
+        obj = self._check_envelope(rt, result, namespace)
+        return self._commit_update(rt, ns, name, current, obj, subresource, dry_run, strict)
+
+    # -- delete ----------------------------------------------------------------------
+
+    def delete(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        *,
+        propagation: str | None = None,
+        preconditions: JSONDict | None = None,
+        grace_period: int | None = None,
+        dry_run: bool = False,
+    ) -> DeleteResult:
+        ns = namespace if rt.namespaced else ""
+        current = self._current(rt, ns, name)
+        old_meta = current.body.get("metadata", {})
+        preconditions = preconditions or {}
+        if preconditions.get("uid") and preconditions["uid"] != old_meta.get("uid"):
+            raise errors.conflict(
+                rt.plural, name, rt.group,
+                f"Precondition failed: UID in precondition: {preconditions['uid']}, "
+                f"UID in object meta: {old_meta.get('uid')}",
+            )
+        if preconditions.get("resourceVersion") and str(preconditions["resourceVersion"]) != str(
+            current.revision
+        ):
+            raise errors.conflict(
+                rt.plural, name, rt.group,
+                "Precondition failed: ResourceVersion in precondition: "
+                f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
+                f"{current.revision}",
+            )
+        if propagation not in (None, "Background", "Foreground", "Orphan"):
+            raise errors.bad_request(f"unsupported propagationPolicy {propagation!r}")
+        obj = Store.copy_of(current)
+        meta = obj["metadata"]
+        finalizers = list(meta.get("finalizers") or [])
+        if propagation == "Foreground" and "foregroundDeletion" not in finalizers:
+            finalizers.append("foregroundDeletion")
+        if propagation == "Orphan" and "orphan" not in finalizers:
+            finalizers.append("orphan")
+        grace = self._grace_period(rt, obj, grace_period)
+        if rt.storage_key == NAMESPACE_RESOURCE:
+            finalizers_spec = obj.get("spec", {}).get("finalizers") or []
+            if finalizers_spec:
+                obj.setdefault("status", {})["phase"] = "Terminating"
+                finalizers = finalizers or []
+                grace = 0
+                return self._mark_deleting(rt, ns, name, current, obj, finalizers, grace, dry_run,
+                                           force=True)
+        if finalizers or grace > 0:
+            return self._mark_deleting(rt, ns, name, current, obj, finalizers, grace, dry_run)
+        if dry_run:
+            return DeleteResult(current.body, True)
+        return DeleteResult(self._remove(rt, ns, name, current.revision).body, True)
+
+    def _grace_period(self, rt: ResourceType, obj: JSONDict, requested: int | None) -> int:
+        """Only pods bound to a node wait for their containers to stop."""
+        if rt.storage_key != "core/pods" or not obj.get("spec", {}).get("nodeName"):
+            return 0
+        if requested is not None:
+            return max(0, requested)
+        return int(obj.get("spec", {}).get("terminationGracePeriodSeconds", 30))
+
+    def _mark_deleting(
+        self,
+        rt: ResourceType,
+        ns: str,
+        name: str,
+        current: Stored,
+        obj: JSONDict,
+        finalizers: list[str],
+        grace: int,
+        dry_run: bool,
+        force: bool = False,
+    ) -> DeleteResult:
+        meta = obj["metadata"]
+        changed = force or finalizers != (meta.get("finalizers") or [])
+        if not meta.get("deletionTimestamp"):
+            meta["deletionTimestamp"] = rfc3339(self.clock.now() + timedelta(seconds=grace))
+            meta["deletionGracePeriodSeconds"] = grace
+            changed = True
+        elif grace < int(meta.get("deletionGracePeriodSeconds") or 0):
+            meta["deletionGracePeriodSeconds"] = grace  # a shorter grace period wins
+            changed = True
+        if finalizers:
+            meta["finalizers"] = finalizers
+        if not finalizers and grace == 0 and not force:
+            if dry_run:
+                return DeleteResult(current.body, True)
+            return DeleteResult(self._remove(rt, ns, name, current.revision).body, True)
+        if dry_run or not changed:
+            return DeleteResult(obj if dry_run else current.body, False)
+        stored = self.store.update(rt.storage_key, ns, name, obj, current.revision)
+        self._after_write(rt, stored.body)
+        return DeleteResult(stored.body, False)
+
+    def _remove(self, rt: ResourceType, ns: str, name: str, revision: int) -> Stored:
+        try:
+            stored = self.store.delete(rt.storage_key, ns, name, revision)
+        except store_errors.StoreError as e:
+            raise errors.from_store_error(e, rt.plural, name, rt.group) from e
+        if rt.storage_key == CRD_RESOURCE:
+            self.registry.remove_crd(name)
+            self._crd_validators.clear()
+        return stored
+
+    def finalize_removal(self, rt: ResourceType, ns: str, name: str) -> None:
+        """Used by the garbage collector and namespace controller: delete once unblocked."""
+        found = self.store.find(rt.storage_key, ns, name)
+        if found is not None:
+            self._remove(rt, ns, name, found.revision)
+
+    def delete_collection(
+        self,
+        rt: ResourceType,
+        namespace: str | None,
+        selection: Selection,
+        *,
+        propagation: str | None = None,
+        dry_run: bool = False,
+    ) -> list[JSONDict]:
+        out = []
+        for obj in self.list(rt, namespace, selection).items:
+            meta = obj["metadata"]
+            try:
+                result = self.delete(rt, meta.get("namespace", ""), meta["name"],
+                                     propagation=propagation, dry_run=dry_run)
+            except ApiError as e:
+                if e.code == 404:
+                    continue
+                raise
+            out.append(result.object)
+        return out
+
+    # -- scale subresource -----------------------------------------------------------
+
+    def get_scale(self, rt: ResourceType, namespace: str, name: str) -> JSONDict:
+        obj = self.get(rt, namespace, name)
+        return _scale_of(obj)
+
+    def update_scale(
+        self, rt: ResourceType, namespace: str, name: str, scale: object, dry_run: bool = False
+    ) -> JSONDict:
+        if not isinstance(scale, dict) or not isinstance(scale.get("spec", {}).get("replicas"), int):
+            raise errors.invalid("Scale", name, "autoscaling", [
+                Cause("spec.replicas", "Required value: an integer replica count is required")])
+        replicas = scale["spec"]["replicas"]
+        if replicas < 0:
+            raise errors.invalid("Scale", name, "autoscaling", [
+                Cause("spec.replicas", f"Invalid value: {replicas}: must be greater than or "
+                                       "equal to 0")])
+        ns = namespace if rt.namespaced else ""
+        current = self._current(rt, ns, name)
+        wanted = scale.get("metadata", {}).get("resourceVersion")
+        if wanted and str(wanted) != str(current.revision):
+            raise errors.conflict(rt.plural, name, rt.group, "the object has been modified")
+        obj = Store.copy_of(current)
+        obj.setdefault("spec", {})["replicas"] = replicas
+        result = self._commit_update(rt, ns, name, current, obj, None, dry_run, False)
+        return _scale_of(result)
+
+    def patch_scale(
+        self, rt: ResourceType, namespace: str, name: str, content_type: str, patch: object,
+        dry_run: bool = False,
+    ) -> JSONDict:
+        scale = self.get_scale(rt, namespace, name)
+        try:
+            if content_type == PATCH_JSON and isinstance(patch, list):
+                patched = apply_json_patch(scale, patch)
+            else:
+                patched = apply_merge_patch(scale, patch)
+        except PatchError as e:
+            raise ApiError(422, "Invalid", f"the patch could not be applied: {e}") from e
+        return self.update_scale(rt, namespace, name, patched, dry_run)
+
+    # -- hooks -----------------------------------------------------------------------
+
+    def _after_write(self, rt: ResourceType, obj: JSONDict) -> None:
+        if rt.storage_key == CRD_RESOURCE:
+            self.registry.set_crd(obj)
+            self._crd_validators.clear()
+
+    @staticmethod
+    def _crd_accepted(crd: JSONDict) -> None:
+        """CRDs are established at once: there is no separate naming controller to wait for."""
+        names = crd.get("spec", {}).get("names", {})
+        status = crd.setdefault("status", {})
+        status["acceptedNames"] = names
+        status["storedVersions"] = [
+            v["name"] for v in crd.get("spec", {}).get("versions", []) if v.get("storage")
+        ]
+        status["conditions"] = [
+            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
+             "message": "no conflicts found", "lastTransitionTime": crd["metadata"].get(
+                 "creationTimestamp", "")},
+            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
+             "message": "the initial names have been accepted", "lastTransitionTime":
+                 crd["metadata"].get("creationTimestamp", "")},
+        ]
+
+
+def _meta_equal(a: JSONDict, b: JSONDict) -> bool:
+    skip = {"resourceVersion", "managedFields"}
+    return {k: v for k, v in a.items() if k not in skip} == {
+        k: v for k, v in b.items() if k not in skip
+    }
+
+
+def _scale_of(obj: JSONDict) -> JSONDict:
+    meta = obj.get("metadata", {})
+    spec = obj.get("spec", {})
+    status = obj.get("status", {})
+    selector = spec.get("selector", {})
+    selector_text = ""
+    if isinstance(selector, dict):
+        from reconciler.selectors import label_selector_from_spec, selector_to_string
+
+        try:
+            selector_text = selector_to_string(label_selector_from_spec(selector))
+        except SelectorError:
+            selector_text = ""
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": {
+            "name": meta.get("name"),
+            "namespace": meta.get("namespace"),
+            "uid": meta.get("uid"),
+            "resourceVersion": meta.get("resourceVersion"),
+            "creationTimestamp": meta.get("creationTimestamp"),
+        },
+        "spec": {"replicas": spec.get("replicas", 0)},
+        "status": {"replicas": status.get("replicas", 0), "selector": selector_text},
+    }

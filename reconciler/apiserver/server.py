@@ -1,0 +1,144 @@
+"""Assembling and running the embedded control plane's API server.
+
+`ApiServer` wires store, registry, object service, lifecycle (GC and namespaces), the aiohttp
+app and TLS together, and bootstraps what a fresh cluster has (the `default`, `kube-system`,
+`kube-public` and `kube-node-lease` namespaces). `recon serve` runs one; tests start one
+in-process on an ephemeral port.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from aiohttp import web
+
+from reconciler.apiserver.app import AppConfig, build_app
+from reconciler.apiserver.lifecycle import Lifecycle
+from reconciler.apiserver.objects import ObjectService
+from reconciler.apiserver.openapi import OpenAPIV3
+from reconciler.apiserver.pki import ServerCredentials, ensure_credentials, ssl_context
+from reconciler.apiserver.resources import ResourceRegistry, builtin_types
+from reconciler.clock import Clock, SystemClock
+from reconciler.schema import definitions
+from reconciler.store.sqlite import Store
+
+log = logging.getLogger(__name__)
+
+BOOT_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class ListenError(ValueError):
+    """The --listen address is malformed or not allowed."""
+
+
+def parse_listen(listen: str, allow_remote: bool = False) -> tuple[str, int]:
+    """`HOST:PORT` (IPv6 as `[::1]:6443`); refuses non-loopback hosts unless allowed."""
+    host, sep, port_text = listen.rpartition(":")
+    if not sep or not port_text.isdigit():
+        raise ListenError(f"--listen must be HOST:PORT, got {listen!r}")
+    host = host.strip("[]") or "127.0.0.1"
+    port = int(port_text)
+    if not 0 <= port <= 65535:
+        raise ListenError(f"--listen port {port} is out of range")
+    if not allow_remote and not _is_loopback(host):
+        raise ListenError(
+            f"refusing to serve on non-loopback address {host!r}: pass --allow-remote to "
+            "expose the API beyond this machine"
+        )
+    return host, port
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+@dataclass
+class ServerOptions:
+    data_dir: Path
+    host: str = "127.0.0.1"
+    port: int = 6443
+    kubernetes_version: str | None = None
+    bookmark_interval: float = 60.0
+
+
+class ApiServer:
+    """One embedded API server: call `start()`, then `stop()`; `port` is known after start."""
+
+    def __init__(self, options: ServerOptions, clock: Clock | None = None) -> None:
+        self.options = options
+        self.clock = clock or SystemClock()
+        options.data_dir.mkdir(parents=True, exist_ok=True)
+        self.defs = definitions.load(options.kubernetes_version)
+        strict = definitions.load(options.kubernetes_version, strict=True)
+        self.registry = ResourceRegistry(builtin_types(self.defs))
+        self.store = Store(options.data_dir / "state.db")
+        self.service = ObjectService(self.store, self.registry, self.defs, strict, self.clock)
+        self.lifecycle = Lifecycle(self.service)
+        self._runner: web.AppRunner | None = None
+        self.port = options.port
+        self.credentials: ServerCredentials | None = None
+
+    def bootstrap(self) -> None:
+        ns_type = self.registry.lookup("", "v1", "namespaces")
+        assert ns_type is not None
+        for name in BOOT_NAMESPACES:
+            if self.store.find(ns_type.storage_key, "", name) is None:
+                self.service.create(
+                    ns_type, "", {"apiVersion": "v1", "kind": "Namespace",
+                                  "metadata": {"name": name}}
+                )
+
+    async def start(self) -> None:
+        self.bootstrap()
+        self.lifecycle.start()
+        host, port = self.options.host, self.options.port
+        if port == 0:
+            port = _free_port(host)
+        self.port = port
+        self.credentials = ensure_credentials(self.options.data_dir, host, port)
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        app = build_app(
+            self.service,
+            OpenAPIV3(self.defs, self.registry),
+            self.clock,
+            AppConfig(
+                token=self.credentials.token,
+                server_address=address,
+                bookmark_interval=self.options.bookmark_interval,
+            ),
+        )
+        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context(self.credentials),
+                           reuse_address=True)
+        await site.start()
+        log.info("serving the Kubernetes API on https://%s", address)
+
+    @property
+    def kubeconfig(self) -> Path:
+        assert self.credentials is not None
+        return self.credentials.kubeconfig
+
+    async def stop(self) -> None:
+        self.store.hub.close_all()
+        if self._runner is not None:
+            await self._runner.cleanup()
+        await self.lifecycle.stop()
+        self.store.close()
+
+
+def _free_port(host: str) -> int:
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])

@@ -1,0 +1,84 @@
+"""The `recon` command line: a thin layer over library functions, one command per job."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+
+import click
+
+from reconciler.apiserver.server import ApiServer, ListenError, ServerOptions, parse_listen
+
+DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
+
+
+
+@click.group()
+@click.option("-v", "--verbose", is_flag=True, help="Log more.")
+def cli(verbose: bool) -> None:
+    """Recon: GitOps onto an embedded Kubernetes-compatible control plane."""
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
+              show_default=True, help="Where state, keys and the kubeconfig live.")
+@click.option("--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT to serve on.")
+@click.option("--allow-remote", is_flag=True,
+              help="Allow --listen on a non-loopback address (the API is then reachable remotely).")
+@click.option("--kubernetes-version", default=None,
+              help="Schema version of the built-in kinds (default: the newest shipped).")
+def serve(data_dir: Path, listen: str, allow_remote: bool, kubernetes_version: str | None) -> None:
+    """Run the embedded control plane (TLS, bearer token) in the foreground."""
+    try:
+        host, port = parse_listen(listen, allow_remote)
+    except ListenError as e:
+        raise click.UsageError(str(e)) from e
+    options = ServerOptions(data_dir=data_dir.expanduser().resolve(), host=host, port=port,
+                            kubernetes_version=kubernetes_version)
+    asyncio.run(_serve(options))
+
+
+async def _serve(options: ServerOptions) -> None:
+    server = ApiServer(options)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+    except OSError as e:
+        click.echo(f"recon serve: cannot listen on {options.host}:{options.port}: {e}", err=True)
+        await server.stop()
+        sys.exit(1)
+    click.echo(f"recon: API server ready on https://{options.host}:{server.port}", err=True)
+    click.echo(f"recon: kubeconfig: {server.kubeconfig}", err=True)
+    await stop.wait()
+    click.echo("recon: shutting down", err=True)
+    await server.stop()
+
+
+@cli.command()
+@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
+              show_default=True)
+def kubeconfig(data_dir: Path) -> None:
+    """Print the path of the kubeconfig `recon serve` wrote."""
+    path = data_dir.expanduser().resolve() / "kubeconfig"
+    if not path.exists():
+        raise click.ClickException(
+            f"no kubeconfig at {path}: start `recon serve --data-dir {data_dir}` first"
+        )
+    click.echo(str(path))
+
+
+def main() -> None:
+    cli()

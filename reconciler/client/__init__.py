@@ -1,0 +1,1 @@
+"""One async Kubernetes client interface: in-process (embedded plane) and HTTP (kubeconfig)."""

@@ -1,0 +1,1 @@
+"""The Application resource: plan, apply order, health, sync status, history, self-heal."""

@@ -1,0 +1,1 @@
+"""Pure merge functions: strategic merge patch, JSON merge patch, JSON patch, three-way apply."""

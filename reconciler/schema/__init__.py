@@ -1,0 +1,1 @@
+"""JSON Schemas: the upstream Kubernetes schemas, CRD schemas, validation and patch metadata."""

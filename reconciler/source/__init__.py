@@ -1,0 +1,1 @@
+"""Git sources: fetch, checkout, revision resolution, hosted bare repos and their hooks."""

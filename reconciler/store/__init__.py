@@ -1,0 +1,1 @@
+"""Durable SQLite storage with a global revision counter, optimistic concurrency and watch."""
