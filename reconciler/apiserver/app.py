@@ -41,8 +41,9 @@ def _unauthorized() -> web.Response:
     return json_response(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
 
 
-def build_app(service: ObjectService, openapi: OpenAPIV3, clock: Clock, config: AppConfig
-              ) -> web.Application:
+def build_app(
+    service: ObjectService, openapi: OpenAPIV3, clock: Clock, config: AppConfig
+) -> web.Application:
     resources = ResourceHandlers(service, clock, WatchSettings(config.bookmark_interval))
     expected = f"Bearer {config.token}".encode()
 
@@ -76,7 +77,7 @@ def build_app(service: ObjectService, openapi: OpenAPIV3, clock: Clock, config: 
         if path == "/openapi/v3":
             return json_response(openapi.index())
         if path.startswith("/openapi/v3/"):
-            return _openapi_document(path[len("/openapi/v3/"):])
+            return _openapi_document(path[len("/openapi/v3/") :])
         if path.startswith("/openapi/v2"):
             raise ApiError(404, "NotFound", "the server serves OpenAPI v3 only (/openapi/v3)")
         parts = [p for p in path.split("/") if p]

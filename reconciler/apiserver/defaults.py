@@ -9,6 +9,7 @@ Pure functions; each mutates the fresh copy it is given.
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -147,7 +148,14 @@ def namespace(obj: JSONDict) -> None:
 
 
 def secret(obj: JSONDict) -> None:
+    """`stringData` is write-only convenience: it is merged into `data`, base64-encoded."""
     obj.setdefault("type", "Opaque")
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict):
+        data = obj.setdefault("data", {})
+        for key, value in string_data.items():
+            if isinstance(value, str):
+                data[key] = base64.b64encode(value.encode()).decode()
 
 
 def pvc(obj: JSONDict) -> None:

@@ -80,15 +80,37 @@ def _resource_entry(t: ResourceType) -> JSONDict:
 def _subresource_entries(t: ResourceType) -> list[JSONDict]:
     out = []
     if "status" in t.subresources:
-        out.append({"name": f"{t.plural}/status", "singularName": "", "namespaced": t.namespaced,
-                    "kind": t.kind, "verbs": ["get", "patch", "update"]})
+        out.append(
+            {
+                "name": f"{t.plural}/status",
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "kind": t.kind,
+                "verbs": ["get", "patch", "update"],
+            }
+        )
     if "scale" in t.subresources:
-        out.append({"name": f"{t.plural}/scale", "singularName": "", "namespaced": t.namespaced,
-                    "group": "autoscaling", "version": "v1", "kind": "Scale",
-                    "verbs": ["get", "patch", "update"]})
+        out.append(
+            {
+                "name": f"{t.plural}/scale",
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": "autoscaling",
+                "version": "v1",
+                "kind": "Scale",
+                "verbs": ["get", "patch", "update"],
+            }
+        )
     for sub in sorted(t.extra_subresources):
-        out.append({"name": f"{t.plural}/{sub}", "singularName": "", "namespaced": t.namespaced,
-                    "kind": t.kind, "verbs": ["get", "create"]})
+        out.append(
+            {
+                "name": f"{t.plural}/{sub}",
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "kind": t.kind,
+                "verbs": ["get", "create"],
+            }
+        )
     return out
 
 

@@ -93,8 +93,12 @@ def invalid(kind: str, name: str, group: str, causes: list[Cause]) -> ApiError:
 def conflict(resource: str, name: str, group: str, message: str) -> ApiError:
     qualified = f"{resource}.{group}" if group else resource
     return ApiError(
-        409, "Conflict", f'Operation cannot be fulfilled on {qualified} "{name}": {message}',
-        resource, name, group,
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {qualified} "{name}": {message}',
+        resource,
+        name,
+        group,
     )
 
 

@@ -59,6 +59,13 @@ async def read_body(request: web.Request) -> object:
     if not raw:
         raise errors.bad_request("the request body is empty")
     content_type = request.content_type
+    if content_type == "application/vnd.kubernetes.protobuf":
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "the body of the request was in an unknown format - accepted media types "
+            "include: application/json, application/yaml",
+        )
     try:
         if "yaml" in content_type:
             return yaml.safe_load(raw)
@@ -113,7 +120,7 @@ class ResourceHandlers:
                 watch = rp.legacy_watch or request.query.get("watch") in ("true", "1")
                 if watch:
                     return await self.watch(request, rt, rp.namespace)
-                return self.list(request, rt, rp.namespace)
+                return self.list_objects(request, rt, rp.namespace)
             if method == "POST":
                 if rt.namespaced and rp.namespace is None:
                     raise ApiError(405, "MethodNotAllowed", "create needs a namespace in the URL")
@@ -141,8 +148,13 @@ class ResourceHandlers:
             if method == "PATCH":
                 content_type, patch = await self._patch_body(request)
                 patched = self.service.patch(
-                    rt, ns, rp.name, content_type, patch,
-                    dry_run=_dry_run(request), strict=_strict(request),
+                    rt,
+                    ns,
+                    rp.name,
+                    content_type,
+                    patch,
+                    dry_run=_dry_run(request),
+                    strict=_strict(request),
                 )
                 return json_response(patched)
             if method == "DELETE":
@@ -153,7 +165,8 @@ class ResourceHandlers:
         content_type = request.content_type
         if content_type not in _PATCH_TYPES:
             raise ApiError(
-                415, "UnsupportedMediaType",
+                415,
+                "UnsupportedMediaType",
                 f"the body of the request was in an unknown format - accepted media types "
                 f"include: {', '.join(_PATCH_TYPES)}",
             )
@@ -173,24 +186,37 @@ class ResourceHandlers:
                 return json_response(self.service.get(rt, ns, name))
             if method == "PUT":
                 body = await read_body(request)
-                return json_response(self.service.update(
-                    rt, ns, name, body, subresource="status", dry_run=_dry_run(request)))
+                return json_response(
+                    self.service.update(
+                        rt, ns, name, body, subresource="status", dry_run=_dry_run(request)
+                    )
+                )
             if method == "PATCH":
                 content_type, patch = await self._patch_body(request)
-                return json_response(self.service.patch(
-                    rt, ns, name, content_type, patch, subresource="status",
-                    dry_run=_dry_run(request)))
+                return json_response(
+                    self.service.patch(
+                        rt,
+                        ns,
+                        name,
+                        content_type,
+                        patch,
+                        subresource="status",
+                        dry_run=_dry_run(request),
+                    )
+                )
         if sub == "scale" and "scale" in rt.subresources:
             if method == "GET":
                 return json_response(self.service.get_scale(rt, ns, name))
             if method == "PUT":
                 body = await read_body(request)
                 return json_response(
-                    self.service.update_scale(rt, ns, name, body, _dry_run(request)))
+                    self.service.update_scale(rt, ns, name, body, _dry_run(request))
+                )
             if method == "PATCH":
                 content_type, patch = await self._patch_body(request)
-                return json_response(self.service.patch_scale(
-                    rt, ns, name, content_type, patch, _dry_run(request)))
+                return json_response(
+                    self.service.patch_scale(rt, ns, name, content_type, patch, _dry_run(request))
+                )
         if sub == "finalize" and rt.plural == "namespaces" and method == "PUT":
             body = await read_body(request)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))
@@ -203,7 +229,7 @@ class ResourceHandlers:
             rt, request.query.get("labelSelector"), request.query.get("fieldSelector")
         )
 
-    def list(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
+    def list_objects(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
         selection = self._selection(request, rt)
         limit_text = request.query.get("limit")
         try:
@@ -235,7 +261,9 @@ class ResourceHandlers:
         continue_token: str | None,
     ) -> JSONDict:
         table = build_table(
-            rt.kind, items, self.clock.now(),
+            rt.kind,
+            items,
+            self.clock.now(),
             include_object=request.query.get("includeObject", "Metadata"),
             printer_columns=rt.printer_columns,
         )
@@ -257,9 +285,18 @@ class ResourceHandlers:
         name: str | None = None,
     ) -> web.StreamResponse:
         if request.query.get("sendInitialEvents") == "true":
-            raise errors.invalid("", "", "", [errors.Cause(
-                "sendInitialEvents", "Forbidden: sendInitialEvents is not supported by this "
-                "server; list, then watch from the list's resourceVersion")])
+            raise errors.invalid(
+                "",
+                "",
+                "",
+                [
+                    errors.Cause(
+                        "sendInitialEvents",
+                        "Forbidden: sendInitialEvents is not supported by this "
+                        "server; list, then watch from the list's resourceVersion",
+                    )
+                ],
+            )
         selection = self._selection(request, rt)
         rv_text = request.query.get("resourceVersion", "")
         since: int | None
@@ -268,9 +305,7 @@ class ResourceHandlers:
         except ValueError as e:
             raise errors.bad_request(f"invalid resourceVersion {rv_text!r}") from e
         timeout_text = request.query.get("timeoutSeconds")
-        deadline = (
-            self.clock.monotonic() + float(timeout_text) if timeout_text else None
-        )
+        deadline = self.clock.monotonic() + float(timeout_text) if timeout_text else None
         bookmarks = request.query.get("allowWatchBookmarks") in ("true", "1")
         table = wants_table(request)
 
@@ -309,10 +344,14 @@ class ResourceHandlers:
                     event = await watcher.next(timeout=wait)
                 except TimeoutError:
                     if bookmarks and (deadline is None or deadline > self.clock.monotonic()):
-                        await send("BOOKMARK", {
-                            "kind": rt.kind, "apiVersion": rt.api_version,
-                            "metadata": {"resourceVersion": str(self.service.store.revision)},
-                        })
+                        await send(
+                            "BOOKMARK",
+                            {
+                                "kind": rt.kind,
+                                "apiVersion": rt.api_version,
+                                "metadata": {"resourceVersion": str(self.service.store.revision)},
+                            },
+                        )
                     continue
                 if event is None:
                     break
@@ -359,7 +398,9 @@ class ResourceHandlers:
         options = await self._delete_options(request)
         dry_run = _dry_run(request) or "All" in (options.get("dryRun") or [])
         result = self.service.delete(
-            rt, ns, name,
+            rt,
+            ns,
+            name,
             propagation=options.get("propagationPolicy"),
             preconditions=options.get("preconditions"),
             grace_period=options.get("gracePeriodSeconds"),
@@ -370,11 +411,20 @@ class ResourceHandlers:
         if rt.is_custom:
             return json_response(result.object)
         meta = result.object.get("metadata", {})
-        return json_response({
-            "kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
-            "details": {"name": name, "group": rt.group, "kind": rt.plural,
-                        "uid": meta.get("uid")},
-        })
+        return json_response(
+            {
+                "kind": "Status",
+                "apiVersion": "v1",
+                "metadata": {},
+                "status": "Success",
+                "details": {
+                    "name": name,
+                    "group": rt.group,
+                    "kind": rt.plural,
+                    "uid": meta.get("uid"),
+                },
+            }
+        )
 
     async def delete_collection(
         self, request: web.Request, rt: ResourceType, namespace: str | None
@@ -382,11 +432,17 @@ class ResourceHandlers:
         options = await self._delete_options(request)
         selection = self._selection(request, rt)
         deleted = self.service.delete_collection(
-            rt, namespace, selection,
-            propagation=options.get("propagationPolicy"), dry_run=_dry_run(request),
+            rt,
+            namespace,
+            selection,
+            propagation=options.get("propagationPolicy"),
+            dry_run=_dry_run(request),
         )
-        return json_response({
-            "kind": rt.list_kind, "apiVersion": rt.api_version,
-            "metadata": {"resourceVersion": str(self.service.store.revision)},
-            "items": deleted,
-        })
+        return json_response(
+            {
+                "kind": rt.list_kind,
+                "apiVersion": rt.api_version,
+                "metadata": {"resourceVersion": str(self.service.store.revision)},
+                "items": deleted,
+            }
+        )

@@ -75,7 +75,7 @@ class OwnerIndex:
 
 def orphaned(index: OwnerIndex, key: Key) -> bool:
     """A dependent whose owners are all gone: background GC deletes it."""
-    owners = index.owners_of.get(key)
+    owners = index.owners_of.get(key) or []
     return bool(owners) and not any(index.exists(uid) for uid in owners)
 
 
@@ -118,7 +118,7 @@ class Lifecycle:
             self.index.remove(key)
             if uid:
                 self._dirty.update(self.index.dependents.get(uid, ()))
-            for owner in (event.object.get("metadata", {}).get("ownerReferences") or []):
+            for owner in event.object.get("metadata", {}).get("ownerReferences") or []:
                 owner_key = self.index.keys.get(owner.get("uid", ""))
                 if owner_key:
                     self._dirty.add(owner_key)  # a foreground owner may now be unblocked
@@ -201,18 +201,17 @@ class Lifecycle:
         refs = stored.body.get("metadata", {}).get("ownerReferences") or []
         kept = [r for r in refs if r.get("uid") != owner_uid]
         patch = {"metadata": {"ownerReferences": kept or None}}
-        self.service.patch(rt, key[1], key[2], "application/merge-patch+json", patch,
-                           strict=False)
+        self.service.patch(rt, key[1], key[2], "application/merge-patch+json", patch, strict=False)
 
     def _remove_finalizer(self, rt: ResourceType, namespace: str, name: str, gone: str) -> None:
         stored = self.store.find(rt.storage_key, namespace, name)
         if stored is None:
             return
         finalizers = [f for f in stored.body["metadata"].get("finalizers") or [] if f != gone]
-        patch = {"metadata": {"finalizers": finalizers or None,
-                              "resourceVersion": str(stored.revision)}}
-        self.service.patch(rt, namespace, name, "application/merge-patch+json", patch,
-                           strict=False)
+        patch = {
+            "metadata": {"finalizers": finalizers or None, "resourceVersion": str(stored.revision)}
+        }
+        self.service.patch(rt, namespace, name, "application/merge-patch+json", patch, strict=False)
 
     def _terminate_namespace(self, rt: ResourceType, name: str, obj: JSONDict) -> None:
         remaining = 0

@@ -16,7 +16,9 @@ from reconciler.apiserver.errors import Cause
 JSONDict = dict[str, Any]
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
-_DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
 _QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
 _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 
@@ -54,7 +56,9 @@ def _qualified_key_errors(key: str, field: str) -> list[Cause]:
     prefix, slash, name = key.rpartition("/")
     problems = []
     if slash and (not prefix or len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix)):
-        problems.append(Cause(field, f"Invalid value: {key!r}: prefix part must be a DNS-1123 subdomain"))
+        problems.append(
+            Cause(field, f"Invalid value: {key!r}: prefix part must be a DNS-1123 subdomain")
+        )
     if not name or len(name) > 63 or not _QUALIFIED_NAME.match(name):
         problems.append(
             Cause(

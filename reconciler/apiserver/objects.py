@@ -54,13 +54,21 @@ from reconciler.store.sqlite import Store, Stored
 from reconciler.store.watch import Event, Watcher
 
 JSONDict = dict[str, Any]
+JSONList = list[JSONDict]
+StrList = list[str]
 
 PATCH_JSON = "application/json-patch+json"
 PATCH_MERGE = "application/merge-patch+json"
 PATCH_STRATEGIC = "application/strategic-merge-patch+json"
 
-_SERVER_SET_METADATA = ("uid", "creationTimestamp", "generation", "deletionTimestamp",
-                        "deletionGracePeriodSeconds", "selfLink")
+_SERVER_SET_METADATA = (
+    "uid",
+    "creationTimestamp",
+    "generation",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "selfLink",
+)
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 NAMESPACE_RESOURCE = "core/namespaces"
 
@@ -186,7 +194,7 @@ class ObjectService:
 
     def watch(
         self, rt: ResourceType, namespace: str | None, since: int | None
-    ) -> tuple[Watcher, list[JSONDict]]:
+    ) -> tuple[Watcher, JSONList]:
         """Subscribe from `since`; with no revision, the current objects come back as ADDED."""
         initial: list[JSONDict] = []
         if since is None:
@@ -247,8 +255,10 @@ class ObjectService:
         if not isinstance(obj, dict):
             raise errors.bad_request("the request body must be a JSON object")
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        if api_version is not None and api_version != rt.api_version or (
-            kind is not None and kind != rt.kind
+        if (
+            (api_version is not None
+            and api_version != rt.api_version)
+            or (kind is not None and kind != rt.kind)
         ):
             raise errors.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected "
@@ -304,13 +314,20 @@ class ObjectService:
             prefix = meta.get("generateName")
             if not prefix:
                 raise errors.invalid(
-                    rt.kind, "", rt.group,
-                    [Cause("metadata.name", "Required value: name or generateName is required",
-                           "FieldValueRequired")],
+                    rt.kind,
+                    "",
+                    rt.group,
+                    [
+                        Cause(
+                            "metadata.name",
+                            "Required value: name or generateName is required",
+                            "FieldValueRequired",
+                        )
+                    ],
                 )
             meta["name"] = self._generate_name(rt, namespace, str(prefix))
         self._require_namespace(rt, namespace)
-        for key in _SERVER_SET_METADATA + ("resourceVersion",):
+        for key in (*_SERVER_SET_METADATA, "resourceVersion"):
             meta.pop(key, None)
         if "status" in rt.subresources and rt.is_custom:
             obj.pop("status", None)
@@ -325,8 +342,9 @@ class ObjectService:
         if dry_run:
             return obj
         try:
-            stored = self.store.create(rt.storage_key, namespace if rt.namespaced else "",
-                                       meta["name"], obj)
+            stored = self.store.create(
+                rt.storage_key, namespace if rt.namespaced else "", meta["name"], obj
+            )
         except store_errors.StoreError as e:
             raise errors.from_store_error(e, rt.plural, meta["name"], rt.group) from e
         self._after_write(rt, stored.body)
@@ -368,7 +386,9 @@ class ObjectService:
                 raise errors.bad_request(f"invalid resourceVersion {expected!r}") from e
             if expected_rv != current.revision:
                 raise errors.conflict(
-                    rt.plural, name, rt.group,
+                    rt.plural,
+                    name,
+                    rt.group,
                     "the object has been modified; please apply your changes to the latest "
                     "version and try again",
                 )
@@ -475,7 +495,8 @@ class ObjectService:
             elif content_type == PATCH_STRATEGIC:
                 if rt.definition is None:
                     raise ApiError(
-                        415, "UnsupportedMediaType",
+                        415,
+                        "UnsupportedMediaType",
                         f"the body of the request was in an unknown format - accepted media "
                         f"types include: {PATCH_JSON}, {PATCH_MERGE}, application/apply-patch+yaml",
                     )
@@ -485,15 +506,17 @@ class ObjectService:
                 result = apply_strategic_merge_patch(doc, patch, meta_info)
             else:
                 raise ApiError(
-                    415, "UnsupportedMediaType",
+                    415,
+                    "UnsupportedMediaType",
                     f"the body of the request was in an unknown format - accepted media types "
                     f"include: {PATCH_JSON}, {PATCH_MERGE}, {PATCH_STRATEGIC}",
                 )
         except PatchTestFailedError as e:
             raise errors.invalid(rt.kind, name, rt.group, [Cause("", str(e))]) from e
         except PatchError as e:
-            raise ApiError(422, "Invalid", f"the patch could not be applied: {e}",
-                           rt.kind, name, rt.group) from e
+            raise ApiError(
+                422, "Invalid", f"the patch could not be applied: {e}", rt.kind, name, rt.group
+            ) from e
         if not isinstance(result, dict):
             raise errors.bad_request("the patched object is not a JSON object")
         result_meta = result.setdefault("metadata", {})
@@ -502,7 +525,9 @@ class ObjectService:
         wanted = result_meta.get("resourceVersion")
         if wanted and str(wanted) != str(current.revision):
             raise errors.conflict(
-                rt.plural, name, rt.group,
+                rt.plural,
+                name,
+                rt.group,
                 "the object has been modified; please apply your changes to the latest version "
                 "and try again",
             )
@@ -531,7 +556,9 @@ class ObjectService:
         preconditions = preconditions or {}
         if preconditions.get("uid") and preconditions["uid"] != old_meta.get("uid"):
             raise errors.conflict(
-                rt.plural, name, rt.group,
+                rt.plural,
+                name,
+                rt.group,
                 f"Precondition failed: UID in precondition: {preconditions['uid']}, "
                 f"UID in object meta: {old_meta.get('uid')}",
             )
@@ -539,7 +566,9 @@ class ObjectService:
             current.revision
         ):
             raise errors.conflict(
-                rt.plural, name, rt.group,
+                rt.plural,
+                name,
+                rt.group,
                 "Precondition failed: ResourceVersion in precondition: "
                 f"{preconditions['resourceVersion']}, ResourceVersion in object meta: "
                 f"{current.revision}",
@@ -560,8 +589,9 @@ class ObjectService:
                 obj.setdefault("status", {})["phase"] = "Terminating"
                 finalizers = finalizers or []
                 grace = 0
-                return self._mark_deleting(rt, ns, name, current, obj, finalizers, grace, dry_run,
-                                           force=True)
+                return self._mark_deleting(
+                    rt, ns, name, current, obj, finalizers, grace, dry_run, force=True
+                )
         if finalizers or grace > 0:
             return self._mark_deleting(rt, ns, name, current, obj, finalizers, grace, dry_run)
         if dry_run:
@@ -583,7 +613,7 @@ class ObjectService:
         name: str,
         current: Stored,
         obj: JSONDict,
-        finalizers: list[str],
+        finalizers: StrList,
         grace: int,
         dry_run: bool,
         force: bool = False,
@@ -633,13 +663,18 @@ class ObjectService:
         *,
         propagation: str | None = None,
         dry_run: bool = False,
-    ) -> list[JSONDict]:
+    ) -> JSONList:
         out = []
         for obj in self.list(rt, namespace, selection).items:
             meta = obj["metadata"]
             try:
-                result = self.delete(rt, meta.get("namespace", ""), meta["name"],
-                                     propagation=propagation, dry_run=dry_run)
+                result = self.delete(
+                    rt,
+                    meta.get("namespace", ""),
+                    meta["name"],
+                    propagation=propagation,
+                    dry_run=dry_run,
+                )
             except ApiError as e:
                 if e.code == 404:
                     continue
@@ -656,14 +691,28 @@ class ObjectService:
     def update_scale(
         self, rt: ResourceType, namespace: str, name: str, scale: object, dry_run: bool = False
     ) -> JSONDict:
-        if not isinstance(scale, dict) or not isinstance(scale.get("spec", {}).get("replicas"), int):
-            raise errors.invalid("Scale", name, "autoscaling", [
-                Cause("spec.replicas", "Required value: an integer replica count is required")])
+        if not isinstance(scale, dict) or not isinstance(
+            scale.get("spec", {}).get("replicas"), int
+        ):
+            raise errors.invalid(
+                "Scale",
+                name,
+                "autoscaling",
+                [Cause("spec.replicas", "Required value: an integer replica count is required")],
+            )
         replicas = scale["spec"]["replicas"]
         if replicas < 0:
-            raise errors.invalid("Scale", name, "autoscaling", [
-                Cause("spec.replicas", f"Invalid value: {replicas}: must be greater than or "
-                                       "equal to 0")])
+            raise errors.invalid(
+                "Scale",
+                name,
+                "autoscaling",
+                [
+                    Cause(
+                        "spec.replicas",
+                        f"Invalid value: {replicas}: must be greater than or equal to 0",
+                    )
+                ],
+            )
         ns = namespace if rt.namespaced else ""
         current = self._current(rt, ns, name)
         wanted = scale.get("metadata", {}).get("resourceVersion")
@@ -675,7 +724,12 @@ class ObjectService:
         return _scale_of(result)
 
     def patch_scale(
-        self, rt: ResourceType, namespace: str, name: str, content_type: str, patch: object,
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: object,
         dry_run: bool = False,
     ) -> JSONDict:
         scale = self.get_scale(rt, namespace, name)
@@ -705,12 +759,20 @@ class ObjectService:
             v["name"] for v in crd.get("spec", {}).get("versions", []) if v.get("storage")
         ]
         status["conditions"] = [
-            {"type": "NamesAccepted", "status": "True", "reason": "NoConflicts",
-             "message": "no conflicts found", "lastTransitionTime": crd["metadata"].get(
-                 "creationTimestamp", "")},
-            {"type": "Established", "status": "True", "reason": "InitialNamesAccepted",
-             "message": "the initial names have been accepted", "lastTransitionTime":
-                 crd["metadata"].get("creationTimestamp", "")},
+            {
+                "type": "NamesAccepted",
+                "status": "True",
+                "reason": "NoConflicts",
+                "message": "no conflicts found",
+                "lastTransitionTime": crd["metadata"].get("creationTimestamp", ""),
+            },
+            {
+                "type": "Established",
+                "status": "True",
+                "reason": "InitialNamesAccepted",
+                "message": "the initial names have been accepted",
+                "lastTransitionTime": crd["metadata"].get("creationTimestamp", ""),
+            },
         ]
 
 

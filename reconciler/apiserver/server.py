@@ -92,8 +92,9 @@ class ApiServer:
         for name in BOOT_NAMESPACES:
             if self.store.find(ns_type.storage_key, "", name) is None:
                 self.service.create(
-                    ns_type, "", {"apiVersion": "v1", "kind": "Namespace",
-                                  "metadata": {"name": name}}
+                    ns_type,
+                    "",
+                    {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
                 )
 
     async def start(self) -> None:
@@ -117,8 +118,9 @@ class ApiServer:
         )
         self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, ssl_context=ssl_context(self.credentials),
-                           reuse_address=True)
+        site = web.TCPSite(
+            self._runner, host, port, ssl_context=ssl_context(self.credentials), reuse_address=True
+        )
         await site.start()
         log.info("serving the Kubernetes API on https://%s", address)
 

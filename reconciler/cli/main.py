@@ -17,7 +17,6 @@ from reconciler.apiserver.server import ApiServer, ListenError, ServerOptions, p
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
 
 
-
 @click.group()
 @click.option("-v", "--verbose", is_flag=True, help="Log more.")
 def cli(verbose: bool) -> None:
@@ -29,21 +28,38 @@ def cli(verbose: bool) -> None:
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-              show_default=True, help="Where state, keys and the kubeconfig live.")
-@click.option("--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT to serve on.")
-@click.option("--allow-remote", is_flag=True,
-              help="Allow --listen on a non-loopback address (the API is then reachable remotely).")
-@click.option("--kubernetes-version", default=None,
-              help="Schema version of the built-in kinds (default: the newest shipped).")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA_DIR,
+    show_default=True,
+    help="Where state, keys and the kubeconfig live.",
+)
+@click.option(
+    "--listen", default="127.0.0.1:6443", show_default=True, help="HOST:PORT to serve on."
+)
+@click.option(
+    "--allow-remote",
+    is_flag=True,
+    help="Allow --listen on a non-loopback address (the API is then reachable remotely).",
+)
+@click.option(
+    "--kubernetes-version",
+    default=None,
+    help="Schema version of the built-in kinds (default: the newest shipped).",
+)
 def serve(data_dir: Path, listen: str, allow_remote: bool, kubernetes_version: str | None) -> None:
     """Run the embedded control plane (TLS, bearer token) in the foreground."""
     try:
         host, port = parse_listen(listen, allow_remote)
     except ListenError as e:
         raise click.UsageError(str(e)) from e
-    options = ServerOptions(data_dir=data_dir.expanduser().resolve(), host=host, port=port,
-                            kubernetes_version=kubernetes_version)
+    options = ServerOptions(
+        data_dir=data_dir.expanduser().resolve(),
+        host=host,
+        port=port,
+        kubernetes_version=kubernetes_version,
+    )
     asyncio.run(_serve(options))
 
 
@@ -68,8 +84,9 @@ async def _serve(options: ServerOptions) -> None:
 
 
 @cli.command()
-@click.option("--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR,
-              show_default=True)
+@click.option(
+    "--data-dir", type=click.Path(path_type=Path), default=DEFAULT_DATA_DIR, show_default=True
+)
 def kubeconfig(data_dir: Path) -> None:
     """Print the path of the kubeconfig `recon serve` wrote."""
     path = data_dir.expanduser().resolve() / "kubeconfig"

@@ -85,9 +85,7 @@ def crd_to_json_schema(schema: JSONDict) -> JSONDict:
             out[key] = crd_to_json_schema(value)
         elif key in ("allOf", "anyOf", "oneOf") and isinstance(value, list):
             out[key] = [crd_to_json_schema(v) for v in value]
-        elif key in ("nullable", "x-kubernetes-int-or-string", "x-kubernetes-preserve-unknown-fields"):
-            continue
-        elif key.startswith("x-kubernetes-") or key in ("example", "externalDocs"):
+        elif key.startswith("x-kubernetes-") or key in ("nullable", "example", "externalDocs"):
             continue
         else:
             out[key] = value
@@ -96,8 +94,10 @@ def crd_to_json_schema(schema: JSONDict) -> JSONDict:
         out.setdefault("anyOf", [{"type": "integer"}, {"type": "string"}])
     if schema.get("nullable") and "type" in out:
         out["type"] = [out["type"], "null"]
-    if out.get("type") == "object" and "properties" in out and not schema.get(
-        "x-kubernetes-preserve-unknown-fields"
+    if (
+        out.get("type") == "object"
+        and "properties" in out
+        and not schema.get("x-kubernetes-preserve-unknown-fields")
     ):
         # Structural schemas prune unknown fields; strict validation reports them instead.
         out.setdefault("additionalProperties", False)

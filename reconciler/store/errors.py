@@ -1,10 +1,10 @@
 """The store's exception tree; the API server maps each to its HTTP status in one place.
 
-    StoreError
-    ├── NotFoundError         (404)
-    ├── AlreadyExistsError    (409, reason AlreadyExists)
-    ├── ConflictError         (409, reason Conflict: stale resourceVersion)
-    └── GoneError             (410: a watch asked for history that was compacted away)
+StoreError
+├── NotFoundError         (404)
+├── AlreadyExistsError    (409, reason AlreadyExists)
+├── ConflictError         (409, reason Conflict: stale resourceVersion)
+└── GoneError             (410: a watch asked for history that was compacted away)
 """
 
 from __future__ import annotations

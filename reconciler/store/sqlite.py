@@ -159,9 +159,7 @@ class Store:
             self._set_revision(revision)
         del self._index[resource][(namespace, name)]
         stored = Stored(revision, body, _dumps(body))
-        self.hub.publish(
-            Event("DELETED", resource, namespace, name, revision, body, current.body)
-        )
+        self.hub.publish(Event("DELETED", resource, namespace, name, revision, body, current.body))
         return stored
 
     def _put(self, kind: str, resource: str, namespace: str, name: str, obj: JSONDict) -> Stored:
@@ -181,7 +179,12 @@ class Store:
         self._index.setdefault(resource, {})[(namespace, name)] = stored
         self.hub.publish(
             Event(
-                kind, resource, namespace, name, revision, obj,
+                kind,
+                resource,
+                namespace,
+                name,
+                revision,
+                obj,
                 previous.body if previous is not None else None,
             )
         )

@@ -134,9 +134,7 @@ class WatchHub:
     ) -> Watcher:
         """Watch `resource` for events with revision > `since`; GoneError if that is too old."""
         if since < self._compacted:
-            raise GoneError(
-                f"too old resource version: {since} ({self._compacted})"
-            )
+            raise GoneError(f"too old resource version: {since} ({self._compacted})")
         watcher = Watcher(self, resource, namespace, predicate, self._max_backlog)
         for event in self._history:
             if event.revision > since:

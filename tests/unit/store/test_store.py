@@ -12,8 +12,12 @@ from reconciler.store.sqlite import Store
 
 
 def cm(name: str, value: str = "1") -> dict:
-    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-            "data": {"v": value}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name},
+        "data": {"v": value},
+    }
 
 
 @pytest.fixture
@@ -84,7 +88,9 @@ async def test_watch_replays_then_streams_live_in_order(store: Store) -> None:
     store.delete("core/configmaps", "default", "a")
     events = [await watcher.next(timeout=1) for _ in range(2)]
     assert [(e.type, e.name, e.revision) for e in events if e] == [
-        ("ADDED", "b", 2), ("DELETED", "a", 3)]
+        ("ADDED", "b", 2),
+        ("DELETED", "a", 3),
+    ]
     watcher.close()
     assert await watcher.next(timeout=1) is None
 

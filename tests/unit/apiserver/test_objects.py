@@ -1,0 +1,281 @@
+"""Kubernetes object semantics of ObjectService: metadata, concurrency, status, deletion, GC."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apiserver.errors import ApiError
+from reconciler.apiserver.lifecycle import Lifecycle
+from reconciler.apiserver.objects import PATCH_MERGE, PATCH_STRATEGIC, ObjectService
+from reconciler.apiserver.resources import ResourceRegistry, ResourceType, builtin_types
+from reconciler.clock import ManualClock
+from reconciler.schema.definitions import load
+from reconciler.store.sqlite import Store
+
+
+class Env:
+    def __init__(self, path: Path) -> None:
+        self.clock = ManualClock()
+        self.store = Store(path / "state.db")
+        self.registry = ResourceRegistry(builtin_types(load()))
+        self.svc = ObjectService(self.store, self.registry, load(), load(strict=True), self.clock)
+        for ns in ("default", "other"):
+            self.svc.create(self.rt("v1", "Namespace"), "", ns_obj(ns))
+
+    def rt(self, api_version: str, kind: str) -> ResourceType:
+        found = self.registry.by_kind(api_version, kind)
+        assert found is not None
+        return found
+
+
+def ns_obj(name: str) -> dict[str, Any]:
+    return {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+
+
+def cm(name: str, **meta: Any) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, **meta},
+        "data": {"k": "v"},
+    }
+
+
+def deployment(name: str, replicas: Any = 1, image: str = "busybox") -> dict[str, Any]:
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": name}},
+            "template": {
+                "metadata": {"labels": {"app": name}},
+                "spec": {"containers": [{"name": "c", "image": image}]},
+            },
+        },
+    }
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> Any:
+    e = Env(tmp_path)
+    yield e
+    e.store.close()
+
+
+def test_create_stamps_server_metadata_and_defaults(env: Env) -> None:
+    created = env.svc.create(env.rt("apps/v1", "Deployment"), "default", deployment("web"))
+    meta = created["metadata"]
+    assert meta["namespace"] == "default" and meta["generation"] == 1
+    assert meta["uid"] and meta["creationTimestamp"] == "2026-01-01T00:00:00Z"
+    assert int(meta["resourceVersion"]) == env.store.revision
+    assert created["spec"]["strategy"]["rollingUpdate"] == {
+        "maxSurge": "25%",
+        "maxUnavailable": "25%",
+    }
+    container = created["spec"]["template"]["spec"]["containers"][0]
+    assert container["imagePullPolicy"] == "Always"  # untagged image means :latest
+
+
+def test_invalid_object_is_422_with_paths_and_stores_nothing(env: Env) -> None:
+    before = env.store.revision
+    with pytest.raises(ApiError) as info:
+        env.svc.create(env.rt("apps/v1", "Deployment"), "default", deployment("web", "two"))
+    assert info.value.code == 422
+    assert [c.field for c in info.value.causes] == ["spec.replicas"]
+    assert env.store.revision == before
+
+
+def test_unknown_field_is_rejected_only_when_strict(env: Env) -> None:
+    bad = cm("x")
+    bad["dta"] = {"typo": "1"}
+    with pytest.raises(ApiError) as info:
+        env.svc.create(env.rt("v1", "ConfigMap"), "default", bad, strict=True)
+    assert "dta" in info.value.message
+    env.svc.create(env.rt("v1", "ConfigMap"), "default", bad, strict=False)
+
+
+def test_bad_names_and_labels_are_invalid(env: Env) -> None:
+    for obj, field in [
+        (cm("Upper_Case"), "metadata.name"),
+        (cm("ok", labels={"app": "has space"}), "metadata.labels"),
+        (cm("ok", labels={"-bad": "x"}), "metadata.labels"),
+    ]:
+        with pytest.raises(ApiError) as info:
+            env.svc.create(env.rt("v1", "ConfigMap"), "default", obj)
+        assert info.value.code == 422 and info.value.causes[0].field == field
+
+
+def test_create_in_missing_namespace_is_404(env: Env) -> None:
+    with pytest.raises(ApiError) as info:
+        env.svc.create(env.rt("v1", "ConfigMap"), "nowhere", cm("x"))
+    assert info.value.code == 404 and "nowhere" in info.value.message
+
+
+def test_generate_name(env: Env) -> None:
+    obj = cm("")
+    obj["metadata"] = {"generateName": "job-"}
+    created = env.svc.create(env.rt("v1", "ConfigMap"), "default", obj)
+    assert created["metadata"]["name"].startswith("job-")
+    assert len(created["metadata"]["name"]) == len("job-") + 5
+
+
+def test_stale_update_conflicts_and_unconditional_update_wins(env: Env) -> None:
+    rt = env.rt("v1", "ConfigMap")
+    first = env.svc.create(rt, "default", cm("x"))
+    stale = dict(cm("x"), data={"k": "stale"})
+    stale["metadata"]["resourceVersion"] = first["metadata"]["resourceVersion"]
+    env.svc.update(rt, "default", "x", dict(cm("x"), data={"k": "new"}))
+    with pytest.raises(ApiError) as info:
+        env.svc.update(rt, "default", "x", stale)
+    assert info.value.code == 409 and info.value.reason == "Conflict"
+    assert env.svc.get(rt, "default", "x")["data"] == {"k": "new"}
+
+
+def test_generation_moves_with_spec_only_and_status_is_separate(env: Env) -> None:
+    rt = env.rt("apps/v1", "Deployment")
+    env.svc.create(rt, "default", deployment("web"))
+    env.svc.patch(rt, "default", "web", PATCH_MERGE, {"metadata": {"labels": {"a": "b"}}})
+    assert env.svc.get(rt, "default", "web")["metadata"]["generation"] == 1
+    env.svc.patch(rt, "default", "web", PATCH_MERGE, {"status": {"replicas": 9}})
+    assert "status" not in env.svc.get(rt, "default", "web")  # ignored on the main resource
+    env.svc.patch(
+        rt, "default", "web", PATCH_MERGE, {"status": {"replicas": 1}}, subresource="status"
+    )
+    got = env.svc.get(rt, "default", "web")
+    assert got["status"] == {"replicas": 1} and got["metadata"]["generation"] == 1
+    env.svc.patch(
+        rt,
+        "default",
+        "web",
+        PATCH_STRATEGIC,
+        {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "x:2"}]}}}},
+    )
+    got = env.svc.get(rt, "default", "web")
+    assert got["metadata"]["generation"] == 2 and got["status"] == {"replicas": 1}
+
+
+def test_noop_write_keeps_the_revision(env: Env) -> None:
+    rt = env.rt("v1", "ConfigMap")
+    created = env.svc.create(rt, "default", cm("x"))
+    same = env.svc.patch(rt, "default", "x", PATCH_MERGE, {"data": {"k": "v"}})
+    assert same["metadata"]["resourceVersion"] == created["metadata"]["resourceVersion"]
+
+
+def test_scale_subresource(env: Env) -> None:
+    rt = env.rt("apps/v1", "Deployment")
+    env.svc.create(rt, "default", deployment("web"))
+    scale = env.svc.get_scale(rt, "default", "web")
+    assert scale["spec"]["replicas"] == 1 and scale["status"]["selector"] == "app=web"
+    env.svc.patch_scale(rt, "default", "web", PATCH_MERGE, {"spec": {"replicas": 4}})
+    assert env.svc.get(rt, "default", "web")["spec"]["replicas"] == 4
+    with pytest.raises(ApiError):
+        env.svc.update_scale(rt, "default", "web", {"spec": {"replicas": -1}})
+
+
+def test_dry_run_stores_nothing(env: Env) -> None:
+    rt = env.rt("v1", "ConfigMap")
+    before = env.store.revision
+    out = env.svc.create(rt, "default", cm("x"), dry_run=True)
+    assert out["metadata"]["uid"] and env.store.revision == before
+    env.svc.create(rt, "default", cm("y"))
+    env.svc.patch(rt, "default", "y", PATCH_MERGE, {"data": {"k": "2"}}, dry_run=True)
+    env.svc.delete(rt, "default", "y", dry_run=True)
+    assert env.svc.get(rt, "default", "y")["data"] == {"k": "v"}
+
+
+def test_finalizers_hold_deletion_until_removed(env: Env) -> None:
+    rt = env.rt("v1", "ConfigMap")
+    env.svc.create(rt, "default", cm("x", finalizers=["example.com/hold"]))
+    result = env.svc.delete(rt, "default", "x")
+    assert not result.deleted and result.object["metadata"]["deletionTimestamp"]
+    env.svc.patch(rt, "default", "x", PATCH_MERGE, {"metadata": {"finalizers": None}})
+    with pytest.raises(ApiError) as info:
+        env.svc.get(rt, "default", "x")
+    assert info.value.code == 404
+
+
+def owned(name: str, owner: dict[str, Any]) -> dict[str, Any]:
+    meta = owner["metadata"]
+    ref = {
+        "apiVersion": owner["apiVersion"],
+        "kind": owner["kind"],
+        "name": meta["name"],
+        "uid": meta["uid"],
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+    return cm(name, ownerReferences=[ref])
+
+
+async def settle(lifecycle: Lifecycle) -> None:
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+@pytest.mark.parametrize("policy", ["Background", "Foreground", "Orphan"])
+async def test_garbage_collection_propagation(env: Env, policy: str) -> None:
+    lifecycle = Lifecycle(env.svc)
+    lifecycle.start()
+    cms, deploys = env.rt("v1", "ConfigMap"), env.rt("apps/v1", "Deployment")
+    owner = env.svc.create(deploys, "default", deployment("web"))
+    env.svc.create(cms, "default", owned("child-a", owner))
+    env.svc.create(cms, "default", owned("child-b", owner))
+    env.svc.delete(deploys, "default", "web", propagation=policy)
+    await settle(lifecycle)
+    names = [o["metadata"]["name"] for o in env.svc.list(cms, "default").items]
+    if policy == "Orphan":
+        assert names == ["child-a", "child-b"]
+        assert all(
+            "ownerReferences" not in o["metadata"] for o in env.svc.list(cms, "default").items
+        )
+    else:
+        assert names == []
+    assert env.store.find(deploys.storage_key, "default", "web") is None
+    await lifecycle.stop()
+
+
+async def test_namespace_deletion_removes_its_content(env: Env) -> None:
+    lifecycle = Lifecycle(env.svc)
+    lifecycle.start()
+    cms, nss = env.rt("v1", "ConfigMap"), env.rt("v1", "Namespace")
+    env.svc.create(cms, "other", cm("a"))
+    env.svc.create(cms, "other", cm("b", finalizers=["example.com/hold"]))
+    env.svc.create(cms, "default", cm("keep"))
+    result = env.svc.delete(nss, "", "other")
+    assert not result.deleted and result.object["status"]["phase"] == "Terminating"
+    with pytest.raises(ApiError) as info:
+        env.svc.create(cms, "other", cm("late"))
+    assert info.value.code == 403
+    await settle(lifecycle)
+    assert [o["metadata"]["name"] for o in env.svc.list(cms, "other").items] == ["b"]
+    assert env.store.find(nss.storage_key, "", "other") is not None  # held by b's finalizer
+    env.svc.patch(cms, "other", "b", PATCH_MERGE, {"metadata": {"finalizers": None}})
+    await settle(lifecycle)
+    assert env.store.find(nss.storage_key, "", "other") is None
+    assert [o["metadata"]["name"] for o in env.svc.list(cms, None).items] == ["keep"]
+    await lifecycle.stop()
+
+
+def test_label_and_field_selectors_and_pagination(env: Env) -> None:
+    rt = env.rt("v1", "ConfigMap")
+    for i in range(5):
+        env.svc.create(rt, "default", cm(f"c{i}", labels={"tier": "web" if i % 2 else "db"}))
+    sel = env.svc.selection(rt, "tier in (web)", None)
+    assert [o["metadata"]["name"] for o in env.svc.list(rt, None, sel).items] == ["c1", "c3"]
+    sel = env.svc.selection(rt, None, "metadata.name=c4")
+    assert [o["metadata"]["name"] for o in env.svc.list(rt, None, sel).items] == ["c4"]
+    with pytest.raises(ApiError) as info:
+        env.svc.selection(rt, None, "spec.nodeName=x")
+    assert info.value.code == 400
+    page = env.svc.list(rt, "default", limit=2)
+    assert [o["metadata"]["name"] for o in page.items] == ["c0", "c1"]
+    assert page.remaining == 3 and page.continue_token
+    rest = env.svc.list(rt, "default", limit=10, continue_token=page.continue_token)
+    assert [o["metadata"]["name"] for o in rest.items] == ["c2", "c3", "c4"]
+    assert rest.continue_token is None
