@@ -8,7 +8,6 @@ constant time; the health and version endpoints stay public, as on Kubernetes.
 from __future__ import annotations
 
 import hmac
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -77,7 +76,7 @@ def build_app(
         if path == "/openapi/v3":
             return json_response(openapi.index())
         if path.startswith("/openapi/v3/"):
-            return _openapi_document(path[len("/openapi/v3/") :])
+            return _openapi_document(request, path[len("/openapi/v3/") :])
         if path.startswith("/openapi/v2"):
             raise ApiError(404, "NotFound", "the server serves OpenAPI v3 only (/openapi/v3)")
         parts = [p for p in path.split("/") if p]
@@ -98,21 +97,21 @@ def build_app(
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         return await resources.handle(request, rp)
 
-    def _openapi_document(rest: str) -> web.Response:
-        parts = rest.split("/")
-        if parts[0] == "api" and len(parts) == 2:
-            group, version = "", parts[1]
-        elif parts[0] == "apis" and len(parts) == 3:
-            group, version = parts[1], parts[2]
-        else:
+    def _openapi_document(request: web.Request, key: str) -> web.Response:
+        """Serve the exact bytes the index hashed; a stale `hash` is redirected to the new one."""
+        found = openapi.serialized(key)
+        if found is None:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        document = openapi.document(group, version)
-        if document is None:
-            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        body, etag = found
+        asked = request.query.get("hash")
+        if asked and asked != etag:
+            location = openapi.server_relative_url(key)
+            raise web.HTTPMovedPermanently(location or f"/openapi/v3/{key}")
+        cache = "public, immutable" if asked == etag else "no-cache, private"
         return web.Response(
-            text=json.dumps(document, separators=(",", ":")),
+            body=body,
             content_type="application/json",
-            headers={"Cache-Control": "public, immutable"},
+            headers={"ETag": f'"{etag}"', "Cache-Control": cache},
         )
 
     app = web.Application(middlewares=[middleware], client_max_size=8 * 1024 * 1024)

@@ -229,7 +229,9 @@ class ResourceHandlers:
             rt, request.query.get("labelSelector"), request.query.get("fieldSelector")
         )
 
-    def list_objects(self, request: web.Request, rt: ResourceType, namespace: str | None) -> web.Response:
+    def list_objects(
+        self, request: web.Request, rt: ResourceType, namespace: str | None
+    ) -> web.Response:
         selection = self._selection(request, rt)
         limit_text = request.query.get("limit")
         try:

@@ -255,10 +255,8 @@ class ObjectService:
         if not isinstance(obj, dict):
             raise errors.bad_request("the request body must be a JSON object")
         api_version, kind = obj.get("apiVersion"), obj.get("kind")
-        if (
-            (api_version is not None
-            and api_version != rt.api_version)
-            or (kind is not None and kind != rt.kind)
+        if (api_version is not None and api_version != rt.api_version) or (
+            kind is not None and kind != rt.kind
         ):
             raise errors.bad_request(
                 f"the API version in the data ({api_version}) does not match the expected "

@@ -496,7 +496,8 @@ def _discovery_path(url: str, operation_id: str, tag: str, schema: str, what: st
 
 @dataclass(frozen=True)
 class _Rendered:
-    document: JSONDict
+    """Only the serialized bytes are kept: the documents are large and rarely re-read."""
+
     body: bytes
     etag: str
 
@@ -545,7 +546,7 @@ class OpenAPIV3:
     def document_for_path(self, key: str) -> JSONDict | None:
         """The document behind an index key (`api/v1`, `apis/apps/v1`, `apis`, `api`, ...)."""
         rendered = self._rendered_for(key)
-        return None if rendered is None else rendered.document
+        return None if rendered is None else json.loads(rendered.body)
 
     def serialized(self, key: str) -> tuple[bytes, str] | None:
         """The exact bytes to serve for an index key, and their hash (the URL's `hash`)."""
@@ -598,7 +599,7 @@ class OpenAPIV3:
         if rendered is None:
             document = self._build(key)
             body = _serialize(document)
-            rendered = _Rendered(document, body, _hash(body))
+            rendered = _Rendered(body, _hash(body))
             self._rendered[key] = rendered
         return rendered
 

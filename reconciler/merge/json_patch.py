@@ -28,19 +28,21 @@ def apply_json_patch(doc: JSONDict, ops: list[Any]) -> JSONDict:
     """
     if not isinstance(ops, list):
         raise PatchError(f"a JSON patch must be an array of operations, not {describe(ops)}")
-    try:
-        # Validates the structure of every operation up front, before any is applied.
-        jsonpatch.JsonPatch(ops)
-    except jsonpatch.InvalidJsonPatch as exc:
-        # Structural messages ("Unknown operation 'x'", "... must have a 'path' member") name
-        # only parts of the operation, never the document.
-        raise PatchError(f"invalid JSON patch: {exc}") from exc
+    steps: list[tuple[str, jsonpatch.JsonPatch]] = []
+    for index, op in enumerate(ops):
+        try:
+            # Checks the operation's shape (op name, path syntax) before anything is applied.
+            step = jsonpatch.JsonPatch([op])
+        except (jsonpatch.InvalidJsonPatch, jsonpointer.JsonPointerException) as exc:
+            # These messages name only parts of the operation ("Unknown operation 'x'",
+            # "Location must start with /"), never the document.
+            raise PatchError(f"invalid JSON patch: operation {index}: {exc}") from exc
+        steps.append((f"operation {index} ({op.get('op')!s} {op.get('path')!s})", step))
 
     result: Any = deep_copy(doc)
-    for index, op in enumerate(ops):
-        where = f"operation {index} ({op.get('op')!s} {op.get('path')!s})"
+    for where, step in steps:
         try:
-            result = jsonpatch.JsonPatch([op]).apply(result, in_place=True)
+            result = step.apply(result, in_place=True)
         except jsonpatch.JsonPatchTestFailed as exc:
             raise PatchTestFailedError(
                 f"{where}: test failed: the value there is not the expected one"

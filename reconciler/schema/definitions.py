@@ -12,17 +12,25 @@ fields.
 from __future__ import annotations
 
 import functools
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import kubernetes_validate
-
 JSONDict = dict[str, Any]
 
-_SCHEMA_ROOT = Path(kubernetes_validate.__file__).parent / "kubernetes-json-schema"
+
+def _schema_root() -> Path:
+    """The package's data folder, found without importing it (it pulls in jsonschema)."""
+    spec = importlib.util.find_spec("kubernetes_validate")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("the kubernetes-validate package is not installed")
+    return Path(next(iter(spec.submodule_search_locations))) / "kubernetes-json-schema"
+
+
+_SCHEMA_ROOT = _schema_root()
 _VERSION_DIR = re.compile(r"^v(\d+)\.(\d+)\.(\d+)-local$")
 
 

@@ -28,13 +28,23 @@ def test_acknowledged_writes_survive_kill_9(fresh_server: ReconServer) -> None:
             try:
                 if name in acknowledged:
                     status, _ = fresh_server.request(
-                        "PATCH", f"{CMS}/{name}", {"data": {"v": value}},
-                        content_type="application/merge-patch+json")
+                        "PATCH",
+                        f"{CMS}/{name}",
+                        {"data": {"v": value}},
+                        content_type="application/merge-patch+json",
+                    )
                     ok = status == 200
                 else:
-                    status, _ = fresh_server.request("POST", CMS, {
-                        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name},
-                        "data": {"v": value}})
+                    status, _ = fresh_server.request(
+                        "POST",
+                        CMS,
+                        {
+                            "apiVersion": "v1",
+                            "kind": "ConfigMap",
+                            "metadata": {"name": name},
+                            "data": {"v": value},
+                        },
+                    )
                     ok = status == 201
             except OSError:
                 return  # the server died mid-request: this write was never acknowledged

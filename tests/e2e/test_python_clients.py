@@ -45,9 +45,12 @@ def test_official_client_lists_and_watches(api: kubernetes.client.ApiClient) -> 
 
     def watch() -> None:
         w = kubernetes.watch.Watch()
-        for event in w.stream(core.list_namespaced_config_map, "default",
-                              resource_version=listed.metadata.resource_version,
-                              timeout_seconds=10):
+        for event in w.stream(
+            core.list_namespaced_config_map,
+            "default",
+            resource_version=listed.metadata.resource_version,
+            timeout_seconds=10,
+        ):
             seen.append((event["type"], event["object"].metadata.name))
             if event["type"] == "DELETED":
                 w.stop()
@@ -55,8 +58,9 @@ def test_official_client_lists_and_watches(api: kubernetes.client.ApiClient) -> 
     thread = threading.Thread(target=watch)
     thread.start()
     time.sleep(0.5)
-    body = kubernetes.client.V1ConfigMap(metadata=kubernetes.client.V1ObjectMeta(name="pyc"),
-                                         data={"a": "1"})
+    body = kubernetes.client.V1ConfigMap(
+        metadata=kubernetes.client.V1ObjectMeta(name="pyc"), data={"a": "1"}
+    )
     core.create_namespaced_config_map("default", body)
     core.patch_namespaced_config_map("pyc", "default", {"data": {"a": "2"}})
     core.delete_namespaced_config_map("pyc", "default")
@@ -74,33 +78,54 @@ def test_kopf_operator_handles_create_update_delete(
     env = dict(os.environ, KUBECONFIG=str(server.kubeconfig), KOPF_TEST_LOG=str(log))
     out = (tmp_path / "kopf.out").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "kopf", "run", "--standalone", "--namespace", "default",
-         str(HERE / "kopf_operator.py")],
-        env=env, stdout=out, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "kopf",
+            "run",
+            "--standalone",
+            "--namespace",
+            "default",
+            str(HERE / "kopf_operator.py"),
+        ],
+        env=env,
+        stdout=out,
+        stderr=subprocess.STDOUT,
     )
     custom = kubernetes.client.CustomObjectsApi(
-        kubernetes.config.new_client_from_config(config_file=str(server.kubeconfig)))
+        kubernetes.config.new_client_from_config(config_file=str(server.kubeconfig))
+    )
 
     def phase() -> str | None:
         obj = custom.get_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1")
         return (obj.get("status") or {}).get("phase")
 
     try:
-        custom.create_namespaced_custom_object("example.com", "v1", "default", "widgets", {
-            "apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w1"},
-            "spec": {"size": 3}})
+        custom.create_namespaced_custom_object(
+            "example.com",
+            "v1",
+            "default",
+            "widgets",
+            {
+                "apiVersion": "example.com/v1",
+                "kind": "Widget",
+                "metadata": {"name": "w1"},
+                "spec": {"size": 3},
+            },
+        )
         wait_for(lambda: phase() == "created-3", what="kopf to handle the creation")
-        custom.patch_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1",
-                                              {"spec": {"size": 5}})
+        custom.patch_namespaced_custom_object(
+            "example.com", "v1", "default", "widgets", "w1", {"spec": {"size": 5}}
+        )
         wait_for(lambda: phase() == "updated-5", what="kopf to handle the update")
         custom.delete_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1")
-        wait_for(lambda: log.exists() and "deleted w1" in log.read_text(),
-                 what="kopf's delete handler")
+        wait_for(
+            lambda: log.exists() and "deleted w1" in log.read_text(), what="kopf's delete handler"
+        )
 
         def gone() -> bool:
             try:
-                custom.get_namespaced_custom_object("example.com", "v1", "default", "widgets",
-                                                    "w1")
+                custom.get_namespaced_custom_object("example.com", "v1", "default", "widgets", "w1")
             except kubernetes.client.ApiException as e:
                 return e.status == 404
             return False

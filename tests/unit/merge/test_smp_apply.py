@@ -236,7 +236,10 @@ CASES: list[Any] = [
         },
         pod(
             containers=[
-                c("web", env=[{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}])
+                c(
+                    "web",
+                    env=[{"name": "A", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}}],
+                )
             ]
         ),
         id="env-value-to-value-from",
@@ -296,7 +299,12 @@ CASES: list[Any] = [
         "Pod",
         pod(volumes=[{"name": "data", "emptyDir": {}}]),
         {"spec": {"volumes": [{"name": "cfg", "configMap": {"name": "app"}}]}},
-        pod(volumes=[{"name": "cfg", "configMap": {"name": "app"}}, {"name": "data", "emptyDir": {}}]),
+        pod(
+            volumes=[
+                {"name": "cfg", "configMap": {"name": "app"}},
+                {"name": "data", "emptyDir": {}},
+            ]
+        ),
         id="volumes-add",
     ),
     pytest.param(
@@ -313,7 +321,12 @@ CASES: list[Any] = [
                 ]
             }
         },
-        pod(volumes=[{"name": "data", "configMap": {"name": "app"}}, {"name": "tmp", "emptyDir": {}}]),
+        pod(
+            volumes=[
+                {"name": "data", "configMap": {"name": "app"}},
+                {"name": "tmp", "emptyDir": {}},
+            ]
+        ),
         id="volumes-retain-keys-switches-source",
     ),
     pytest.param(
@@ -336,7 +349,11 @@ CASES: list[Any] = [
                 )
             ]
         ),
-        {"spec": {"containers": [c("web", volumeMounts=[{"mountPath": "/data", "readOnly": True}])]}},
+        {
+            "spec": {
+                "containers": [c("web", volumeMounts=[{"mountPath": "/data", "readOnly": True}])]
+            }
+        },
         pod(
             containers=[
                 c(
@@ -460,7 +477,11 @@ CASES: list[Any] = [
     pytest.param(
         "Deployment",
         strategy(**ROLLING),
-        {"spec": {"strategy": {"type": "Recreate", "rollingUpdate": None, "$retainKeys": ["type"]}}},
+        {
+            "spec": {
+                "strategy": {"type": "Recreate", "rollingUpdate": None, "$retainKeys": ["type"]}
+            }
+        },
         strategy(type="Recreate"),
         id="retain-keys-with-explicit-null",
     ),
@@ -526,10 +547,17 @@ CASES: list[Any] = [
         "Pod",
         pod(
             containers=[
-                c("web", resources={"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1"}})
+                c(
+                    "web",
+                    resources={"limits": {"cpu": "1", "memory": "1Gi"}, "requests": {"cpu": "1"}},
+                )
             ]
         ),
-        {"spec": {"containers": [c("web", resources={"limits": {"$patch": "replace", "cpu": "2"}})]}},
+        {
+            "spec": {
+                "containers": [c("web", resources={"limits": {"$patch": "replace", "cpu": "2"}})]
+            }
+        },
         pod(containers=[c("web", resources={"limits": {"cpu": "2"}, "requests": {"cpu": "1"}})]),
         id="nested-map-patch-replace",
     ),

@@ -292,9 +292,7 @@ def test_ignore_changes_and_additions_keeps_only_deletions() -> None:
         "metadata": {"labels": {"a": "2", "c": "1"}, "finalizers": ["x", "z"]},
         "spec": {"containers": [c("web", image="2"), c("new")]},
     }
-    patch = create_strategic_merge_patch(
-        original, modified, POD, ignore_changes_and_additions=True
-    )
+    patch = create_strategic_merge_patch(original, modified, POD, ignore_changes_and_additions=True)
     assert patch == {
         "metadata": {
             "labels": {"b": None},
@@ -412,27 +410,23 @@ ROUND_TRIPS: list[Any] = [
     pytest.param(_edit(lambda d: None), id="unchanged"),
     pytest.param(_edit(lambda d: d["spec"].update(replicas=5)), id="replicas"),
     pytest.param(_edit(lambda d: d["metadata"].pop("annotations")), id="drop-annotations"),
-    pytest.param(
-        _edit(lambda d: _pod_spec(d)["containers"].reverse()), id="reorder-containers"
-    ),
+    pytest.param(_edit(lambda d: _pod_spec(d)["containers"].reverse()), id="reorder-containers"),
     pytest.param(
         _edit(lambda d: _pod_spec(d)["containers"].insert(1, c("mid", image="busybox"))),
         id="insert-container-in-the-middle",
     ),
+    pytest.param(_edit(lambda d: _pod_spec(d)["containers"].pop(0)), id="remove-first-container"),
     pytest.param(
-        _edit(lambda d: _pod_spec(d)["containers"].pop(0)), id="remove-first-container"
-    ),
-    pytest.param(
-        _edit(lambda d: _pod_spec(d)["containers"][0]["env"].insert(0, {"name": "Z", "value": "0"})),
+        _edit(
+            lambda d: _pod_spec(d)["containers"][0]["env"].insert(0, {"name": "Z", "value": "0"})
+        ),
         id="prepend-env",
     ),
     pytest.param(
         _edit(lambda d: _pod_spec(d)["containers"][0].update(env=[{"name": "B", "value": "2"}])),
         id="drop-env",
     ),
-    pytest.param(
-        _edit(lambda d: _pod_spec(d)["containers"][0].pop("env")), id="drop-env-list"
-    ),
+    pytest.param(_edit(lambda d: _pod_spec(d)["containers"][0].pop("env")), id="drop-env-list"),
     pytest.param(
         _edit(lambda d: _pod_spec(d)["containers"][0]["ports"].append({"containerPort": 9090})),
         id="add-port",
@@ -446,12 +440,12 @@ ROUND_TRIPS: list[Any] = [
         _edit(lambda d: d["spec"].update(strategy={"type": "Recreate"})), id="strategy-recreate"
     ),
     pytest.param(
-        _edit(lambda d: _pod_spec(d).update(volumes=[{"name": "data", "hostPath": {"path": "/x"}}])),
+        _edit(
+            lambda d: _pod_spec(d).update(volumes=[{"name": "data", "hostPath": {"path": "/x"}}])
+        ),
         id="volume-source-switch",
     ),
-    pytest.param(
-        _edit(lambda d: _pod_spec(d).update(tolerations=[])), id="tolerations-emptied"
-    ),
+    pytest.param(_edit(lambda d: _pod_spec(d).update(tolerations=[])), id="tolerations-emptied"),
     pytest.param(
         _edit(lambda d: _pod_spec(d)["containers"][0].update(args=["--port", "9090", "-v"])),
         id="args",

@@ -150,7 +150,7 @@ def test_patch_meta_is_immutable() -> None:
 
 
 def test_unknown_definition_raises_key_error() -> None:
-    with pytest.raises(KeyError, match="io.k8s.api.apps.v1.Nope"):
+    with pytest.raises(KeyError, match=r"io\.k8s\.api\.apps\.v1\.Nope"):
         PatchMeta.for_definition(DEFS, "io.k8s.api.apps.v1.Nope")
 
 
