@@ -243,9 +243,16 @@ class ObjectService:
         name = str(meta.get("name") or meta.get("generateName") or "")
         causes: list[Cause] = []
         validator = self._validator(rt, strict)
+        secret = rt.storage_key == "core/secrets"
         if validator is not None:
             for err in validator.errors(obj):
-                causes.append(Cause(err.path, err.message))
+                if secret and err.path.startswith(("data", "stringData")):
+                    # Secret values never reach an error message (ARCHITECTURE.md, decision 6).
+                    causes.append(Cause(err.path, "Invalid value: the value is not shown"))
+                else:
+                    causes.append(Cause(err.path, err.message))
+        if secret:
+            causes += _secret_data_errors(obj)
         if isinstance(meta, dict):
             causes += metadata_errors(rt.group, rt.kind, meta)
         if causes:
@@ -772,6 +779,25 @@ class ObjectService:
                 "lastTransitionTime": crd["metadata"].get("creationTimestamp", ""),
             },
         ]
+
+
+def _secret_data_errors(obj: JSONDict) -> list[Cause]:
+    """`data` values must be base64 (the apiserver fails to decode them otherwise)."""
+    causes = []
+    data = obj.get("data")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, str):
+                continue
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                causes.append(
+                    Cause(
+                        f"data[{key}]", "Invalid value: not valid base64 (the value is not shown)"
+                    )
+                )
+    return causes
 
 
 def _meta_equal(a: JSONDict, b: JSONDict) -> bool:

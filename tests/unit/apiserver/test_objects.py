@@ -279,3 +279,29 @@ def test_label_and_field_selectors_and_pagination(env: Env) -> None:
     rest = env.svc.list(rt, "default", limit=10, continue_token=page.continue_token)
     assert [o["metadata"]["name"] for o in rest.items] == ["c2", "c3", "c4"]
     assert rest.continue_token is None
+
+
+def test_secret_values_never_reach_error_messages(env: Env) -> None:
+    rt = env.rt("v1", "Secret")
+    bad = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "s"},
+        "data": {"password": "hunter2-not-base64!", "token": 12345},
+    }
+    with pytest.raises(ApiError) as info:
+        env.svc.create(rt, "default", bad)
+    text = info.value.message + repr(info.value.status())
+    assert "hunter2" not in text and "12345" not in text
+    assert {c.field for c in info.value.causes} == {"data.token", "data[password]"}
+    created = env.svc.create(
+        rt,
+        "default",
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": "ok"},
+            "stringData": {"password": "s3cret"},
+        },
+    )
+    assert created["data"] == {"password": "czNjcmV0"} and "stringData" not in created
