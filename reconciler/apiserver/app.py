@@ -36,6 +36,26 @@ class AppConfig:
     bookmark_interval: float = 60.0
 
 
+# An OpenAPI v2 document with no definitions, as gnostic protobuf: Document{swagger=1: "2.0",
+# info=2: Info{title=1, version=2}}. Clients only fall back to v2 for client-side validation
+# (kubectl does for `kind: List` files); finding no schema there, they skip it and leave
+# validation to this server, which validates every write against the full schemas.
+_V2_INFO = b"\x0a\x05recon\x12\x02v1"
+_OPENAPI_V2_PROTOBUF = b"\x0a\x032.0\x12" + bytes([len(_V2_INFO)]) + _V2_INFO
+_OPENAPI_V2_JSON = (
+    '{"swagger":"2.0","info":{"title":"recon","version":"v1"},"paths":{},"definitions":{}}'
+)
+
+
+def _openapi_v2_stub(request: web.Request) -> web.Response:
+    if "protobuf" in request.headers.get("Accept", ""):
+        return web.Response(
+            body=_OPENAPI_V2_PROTOBUF,
+            content_type="application/com.github.proto-openapi.spec.v2.v1.0+protobuf",
+        )
+    return web.Response(text=_OPENAPI_V2_JSON, content_type="application/json")
+
+
 def _unauthorized() -> web.Response:
     return json_response(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
 
@@ -77,8 +97,8 @@ def build_app(
             return json_response(openapi.index())
         if path.startswith("/openapi/v3/"):
             return _openapi_document(request, path[len("/openapi/v3/") :])
-        if path.startswith("/openapi/v2"):
-            raise ApiError(404, "NotFound", "the server serves OpenAPI v3 only (/openapi/v3)")
+        if path == "/openapi/v2":
+            return _openapi_v2_stub(request)
         parts = [p for p in path.split("/") if p]
         if len(parts) == 2 and parts[0] == "apis":
             group = discovery.api_group(service.registry, parts[1])

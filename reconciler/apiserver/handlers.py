@@ -45,8 +45,15 @@ def dumps(obj: object) -> str:
     return json.dumps(obj, separators=(",", ":"), ensure_ascii=False)
 
 
-def json_response(obj: object, status: int = 200) -> web.Response:
-    return web.Response(text=dumps(obj), status=status, content_type=_JSON)
+def json_response(
+    obj: object, status: int = 200, warnings: list[str] | None = None
+) -> web.Response:
+    response = web.Response(text=dumps(obj), status=status, content_type=_JSON)
+    for warning in warnings or ():
+        # RFC 7234 warn-code 299, as the apiserver sends them; kubectl prints "Warning: ...".
+        escaped = warning.replace("\\", "\\\\").replace('"', '\\"')
+        response.headers.add("Warning", f'299 - "{escaped}"')
+    return response
 
 
 def wants_table(request: web.Request) -> bool:
@@ -80,6 +87,11 @@ def _dry_run(request: web.Request) -> bool:
         if value != "All":
             raise errors.bad_request(f"unsupported dryRun value {value!r}: only 'All' is valid")
     return bool(values)
+
+
+def _warnings(request: web.Request) -> list[str] | None:
+    """A list to collect warnings in, unless the client asked to ignore unknown fields."""
+    return None if request.query.get("fieldValidation") == "Ignore" else []
 
 
 def _strict(request: web.Request) -> bool:
@@ -125,10 +137,16 @@ class ResourceHandlers:
                 if rt.namespaced and rp.namespace is None:
                     raise ApiError(405, "MethodNotAllowed", "create needs a namespace in the URL")
                 body = await read_body(request)
+                warnings = _warnings(request)
                 created = self.service.create(
-                    rt, ns, body, dry_run=_dry_run(request), strict=_strict(request)
+                    rt,
+                    ns,
+                    body,
+                    dry_run=_dry_run(request),
+                    strict=_strict(request),
+                    warnings=warnings,
                 )
-                return json_response(created, 201)
+                return json_response(created, 201, warnings)
             if method == "DELETE":
                 return await self.delete_collection(request, rt, rp.namespace)
         else:
@@ -141,12 +159,20 @@ class ResourceHandlers:
                 return json_response(obj)
             if method == "PUT":
                 body = await read_body(request)
+                warnings = _warnings(request)
                 updated = self.service.update(
-                    rt, ns, rp.name, body, dry_run=_dry_run(request), strict=_strict(request)
+                    rt,
+                    ns,
+                    rp.name,
+                    body,
+                    dry_run=_dry_run(request),
+                    strict=_strict(request),
+                    warnings=warnings,
                 )
-                return json_response(updated)
+                return json_response(updated, 200, warnings)
             if method == "PATCH":
                 content_type, patch = await self._patch_body(request)
+                warnings = _warnings(request)
                 patched = self.service.patch(
                     rt,
                     ns,
@@ -155,8 +181,9 @@ class ResourceHandlers:
                     patch,
                     dry_run=_dry_run(request),
                     strict=_strict(request),
+                    warnings=warnings,
                 )
-                return json_response(patched)
+                return json_response(patched, 200, warnings)
             if method == "DELETE":
                 return await self.delete(request, rt, ns, rp.name)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this URL")

@@ -40,6 +40,7 @@ from reconciler.schema.validation import (
     DefinitionValidators,
     Validator,
     custom_resource_schema,
+    prune,
 )
 from reconciler.selectors import (
     FieldSelector,
@@ -123,7 +124,6 @@ class ObjectService:
         self.defs = defs
         self.clock = clock
         self._validators = DefinitionValidators(strict_defs)
-        self._lenient = DefinitionValidators(defs)
         self._crd_validators: dict[tuple[str, str, str], Validator] = {}
         for stored in store.list(CRD_RESOURCE):
             registry.set_crd(stored.body)
@@ -225,10 +225,9 @@ class ObjectService:
 
     # -- validation ------------------------------------------------------------------
 
-    def _validator(self, rt: ResourceType, strict: bool) -> Validator | None:
+    def _validator(self, rt: ResourceType) -> Validator | None:
         if rt.definition is not None:
-            source = self._validators if strict else self._lenient
-            return source.for_definition(rt.definition)
+            return self._validators.for_definition(rt.definition)
         if rt.crd_schema is not None:
             key = (rt.group, rt.version, rt.kind)
             validator = self._crd_validators.get(key)
@@ -238,14 +237,23 @@ class ObjectService:
             return validator
         return None
 
-    def _validate(self, rt: ResourceType, obj: JSONDict, strict: bool) -> None:
+    def _validate(
+        self, rt: ResourceType, obj: JSONDict, strict: bool, warnings: StrList | None = None
+    ) -> None:
+        """422 for any schema violation. Unknown fields are errors when `strict`; otherwise
+        they are dropped with a warning, as the apiserver's `fieldValidation=Warn` does."""
         meta = obj.get("metadata") or {}
         name = str(meta.get("name") or meta.get("generateName") or "")
         causes: list[Cause] = []
-        validator = self._validator(rt, strict)
+        validator = self._validator(rt)
         secret = rt.storage_key == "core/secrets"
         if validator is not None:
             for err in validator.errors(obj):
+                if err.unknown_field and not strict:
+                    prune(obj, err.parts)
+                    if warnings is not None:
+                        warnings.append(f'unknown field "{err.path}"')
+                    continue
                 if secret and err.path.startswith(("data", "stringData")):
                     # Secret values never reach an error message (ARCHITECTURE.md, decision 6).
                     causes.append(Cause(err.path, "Invalid value: the value is not shown"))
@@ -312,6 +320,7 @@ class ObjectService:
         *,
         dry_run: bool = False,
         strict: bool = True,
+        warnings: StrList | None = None,
     ) -> JSONDict:
         obj = self._check_envelope(rt, body, namespace)
         meta = obj["metadata"]
@@ -337,7 +346,7 @@ class ObjectService:
         if "status" in rt.subresources and rt.is_custom:
             obj.pop("status", None)
         apply_defaults(rt.group, rt.kind, obj)
-        self._validate(rt, obj, strict)
+        self._validate(rt, obj, strict, warnings)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock.now())
         if rt.is_custom or "spec" in obj or rt.kind in ("Deployment", "Pod"):
@@ -373,6 +382,7 @@ class ObjectService:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = True,
+        warnings: StrList | None = None,
     ) -> JSONDict:
         ns = namespace if rt.namespaced else ""
         obj = self._check_envelope(rt, body, namespace)
@@ -397,7 +407,9 @@ class ObjectService:
                     "the object has been modified; please apply your changes to the latest "
                     "version and try again",
                 )
-        return self._commit_update(rt, ns, name, current, obj, subresource, dry_run, strict)
+        return self._commit_update(
+            rt, ns, name, current, obj, subresource, dry_run, strict, warnings
+        )
 
     def _current(self, rt: ResourceType, ns: str, name: str) -> Stored:
         found = self.store.find(rt.storage_key, ns, name)
@@ -415,6 +427,7 @@ class ObjectService:
         subresource: str | None,
         dry_run: bool,
         strict: bool,
+        warnings: StrList | None = None,
     ) -> JSONDict:
         old = current.body
         old_meta = old.get("metadata", {})
@@ -446,7 +459,7 @@ class ObjectService:
                 meta.pop(key, None)
         if subresource is None:
             apply_defaults(rt.group, rt.kind, obj)
-        self._validate(rt, obj, strict)
+        self._validate(rt, obj, strict, warnings)
         include_status = "status" not in rt.subresources
         if "generation" in old_meta and _spec_part(obj, include_status) != _spec_part(
             old, include_status
@@ -486,6 +499,7 @@ class ObjectService:
         subresource: str | None = None,
         dry_run: bool = False,
         strict: bool = True,
+        warnings: StrList | None = None,
     ) -> JSONDict:
         ns = namespace if rt.namespaced else ""
         current = self._current(rt, ns, name)
@@ -540,7 +554,9 @@ class ObjectService:
             raise errors.bad_request("metadata.name cannot be changed by a patch")
         result_meta["name"] = name
         obj = self._check_envelope(rt, result, namespace)
-        return self._commit_update(rt, ns, name, current, obj, subresource, dry_run, strict)
+        return self._commit_update(
+            rt, ns, name, current, obj, subresource, dry_run, strict, warnings
+        )
 
     # -- delete ----------------------------------------------------------------------
 

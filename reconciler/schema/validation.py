@@ -30,6 +30,8 @@ class FieldError:
 
     path: str
     message: str
+    parts: tuple[str | int, ...] = ()
+    unknown_field: bool = False  # the field is not in the schema (pruned when not strict)
 
 
 def format_path(parts: Sequence[str | int]) -> str:
@@ -51,10 +53,18 @@ class Validator:
     def errors(self, obj: JSONDict) -> list[FieldError]:
         if self._compiled.is_valid(obj):
             return []
-        found = [
-            FieldError(format_path(list(err.instance_path)), err.message)
-            for err in self._compiled.iter_errors(obj)
-        ]
+        found: list[FieldError] = []
+        for err in self._compiled.iter_errors(obj):
+            path = list(err.instance_path)
+            unexpected = getattr(err.kind, "unexpected", None)
+            if type(err.kind).__name__ == "AdditionalProperties" and unexpected:
+                # One error per unknown field, at the field itself, worded as Kubernetes does.
+                for name in unexpected:
+                    parts = (*path, name)
+                    where = format_path(parts)
+                    found.append(FieldError(where, f'unknown field "{where}"', parts, True))
+            else:
+                found.append(FieldError(format_path(path), err.message, tuple(path)))
         return sorted(found, key=lambda e: (e.path.count(".") + e.path.count("["), e.path))
 
 
@@ -73,6 +83,18 @@ class DefinitionValidators:
                 schema = {"$ref": f"#/$defs/{name}", "$defs": self._defs.defs}
                 validator = self._cache[name] = Validator(schema)
             return validator
+
+
+def prune(obj: JSONDict, parts: Sequence[str | int]) -> None:
+    """Remove the field at `parts` (an unknown field found by validation) from `obj`."""
+    node: Any = obj
+    for part in parts[:-1]:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return
+    if isinstance(node, dict):
+        node.pop(parts[-1], None)
 
 
 def crd_to_json_schema(schema: JSONDict) -> JSONDict:

@@ -97,7 +97,8 @@ def test_unknown_field_is_rejected_only_when_strict(env: Env) -> None:
     with pytest.raises(ApiError) as info:
         env.svc.create(env.rt("v1", "ConfigMap"), "default", bad, strict=True)
     assert "dta" in info.value.message
-    env.svc.create(env.rt("v1", "ConfigMap"), "default", bad, strict=False)
+    created = env.svc.create(env.rt("v1", "ConfigMap"), "default", bad, strict=False)
+    assert "dta" not in created
 
 
 def test_bad_names_and_labels_are_invalid(env: Env) -> None:
@@ -305,3 +306,18 @@ def test_secret_values_never_reach_error_messages(env: Env) -> None:
         },
     )
     assert created["data"] == {"password": "czNjcmV0"} and "stringData" not in created
+
+
+def test_unknown_fields_are_pruned_with_a_warning_when_not_strict(env: Env) -> None:
+    rt = env.rt("apps/v1", "Deployment")
+    obj = deployment("web")
+    obj["spec"]["replica"] = 3
+    obj["spec"]["template"]["spec"]["containers"][0]["imagee"] = "typo"
+    warnings: list[str] = []
+    created = env.svc.create(rt, "default", obj, strict=False, warnings=warnings)
+    assert "replica" not in created["spec"]
+    assert "imagee" not in created["spec"]["template"]["spec"]["containers"][0]
+    assert sorted(warnings) == [
+        'unknown field "spec.replica"',
+        'unknown field "spec.template.spec.containers[0].imagee"',
+    ]
