@@ -289,13 +289,16 @@ class ResourceHandlers:
         revision: int | None,
         continue_token: str | None,
     ) -> JSONDict:
-        table = build_table(
-            rt.kind,
-            items,
-            self.clock.now(),
-            include_object=request.query.get("includeObject", "Metadata"),
-            printer_columns=rt.printer_columns,
-        )
+        try:
+            table = build_table(
+                rt.kind,
+                items,
+                self.clock.now(),
+                include_object=request.query.get("includeObject", "Metadata"),
+                printer_columns=rt.printer_columns,
+            )
+        except ValueError as e:
+            raise errors.bad_request(str(e)) from e
         meta: JSONDict = {}
         if revision is not None:
             meta["resourceVersion"] = str(revision)
