@@ -84,5 +84,5 @@ def test_ties_break_by_namespace_then_name() -> None:
 
 
 def test_bad_wave_names_the_object() -> None:
-    with pytest.raises(SyncWaveError, match="ConfigMap/cfg.*'soon' is not an integer"):
+    with pytest.raises(SyncWaveError, match=r"ConfigMap/cfg.*'soon' is not an integer"):
         apply_order([obj("ConfigMap", "cfg", "soon")], lambda o: o)
