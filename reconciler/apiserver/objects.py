@@ -34,6 +34,7 @@ from reconciler.merge import (
     apply_merge_patch,
     apply_strategic_merge_patch,
 )
+from reconciler.schema.defaulting import apply_defaults as apply_schema_defaults
 from reconciler.schema.definitions import Definitions
 from reconciler.schema.patchmeta import PatchMeta
 from reconciler.schema.validation import (
@@ -237,6 +238,13 @@ class ObjectService:
             return validator
         return None
 
+    @staticmethod
+    def _default(rt: ResourceType, obj: JSONDict) -> None:
+        if rt.crd_schema is not None:
+            apply_schema_defaults(rt.crd_schema, obj)
+        else:
+            apply_defaults(rt.group, rt.kind, obj)
+
     def _validate(
         self, rt: ResourceType, obj: JSONDict, strict: bool, warnings: StrList | None = None
     ) -> None:
@@ -345,7 +353,7 @@ class ObjectService:
             meta.pop(key, None)
         if "status" in rt.subresources and rt.is_custom:
             obj.pop("status", None)
-        apply_defaults(rt.group, rt.kind, obj)
+        self._default(rt, obj)
         self._validate(rt, obj, strict, warnings)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock.now())
@@ -458,7 +466,7 @@ class ObjectService:
             else:
                 meta.pop(key, None)
         if subresource is None:
-            apply_defaults(rt.group, rt.kind, obj)
+            self._default(rt, obj)
         self._validate(rt, obj, strict, warnings)
         include_status = "status" not in rt.subresources
         if "generation" in old_meta and _spec_part(obj, include_status) != _spec_part(

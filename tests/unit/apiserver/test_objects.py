@@ -321,3 +321,39 @@ def test_unknown_fields_are_pruned_with_a_warning_when_not_strict(env: Env) -> N
         'unknown field "spec.replica"',
         'unknown field "spec.template.spec.containers[0].imagee"',
     ]
+
+
+def test_custom_resources_get_their_schema_defaults(env: Env) -> None:
+    import yaml
+
+    crd = yaml.safe_load(
+        (Path(__file__).parents[3] / "schemas" / "application-crd.yaml").read_text()
+    )
+    env.svc.create(env.rt("apiextensions.k8s.io/v1", "CustomResourceDefinition"), "", crd)
+    app = env.svc.create(
+        env.rt("recon.dev/v1alpha1", "Application"),
+        "default",
+        {
+            "apiVersion": "recon.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "a"},
+            "spec": {"source": {"repoURL": "file:///r.git"}, "syncPolicy": {"automated": {}}},
+        },
+    )
+    assert app["spec"]["source"]["targetRevision"] == "HEAD"
+    assert app["spec"]["source"]["path"] == "."
+    assert app["spec"]["syncPolicy"]["interval"] == "60s"
+    assert app["spec"]["syncPolicy"]["automated"] == {"prune": False, "selfHeal": False}
+    assert "retry" not in app["spec"]["syncPolicy"]  # no parent, no defaults below it
+    with pytest.raises(ApiError) as info:
+        env.svc.create(
+            env.rt("recon.dev/v1alpha1", "Application"),
+            "default",
+            {
+                "apiVersion": "recon.dev/v1alpha1",
+                "kind": "Application",
+                "metadata": {"name": "b"},
+                "spec": {"source": {}},
+            },
+        )
+    assert info.value.code == 422 and "repoURL" in info.value.message
