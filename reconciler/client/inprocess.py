@@ -1,0 +1,223 @@
+"""The in-process client: controllers inside `recon serve` call the API without HTTP.
+
+Same semantics as the HTTP client (one contract test suite runs against both), minus the
+wire: calls go straight to the `ObjectService` on the same event loop, and results are
+private copies, because the store's objects are shared and read-only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from typing import Any, cast
+
+from reconciler.apiserver.errors import ApiError
+from reconciler.apiserver.objects import ObjectService
+from reconciler.apiserver.resources import ResourceType
+from reconciler.client.base import (
+    PATCH_CONTENT_TYPES,
+    JSONDict,
+    ObjectList,
+    PatchType,
+    ResourceInfo,
+    WatchEvent,
+)
+from reconciler.client.errors import ClientError, from_status
+
+
+def _copy(obj: JSONDict) -> JSONDict:
+    return cast(JSONDict, json.loads(json.dumps(obj)))
+
+
+def _translate(err: ApiError) -> ClientError:
+    return from_status(err.code, err.status(), err.message)
+
+
+class InProcessClient:
+    def __init__(self, service: ObjectService, default_namespace: str = "default") -> None:
+        self.service = service
+        self.default_namespace = default_namespace
+
+    def _type(self, api_version: str, kind: str) -> ResourceType:
+        rt = self.service.registry.by_kind(api_version, kind)
+        if rt is None:
+            raise from_status(
+                404, None, f'the server doesn\'t have a resource type "{kind}" in {api_version}'
+            )
+        return rt
+
+    def _ns(self, rt: ResourceType, namespace: str | None) -> str:
+        if not rt.namespaced:
+            return ""
+        return namespace or self.default_namespace
+
+    async def resource(self, api_version: str, kind: str) -> ResourceInfo:
+        rt = self._type(api_version, kind)
+        return ResourceInfo(
+            rt.group, rt.version, rt.kind, rt.plural, rt.namespaced, rt.subresources
+        )
+
+    async def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> JSONDict:
+        rt = self._type(api_version, kind)
+        try:
+            return _copy(self.service.get(rt, self._ns(rt, namespace), name))
+        except ApiError as e:
+            raise _translate(e) from None
+
+    async def list(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+    ) -> ObjectList:
+        rt = self._type(api_version, kind)
+        try:
+            selection = self.service.selection(rt, label_selector, field_selector)
+            ns = namespace if rt.namespaced else None
+            result = self.service.list(rt, ns, selection, limit)
+        except ApiError as e:
+            raise _translate(e) from None
+        return ObjectList([_copy(item) for item in result.items], str(result.revision))
+
+    def _target(self, obj: JSONDict) -> tuple[ResourceType, str]:
+        rt = self._type(str(obj.get("apiVersion", "")), str(obj.get("kind", "")))
+        namespace = (obj.get("metadata") or {}).get("namespace")
+        return rt, self._ns(rt, namespace)
+
+    async def create(
+        self, obj: JSONDict, *, dry_run: bool = False, field_validation: str = "Strict"
+    ) -> JSONDict:
+        rt, ns = self._target(obj)
+        try:
+            created = self.service.create(
+                rt, ns, _copy(obj), dry_run=dry_run, strict=field_validation == "Strict"
+            )
+        except ApiError as e:
+            raise _translate(e) from None
+        return _copy(created)
+
+    async def update(
+        self, obj: JSONDict, *, subresource: str | None = None, dry_run: bool = False
+    ) -> JSONDict:
+        rt, ns = self._target(obj)
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        try:
+            updated = self.service.update(
+                rt, ns, name, _copy(obj), subresource=subresource, dry_run=dry_run
+            )
+        except ApiError as e:
+            raise _translate(e) from None
+        return _copy(updated)
+
+    async def patch(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        patch: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+        dry_run: bool = False,
+        field_validation: str = "Strict",
+    ) -> JSONDict:
+        rt = self._type(api_version, kind)
+        ns = self._ns(rt, namespace)
+        content_type = PATCH_CONTENT_TYPES[patch_type]
+        try:
+            if subresource == "scale":
+                patched = self.service.patch_scale(rt, ns, name, content_type, patch, dry_run)
+            else:
+                patched = self.service.patch(
+                    rt,
+                    ns,
+                    name,
+                    content_type,
+                    json.loads(json.dumps(patch)),
+                    subresource=subresource,
+                    dry_run=dry_run,
+                    strict=field_validation == "Strict",
+                )
+        except ApiError as e:
+            raise _translate(e) from None
+        return _copy(patched)
+
+    async def delete(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None = None,
+        *,
+        propagation: str | None = None,
+        grace_period: int | None = None,
+        dry_run: bool = False,
+    ) -> JSONDict | None:
+        rt = self._type(api_version, kind)
+        try:
+            result = self.service.delete(
+                rt,
+                self._ns(rt, namespace),
+                name,
+                propagation=propagation,
+                grace_period=grace_period,
+                dry_run=dry_run,
+            )
+        except ApiError as e:
+            raise _translate(e) from None
+        return None if result.deleted else _copy(result.object)
+
+    async def watch(
+        self,
+        api_version: str,
+        kind: str,
+        namespace: str | None = None,
+        *,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout: float | None = None,
+        bookmarks: bool = False,
+    ) -> AsyncIterator[WatchEvent]:
+        rt = self._type(api_version, kind)
+        ns = namespace if rt.namespaced else None
+        try:
+            selection = self.service.selection(rt, label_selector, field_selector)
+            since = int(resource_version) if resource_version not in (None, "", "0") else None
+            watcher, initial = self.service.watch(rt, ns, since)
+        except ApiError as e:
+            raise _translate(e) from None
+        except ValueError:
+            raise from_status(400, None, f"invalid resourceVersion {resource_version!r}") from None
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        try:
+            for obj in initial:
+                if selection.matches(obj):
+                    yield WatchEvent("ADDED", _copy(obj))
+            while True:
+                remaining = None if deadline is None else deadline - loop.time()
+                if remaining is not None and remaining <= 0:
+                    return
+                try:
+                    event = await watcher.next(timeout=remaining)
+                except TimeoutError:
+                    return
+                if event is None:
+                    return
+                filtered = self.service.filter_event(event, selection)
+                if filtered is not None:
+                    yield WatchEvent(filtered[0], _copy(filtered[1]))
+        finally:
+            watcher.close()
+
+    async def close(self) -> None:
+        return None
