@@ -1,0 +1,137 @@
+"""The controller contract and the loop that drives it.
+
+A controller watches informers, turns events into keys (`ObjKey`: namespace, name of the
+object it owns the reconciliation of), and reconciles one key at a time from the cached
+state. `reconcile` returns a `Result`; `_apply_result` is the single place results map to
+the queue:
+
+    Result()                       done: forget the key's failures
+    Result(requeue_after=5.0)      done for now, look again in 5 s (deadlines, back-offs)
+    Result(error="...")            transient failure: retry with per-key exponential back-off
+    raising ClientError            same as a transient failure (409s are routine: retry)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ClientError
+from reconciler.clock import Clock
+from reconciler.controllers.informer import InformerFactory, ObjKey, obj_key
+from reconciler.controllers.queue import ShutDownError, WorkQueue
+
+JSONDict = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Result:
+    requeue_after: float | None = None
+    error: str | None = None
+
+
+class Controller(Protocol):
+    name: str
+    queue: WorkQueue[ObjKey]
+
+    def setup(self, factory: InformerFactory) -> None:
+        """Create informers and register the handlers that enqueue keys."""
+        ...
+
+    async def reconcile(self, key: ObjKey) -> Result: ...
+
+
+def enqueue_self(queue: WorkQueue[ObjKey]) -> Callable[[JSONDict], None]:
+    return lambda obj: queue.add(obj_key(obj))
+
+
+def enqueue_controller_owner(
+    queue: WorkQueue[ObjKey], owner_kind: str
+) -> Callable[[JSONDict], None]:
+    """Enqueue the controlling owner of `obj` if it is of `owner_kind`."""
+
+    def handler(obj: JSONDict) -> None:
+        meta = obj.get("metadata") or {}
+        for ref in meta.get("ownerReferences") or []:
+            if ref.get("controller") and ref.get("kind") == owner_kind:
+                queue.add((str(meta.get("namespace") or ""), str(ref.get("name"))))
+
+    return handler
+
+
+async def _apply_result(
+    controller: Controller, key: ObjKey, result: Result | None, err: Exception | None
+) -> None:
+    queue = controller.queue
+    if err is not None or (result is not None and result.error):
+        reason = str(err) if err is not None else str(result.error if result else "")
+        delay = queue.add_rate_limited(key)
+        if queue.failures(key) > 3:
+            log.warning("%s %s/%s: %s (retry in %.2fs)", controller.name, *key, reason, delay)
+        return
+    queue.forget(key)
+    if result is not None and result.requeue_after is not None:
+        queue.add_after(key, result.requeue_after)
+
+
+async def run_worker(controller: Controller) -> None:
+    while True:
+        try:
+            key = await controller.queue.get()
+        except ShutDownError:
+            return
+        try:
+            result = await controller.reconcile(key)
+            await _apply_result(controller, key, result, None)
+        except ClientError as e:
+            await _apply_result(controller, key, None, e)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:
+            log.exception("%s: reconciling %s/%s crashed", controller.name, *key)
+            await _apply_result(controller, key, None, e)
+        finally:
+            controller.queue.done(key)
+
+
+class ControllerManager:
+    """Starts informers and workers for a set of controllers; stops them all."""
+
+    def __init__(self, client: Client, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self.factory = InformerFactory(client, clock)
+        self.controllers: list[Controller] = []
+        self._workers: dict[str, int] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+
+    def add(self, controller: Controller, workers: int = 1) -> None:
+        controller.setup(self.factory)
+        self.controllers.append(controller)
+        self._workers[controller.name] = workers
+
+    async def start(self) -> None:
+        self.factory.start()
+        await self.factory.wait_synced()
+        loop = asyncio.get_running_loop()
+        for controller in self.controllers:
+            for i in range(self._workers.get(controller.name, 1)):
+                self._tasks.append(
+                    loop.create_task(run_worker(controller), name=f"{controller.name}-{i}")
+                )
+
+    async def stop(self) -> None:
+        for controller in self.controllers:
+            await controller.queue.shut_down()
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.factory.stop()

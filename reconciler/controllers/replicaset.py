@@ -1,0 +1,293 @@
+"""The ReplicaSet controller: keep `replicas` pods of the template running.
+
+Decide in `plan` (pure), act in `ReplicaSetController.reconcile`:
+
+- pods this ReplicaSet controls whose labels no longer match its selector are *released*
+  (its ownerReference removed); matching pods nobody controls are *adopted*;
+- too few active pods → create the difference (from the template, owned by the ReplicaSet);
+- too many → delete the surplus, worst first (`podutil.deletion_rank`: unscheduled,
+  Pending, not ready, crash-looping and newest pods go first);
+- status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas (ready for
+  minReadySeconds), observedGeneration.
+
+Expectations: after creating or deleting pods the controller waits until its informer has
+seen them before deciding again, so a second reconcile that runs before the watch events
+arrive does not create the same pods twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ConflictError, NotFoundError
+from reconciler.clock import Clock
+from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
+from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
+from reconciler.controllers.podutil import (
+    controller_ref,
+    deletion_rank,
+    is_active,
+    is_available,
+    is_ready,
+    owner_reference,
+)
+from reconciler.controllers.queue import WorkQueue
+from reconciler.selectors import SelectorError, label_selector_from_spec
+
+JSONDict = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+BURST = 500  # the most pods created in one reconcile, as the upstream controller's burst
+EXPECTATION_TIMEOUT = 300.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    adopt: list[str] = field(default_factory=list)
+    release: list[str] = field(default_factory=list)
+    create: int = 0
+    delete: list[str] = field(default_factory=list)
+    status: JSONDict = field(default_factory=dict)
+
+
+def _name(obj: JSONDict) -> str:
+    return str((obj.get("metadata") or {}).get("name", ""))
+
+
+def plan(rs: JSONDict, pods: list[JSONDict], now: datetime, sync: bool = True) -> Plan:
+    """What to do for `rs`, given every pod in its namespace. `sync=False` (expectations
+    pending) computes status only."""
+    meta, spec = rs.get("metadata") or {}, rs.get("spec") or {}
+    uid = meta.get("uid")
+    deleting = bool(meta.get("deletionTimestamp"))
+    try:
+        selector = label_selector_from_spec(spec.get("selector") or {})
+    except SelectorError:
+        return Plan(status=_status(rs, [], now))
+    replicas = int(spec.get("replicas", 1))
+    claimed: list[JSONDict] = []
+    adopt: list[str] = []
+    release: list[str] = []
+    for pod in pods:
+        labels = (pod.get("metadata") or {}).get("labels") or {}
+        ref = controller_ref(pod)
+        matches = selector.matches(labels) and not selector.empty
+        if ref is not None and ref.get("uid") == uid:
+            if matches:
+                claimed.append(pod)
+            else:
+                release.append(_name(pod))
+        elif ref is None and matches and is_active(pod) and not deleting:
+            adopt.append(_name(pod))
+            claimed.append(pod)
+    active = [p for p in claimed if is_active(p)]
+    create, delete = 0, []
+    if sync and not deleting:
+        diff = len(active) - replicas
+        if diff < 0:
+            create = min(-diff, BURST)
+        elif diff > 0:
+            delete = [_name(p) for p in sorted(active, key=deletion_rank)[:diff]]
+    return Plan(adopt, release, create, delete, _status(rs, active, now))
+
+
+def _status(rs: JSONDict, active: list[JSONDict], now: datetime) -> JSONDict:
+    spec = rs.get("spec") or {}
+    template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+    min_ready = int(spec.get("minReadySeconds", 0))
+    fully = sum(
+        1
+        for p in active
+        if all(
+            ((p.get("metadata") or {}).get("labels") or {}).get(k) == v
+            for k, v in template_labels.items()
+        )
+    )
+    return {
+        "replicas": len(active),
+        "fullyLabeledReplicas": fully,
+        "readyReplicas": sum(1 for p in active if is_ready(p)),
+        "availableReplicas": sum(1 for p in active if is_available(p, min_ready, now)),
+        "observedGeneration": (rs.get("metadata") or {}).get("generation", 1),
+    }
+
+
+def pod_from_template(owner: JSONDict, template: JSONDict, name_prefix: str) -> JSONDict:
+    """A Pod of `template`, controlled by `owner`, named by the server from `name_prefix`."""
+    tmeta = template.get("metadata") or {}
+    meta: JSONDict = {
+        "generateName": f"{name_prefix}-",
+        "namespace": (owner.get("metadata") or {}).get("namespace"),
+        "labels": dict(tmeta.get("labels") or {}),
+        "ownerReferences": [owner_reference(owner)],
+    }
+    if tmeta.get("annotations"):
+        meta["annotations"] = dict(tmeta["annotations"])
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": template.get("spec") or {}}
+
+
+class Expectations:
+    """Pod names a controller created or deleted and has not yet seen in its informer."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._pending: dict[ObjKey, tuple[set[str], float]] = {}
+
+    def expect(self, key: ObjKey, names: set[str]) -> None:
+        if names:
+            current, _ = self._pending.get(key, (set(), 0.0))
+            self._pending[key] = (current | names, self._clock.monotonic() + EXPECTATION_TIMEOUT)
+
+    def observe(self, key: ObjKey, name: str) -> None:
+        pending = self._pending.get(key)
+        if pending is not None:
+            pending[0].discard(name)
+            if not pending[0]:
+                del self._pending[key]
+
+    def satisfied(self, key: ObjKey) -> bool:
+        pending = self._pending.get(key)
+        if pending is None:
+            return True
+        if self._clock.monotonic() > pending[1]:
+            del self._pending[key]  # the events never came: decide afresh
+            return True
+        return False
+
+    def forget(self, key: ObjKey) -> None:
+        self._pending.pop(key, None)
+
+
+class ReplicaSetController:
+    name = "replicaset"
+
+    def __init__(self, client: Client, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
+        self.expectations = Expectations(clock)
+        self.replicasets: Informer
+        self.pods: Informer
+
+    def setup(self, factory: InformerFactory) -> None:
+        self.replicasets = factory.informer("apps/v1", "ReplicaSet")
+        self.pods = factory.informer("v1", "Pod")
+        self.replicasets.add_handlers(
+            Handlers(
+                enqueue_self(self.queue),
+                lambda _o, n: enqueue_self(self.queue)(n),
+                enqueue_self(self.queue),
+            )
+        )
+        owner = enqueue_controller_owner(self.queue, "ReplicaSet")
+
+        def pod_seen(pod: JSONDict) -> None:
+            ref = controller_ref(pod)
+            if ref is not None and ref.get("kind") == "ReplicaSet":
+                key = (str(pod["metadata"].get("namespace", "")), str(ref.get("name")))
+                self.expectations.observe(key, _name(pod))
+            owner(pod)
+
+        def pod_updated(old: JSONDict, new: JSONDict) -> None:
+            owner(old)
+            owner(new)
+            if (new.get("metadata") or {}).get("deletionTimestamp"):
+                pod_seen(new)  # a pod being deleted counts as deleted
+            self._enqueue_matching(new)
+
+        def pod_added(pod: JSONDict) -> None:
+            pod_seen(pod)
+            if controller_ref(pod) is None:
+                self._enqueue_matching(pod)
+
+        self.pods.add_handlers(Handlers(pod_added, pod_updated, pod_seen))
+
+    def _enqueue_matching(self, pod: JSONDict) -> None:
+        """An orphan pod may be adopted by any ReplicaSet whose selector matches it."""
+        if controller_ref(pod) is not None:
+            return
+        meta = pod.get("metadata") or {}
+        labels = meta.get("labels") or {}
+        for rs in self.replicasets.list(str(meta.get("namespace", ""))):
+            try:
+                selector = label_selector_from_spec((rs.get("spec") or {}).get("selector") or {})
+            except SelectorError:
+                continue
+            if not selector.empty and selector.matches(labels):
+                self.queue.add((str(meta.get("namespace", "")), _name(rs)))
+
+    async def reconcile(self, key: ObjKey) -> Result:
+        namespace, name = key
+        rs = self.replicasets.get(namespace, name)
+        if rs is None:
+            self.expectations.forget(key)
+            return Result()
+        pods = self.pods.list(namespace)
+        decided = plan(rs, pods, self.clock.now(), sync=self.expectations.satisfied(key))
+        ref = owner_reference(rs)
+        for pod_name in decided.adopt:
+            await self._patch_owner(namespace, pod_name, {"metadata": {"ownerReferences": [ref]}})
+        for pod_name in decided.release:
+            await self._patch_owner(
+                namespace,
+                pod_name,
+                {"metadata": {"ownerReferences": [{"$patch": "delete", "uid": ref["uid"]}]}},
+            )
+        created: set[str] = set()
+        template = (rs.get("spec") or {}).get("template") or {}
+        try:
+            for _ in range(decided.create):
+                pod = await self.client.create(pod_from_template(rs, template, name))
+                created.add(_name(pod))
+        finally:
+            self.expectations.expect(key, created)
+        deleted: set[str] = set()
+        try:
+            for pod_name in decided.delete:
+                try:
+                    await self.client.delete("v1", "Pod", pod_name, namespace)
+                    deleted.add(pod_name)
+                except NotFoundError:
+                    pass
+        finally:
+            self.expectations.expect(key, deleted)
+        await self._write_status(rs, decided.status)
+        return self._requeue(rs, pods)
+
+    async def _patch_owner(self, namespace: str, pod_name: str, patch: JSONDict) -> None:
+        try:
+            await self.client.patch(
+                "v1", "Pod", pod_name, patch, namespace=namespace, patch_type="strategic"
+            )
+        except (NotFoundError, ConflictError):
+            pass
+
+    async def _write_status(self, rs: JSONDict, status: JSONDict) -> None:
+        current = rs.get("status") or {}
+        if all(current.get(k) == v for k, v in status.items()):
+            return
+        meta = rs.get("metadata") or {}
+        try:
+            await self.client.patch(
+                "apps/v1",
+                "ReplicaSet",
+                str(meta.get("name")),
+                {"status": status},
+                namespace=str(meta.get("namespace")),
+                subresource="status",
+            )
+        except NotFoundError:
+            pass
+
+    def _requeue(self, rs: JSONDict, pods: list[JSONDict]) -> Result:
+        """With minReadySeconds, look again when the next ready pod becomes available."""
+        min_ready = int((rs.get("spec") or {}).get("minReadySeconds", 0))
+        if min_ready > 0 and any(is_ready(p) for p in pods):
+            return Result(requeue_after=float(min_ready))
+        return Result()

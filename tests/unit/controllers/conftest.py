@@ -1,0 +1,62 @@
+"""An embedded API server with the controller manager on the in-process client."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.client.inprocess import InProcessClient
+from reconciler.controllers.base import ControllerManager
+
+
+class Plane:
+    def __init__(
+        self, server: ApiServer, client: InProcessClient, manager: ControllerManager
+    ) -> None:
+        self.server = server
+        self.client = client
+        self.manager = manager
+
+    async def eventually(
+        self, check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = ""
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: Any = None
+        while loop.time() < deadline:
+            last = await check()
+            if last:
+                return last
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
+
+    async def pods(self, namespace: str = "default", selector: str | None = None) -> list[Any]:
+        listed = await self.client.list("v1", "Pod", namespace, label_selector=selector)
+        return [p for p in listed.items if not p["metadata"].get("deletionTimestamp")]
+
+
+@pytest.fixture
+async def plane(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Plane]]]:
+    started: list[Plane] = []
+
+    async def start(*controllers: Callable[[InProcessClient, Any], Any]) -> Plane:
+        server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
+        await server.start()
+        client = InProcessClient(server.service)
+        manager = ControllerManager(client, server.clock)
+        for make in controllers:
+            manager.add(make(client, server.clock))
+        await manager.start()
+        p = Plane(server, client, manager)
+        started.append(p)
+        return p
+
+    yield start
+    for p in started:
+        await p.manager.stop()
+        await p.server.stop()
