@@ -261,19 +261,17 @@ class ReplicaSetController:
         return self._requeue(rs, pods)
 
     async def _patch_owner(self, namespace: str, pod_name: str, patch: JSONDict) -> None:
-        try:
+        with contextlib.suppress(NotFoundError, ConflictError):
             await self.client.patch(
                 "v1", "Pod", pod_name, patch, namespace=namespace, patch_type="strategic"
             )
-        except (NotFoundError, ConflictError):
-            pass
 
     async def _write_status(self, rs: JSONDict, status: JSONDict) -> None:
         current = rs.get("status") or {}
         if all(current.get(k) == v for k, v in status.items()):
             return
         meta = rs.get("metadata") or {}
-        try:
+        with contextlib.suppress(NotFoundError):
             await self.client.patch(
                 "apps/v1",
                 "ReplicaSet",
@@ -282,8 +280,6 @@ class ReplicaSetController:
                 namespace=str(meta.get("namespace")),
                 subresource="status",
             )
-        except NotFoundError:
-            pass
 
     def _requeue(self, rs: JSONDict, pods: list[JSONDict]) -> Result:
         """With minReadySeconds, look again when the next ready pod becomes available."""
