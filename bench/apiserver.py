@@ -63,9 +63,18 @@ class Server:
         """Spawn `recon serve`; return seconds until /readyz answered 200."""
         started = time.perf_counter()
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler.cli", "serve", "--data-dir", str(self.data_dir),
-             "--listen", f"127.0.0.1:{self.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "reconciler.cli",
+                "serve",
+                "--data-dir",
+                str(self.data_dir),
+                "--listen",
+                f"127.0.0.1:{self.port}",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         ctx = ssl.create_default_context()
         ctx.check_hostname = False
@@ -73,11 +82,13 @@ class Server:
         deadline = started + 30
         while time.perf_counter() < deadline:
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as raw:
-                    with ctx.wrap_socket(raw) as tls:
-                        tls.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                        if b"200" in tls.recv(64):
-                            return time.perf_counter() - started
+                with (
+                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as raw,
+                    ctx.wrap_socket(raw) as tls,
+                ):
+                    tls.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+                    if b"200" in tls.recv(64):
+                        return time.perf_counter() - started
             except OSError:
                 time.sleep(0.005)
         raise RuntimeError("recon serve did not become ready")
@@ -103,27 +114,38 @@ class Server:
 
 def kubectl(server: Server, *args: str, input_text: str | None = None) -> float:
     started = time.perf_counter()
-    subprocess.run(["kubectl", "--kubeconfig", server.kubeconfig, *args], input=input_text,
-                   capture_output=True, text=True, check=True, timeout=600)
+    subprocess.run(
+        ["kubectl", "--kubeconfig", server.kubeconfig, *args],
+        input=input_text,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
     return time.perf_counter() - started
 
 
 def configmap(name: str) -> dict[str, Any]:
-    return {"apiVersion": "v1", "kind": "ConfigMap",
-            "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
-            "data": {"key": "value", "other": "x" * 64}}
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
+        "data": {"key": "value", "other": "x" * 64},
+    }
 
 
-async def create_many(session: aiohttp.ClientSession, names: list[str],
-                      concurrency: int = 16) -> float:
+async def create_many(
+    session: aiohttp.ClientSession, names: list[str], concurrency: int = 16
+) -> float:
     queue = list(names)
     started = time.perf_counter()
 
     async def worker() -> None:
         while queue:
             name = queue.pop()
-            async with session.post("/api/v1/namespaces/default/configmaps",
-                                    json=configmap(name)) as resp:
+            async with session.post(
+                "/api/v1/namespaces/default/configmaps", json=configmap(name)
+            ) as resp:
                 if resp.status != 201:
                     raise RuntimeError(f"create {name}: {resp.status} {await resp.text()}")
                 await resp.read()
@@ -150,8 +172,10 @@ async def fan_out(session: aiohttp.ClientSession, watchers: int, writes: int) ->
     streams = []
 
     async def watch(index: int) -> None:
-        url = ("/api/v1/namespaces/default/configmaps?watch=true&fieldSelector="
-               f"metadata.name%3Dfanout&resourceVersion={rv}")
+        url = (
+            "/api/v1/namespaces/default/configmaps?watch=true&fieldSelector="
+            f"metadata.name%3Dfanout&resourceVersion={rv}"
+        )
         async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
             async for line in resp.content:
                 if line.strip():
@@ -163,9 +187,11 @@ async def fan_out(session: aiohttp.ClientSession, watchers: int, writes: int) ->
     latencies = []
     for i in range(writes):
         sent = time.perf_counter()
-        async with session.patch("/api/v1/namespaces/default/configmaps/fanout",
-                                 data=json.dumps({"data": {"n": str(i)}}),
-                                 headers={"Content-Type": "application/merge-patch+json"}):
+        async with session.patch(
+            "/api/v1/namespaces/default/configmaps/fanout",
+            data=json.dumps({"data": {"n": str(i)}}),
+            headers={"Content-Type": "application/merge-patch+json"},
+        ):
             pass
         arrivals = [await asyncio.wait_for(q.get(), 10) for q in received]
         latencies.append(max(arrivals) - sent)
@@ -180,16 +206,40 @@ def kubectl_watch_latency(server: Server, writes: int) -> list[float]:
     out = []
     for i in range(writes):
         proc = subprocess.Popen(
-            ["kubectl", "--kubeconfig", server.kubeconfig, "get", "configmap", "fanout",
-             "--watch", "--output-watch-events", "-o", "custom-columns=V:.data.k"],
-            stdout=subprocess.PIPE, text=True)
+            [
+                "kubectl",
+                "--kubeconfig",
+                server.kubeconfig,
+                "get",
+                "configmap",
+                "fanout",
+                "--watch",
+                "--output-watch-events",
+                "-o",
+                "custom-columns=V:.data.k",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         assert proc.stdout is not None
         proc.stdout.readline()  # header
         proc.stdout.readline()  # the current object
         sent = time.perf_counter()
-        subprocess.run(["kubectl", "--kubeconfig", server.kubeconfig, "patch", "configmap",
-                        "fanout", "--type=merge", "-p", json.dumps({"data": {"k": str(i)}})],
-                       capture_output=True, check=True)
+        subprocess.run(
+            [
+                "kubectl",
+                "--kubeconfig",
+                server.kubeconfig,
+                "patch",
+                "configmap",
+                "fanout",
+                "--type=merge",
+                "-p",
+                json.dumps({"data": {"k": str(i)}}),
+            ],
+            capture_output=True,
+            check=True,
+        )
         proc.stdout.readline()
         out.append(time.perf_counter() - sent)
         proc.kill()
@@ -208,19 +258,26 @@ async def run(objects: int, creates: int) -> dict[str, Any]:
         server.data_dir.mkdir()
         results["start_to_ready_fresh_s"] = server.start()
         assert server.proc is not None
-        time.sleep(1.0)
+        await asyncio.sleep(1.0)
         results["idle_rss_mb"] = rss_mb(server.proc.pid)
         results["kubectl_version_s"] = statistics.median(
-            kubectl(server, "version") for _ in range(5))
+            kubectl(server, "version") for _ in range(5)
+        )
         async with server.session() as session:
             # 1. creates per second
             elapsed = await create_many(session, [f"c-{i}" for i in range(creates)])
             results["http_creates_per_s"] = creates / elapsed
             batch = 200
-            docs = json.dumps({"apiVersion": "v1", "kind": "List",
-                               "items": [configmap(f"k-{i}") for i in range(batch)]})
-            results["kubectl_creates_per_s"] = batch / kubectl(server, "create", "-f", "-",
-                                                               input_text=docs)
+            docs = json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "List",
+                    "items": [configmap(f"k-{i}") for i in range(batch)],
+                }
+            )
+            results["kubectl_creates_per_s"] = batch / kubectl(
+                server, "create", "-f", "-", input_text=docs
+            )
             # 2. list of `objects` ConfigMaps
             await create_many(session, [f"l-{i}" for i in range(objects - creates - batch)])
 
@@ -231,9 +288,11 @@ async def run(objects: int, creates: int) -> dict[str, Any]:
 
             results["http_list_ms"] = median_ms(await timed(10, list_all))
             results["kubectl_list_json_ms"] = 1000 * statistics.median(
-                kubectl(server, "get", "configmaps", "-o", "json") for _ in range(3))
+                kubectl(server, "get", "configmaps", "-o", "json") for _ in range(3)
+            )
             results["kubectl_list_table_ms"] = 1000 * statistics.median(
-                kubectl(server, "get", "configmaps") for _ in range(3))
+                kubectl(server, "get", "configmaps") for _ in range(3)
+            )
             results["rss_after_objects_mb"] = rss_mb(server.proc.pid)
             # 3. fan-out to 50 watchers
             results["fanout_50_ms"] = median_ms(await fan_out(session, 50, 20))
@@ -242,38 +301,62 @@ async def run(objects: int, creates: int) -> dict[str, Any]:
         # 5b. start-to-ready with the objects already stored
         results["start_to_ready_with_objects_s"] = server.start()
         server.stop()
-    idle = subprocess.Popen(["kubectl", "version", "--client"], stdout=subprocess.DEVNULL)
-    idle.wait()
     return results
 
 
 def report(results: dict[str, Any]) -> str:
     rows = [
-        ("creates/s over HTTP", f"{results['http_creates_per_s']:.0f}/s",
-         f"kubectl create -f: {results['kubectl_creates_per_s']:.0f}/s",
-         f"{results['http_creates_per_s'] / results['kubectl_creates_per_s']:.1f}x",
-         "≥ 500/s", results["http_creates_per_s"] >= 500),
-        (f"list {results['objects']} ConfigMaps", f"{results['http_list_ms']:.0f} ms",
-         f"kubectl get -o json: {results['kubectl_list_json_ms']:.0f} ms",
-         f"{results['kubectl_list_json_ms'] / results['http_list_ms']:.1f}x faster",
-         "< 300 ms", results["http_list_ms"] < 300),
-        ("1 write → 50 watchers", f"{results['fanout_50_ms']:.1f} ms",
-         f"kubectl get --watch: {results['kubectl_watch_ms']:.0f} ms",
-         f"{results['kubectl_watch_ms'] / results['fanout_50_ms']:.1f}x faster",
-         "< 50 ms", results["fanout_50_ms"] < 50),
-        ("idle RSS", f"{results['idle_rss_mb']:.0f} MB",
-         f"after {results['objects']} objects: {results['rss_after_objects_mb']:.0f} MB", "",
-         "< 80 MB", results["idle_rss_mb"] < 80),
-        ("start to ready", f"{results['start_to_ready_fresh_s'] * 1000:.0f} ms",
-         f"kubectl version: {results['kubectl_version_s'] * 1000:.0f} ms; with "
-         f"{results['objects']} objects: {results['start_to_ready_with_objects_s'] * 1000:.0f}"
-         " ms", "", "< 1 s", results["start_to_ready_fresh_s"] < 1),
+        (
+            "creates/s over HTTP",
+            f"{results['http_creates_per_s']:.0f}/s",
+            f"kubectl create -f: {results['kubectl_creates_per_s']:.0f}/s",
+            f"{results['http_creates_per_s'] / results['kubectl_creates_per_s']:.1f}x",
+            "≥ 500/s",
+            results["http_creates_per_s"] >= 500,
+        ),
+        (
+            f"list {results['objects']} ConfigMaps",
+            f"{results['http_list_ms']:.0f} ms",
+            f"kubectl get -o json: {results['kubectl_list_json_ms']:.0f} ms",
+            f"{results['kubectl_list_json_ms'] / results['http_list_ms']:.1f}x faster",
+            "< 300 ms",
+            results["http_list_ms"] < 300,
+        ),
+        (
+            "1 write → 50 watchers",
+            f"{results['fanout_50_ms']:.1f} ms",
+            f"kubectl get --watch: {results['kubectl_watch_ms']:.0f} ms",
+            f"{results['kubectl_watch_ms'] / results['fanout_50_ms']:.1f}x faster",
+            "< 50 ms",
+            results["fanout_50_ms"] < 50,
+        ),
+        (
+            "idle RSS",
+            f"{results['idle_rss_mb']:.0f} MB",
+            f"after {results['objects']} objects: {results['rss_after_objects_mb']:.0f} MB",
+            "",
+            "< 80 MB",
+            results["idle_rss_mb"] < 80,
+        ),
+        (
+            "start to ready",
+            f"{results['start_to_ready_fresh_s'] * 1000:.0f} ms",
+            f"kubectl version: {results['kubectl_version_s'] * 1000:.0f} ms; with "
+            f"{results['objects']} objects: {results['start_to_ready_with_objects_s'] * 1000:.0f}"
+            " ms",
+            "",
+            "< 1 s",
+            results["start_to_ready_fresh_s"] < 1,
+        ),
     ]
-    lines = ["| measure | recon | peer (same run) | ratio | target | met |",
-             "|---|---|---|---|---|---|"]
+    lines = [
+        "| measure | recon | peer (same run) | ratio | target | met |",
+        "|---|---|---|---|---|---|",
+    ]
     for name, ours, peer, ratio, target, met in rows:
-        lines.append(f"| {name} | {ours} | {peer} | {ratio} | {target} | "
-                     f"{'yes' if met else 'no'} |")
+        lines.append(
+            f"| {name} | {ours} | {peer} | {ratio} | {target} | {'yes' if met else 'no'} |"
+        )
     return "\n".join(lines)
 
 

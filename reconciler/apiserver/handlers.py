@@ -16,7 +16,7 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from reconciler.apiserver import errors
+from reconciler.apiserver import errors, protobuf
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.objects import (
     PATCH_JSON,
@@ -29,6 +29,7 @@ from reconciler.apiserver.paths import ResourcePath
 from reconciler.apiserver.resources import ResourceType
 from reconciler.apiserver.tables import build_table
 from reconciler.clock import Clock
+from reconciler.schema.definitions import Definitions
 
 JSONDict = dict[str, Any]
 
@@ -61,24 +62,35 @@ def wants_table(request: web.Request) -> bool:
     return "as=Table" in accept
 
 
-async def read_body(request: web.Request) -> object:
+async def read_body(request: web.Request, defs: Definitions | None = None) -> object:
     raw = await request.read()
     if not raw:
         raise errors.bad_request("the request body is empty")
     content_type = request.content_type
-    if content_type == "application/vnd.kubernetes.protobuf":
-        raise ApiError(
-            415,
-            "UnsupportedMediaType",
-            "the body of the request was in an unknown format - accepted media types "
-            "include: application/json, application/yaml",
-        )
+    if content_type == protobuf.CONTENT_TYPE:
+        return await _decode_protobuf(raw, defs)
     try:
         if "yaml" in content_type:
             return yaml.safe_load(raw)
         return json.loads(raw)
     except (ValueError, yaml.YAMLError) as e:
         raise errors.bad_request(f"the request body is not valid JSON or YAML: {e}") from e
+
+
+async def _decode_protobuf(raw: bytes, defs: Definitions | None) -> object:
+    """kubectl's typed commands send protobuf; decode it with the client's own descriptors."""
+    schema = await asyncio.to_thread(protobuf.load_default)  # first call reads kubectl
+    if schema is None or defs is None:
+        raise ApiError(
+            415,
+            "UnsupportedMediaType",
+            "this server decodes protobuf bodies with the descriptors of a local kubectl, and "
+            "none was found (set RECON_PROTOBUF_DESCRIPTORS to a kubectl binary); send JSON",
+        )
+    try:
+        return protobuf.decode_request(raw, schema, defs)
+    except protobuf.ProtobufError as e:
+        raise errors.bad_request(f"the protobuf request body cannot be decoded: {e}") from e
 
 
 def _dry_run(request: web.Request) -> bool:
@@ -136,7 +148,7 @@ class ResourceHandlers:
             if method == "POST":
                 if rt.namespaced and rp.namespace is None:
                     raise ApiError(405, "MethodNotAllowed", "create needs a namespace in the URL")
-                body = await read_body(request)
+                body = await read_body(request, self.service.defs)
                 warnings = _warnings(request)
                 created = self.service.create(
                     rt,
@@ -158,7 +170,7 @@ class ResourceHandlers:
                     return json_response(self._table(request, rt, [obj], None, None))
                 return json_response(obj)
             if method == "PUT":
-                body = await read_body(request)
+                body = await read_body(request, self.service.defs)
                 warnings = _warnings(request)
                 updated = self.service.update(
                     rt,
@@ -212,7 +224,7 @@ class ResourceHandlers:
             if method == "GET":
                 return json_response(self.service.get(rt, ns, name))
             if method == "PUT":
-                body = await read_body(request)
+                body = await read_body(request, self.service.defs)
                 return json_response(
                     self.service.update(
                         rt, ns, name, body, subresource="status", dry_run=_dry_run(request)
@@ -235,7 +247,7 @@ class ResourceHandlers:
             if method == "GET":
                 return json_response(self.service.get_scale(rt, ns, name))
             if method == "PUT":
-                body = await read_body(request)
+                body = await read_body(request, self.service.defs)
                 return json_response(
                     self.service.update_scale(rt, ns, name, body, _dry_run(request))
                 )
@@ -245,7 +257,7 @@ class ResourceHandlers:
                     self.service.patch_scale(rt, ns, name, content_type, patch, _dry_run(request))
                 )
         if sub == "finalize" and rt.plural == "namespaces" and method == "PUT":
-            body = await read_body(request)
+            body = await read_body(request, self.service.defs)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 

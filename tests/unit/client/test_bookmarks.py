@@ -15,9 +15,14 @@ async def test_idle_watch_receives_bookmarks_with_the_current_version(tmp_path: 
     try:
         listed = await client.list("v1", "ConfigMap", "default")
         events = []
-        async for event in client.watch("v1", "ConfigMap", "default",
-                                        resource_version=listed.resource_version, timeout=2,
-                                        bookmarks=True):
+        async for event in client.watch(
+            "v1",
+            "ConfigMap",
+            "default",
+            resource_version=listed.resource_version,
+            timeout=2,
+            bookmarks=True,
+        ):
             events.append(event)
             if len(events) == 2:
                 break
