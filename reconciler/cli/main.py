@@ -12,7 +12,8 @@ from pathlib import Path
 
 import click
 
-from reconciler.apiserver.server import ApiServer, ListenError, ServerOptions, parse_listen
+from reconciler.apiserver.server import ListenError, ServerOptions, parse_listen
+from reconciler.embedded import EmbeddedPlane
 
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
 
@@ -64,7 +65,7 @@ def serve(data_dir: Path, listen: str, allow_remote: bool, kubernetes_version: s
 
 
 async def _serve(options: ServerOptions) -> None:
-    server = ApiServer(options)
+    server = EmbeddedPlane(options)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -56,6 +56,7 @@ class Plan:
     delete: list[str] = field(default_factory=list)
     status: JSONDict = field(default_factory=dict)
     requeue_after: float | None = None
+    revision: str | None = None  # the Deployment's own revision annotation, when it changes
 
 
 def _meta(obj: JSONDict) -> JSONDict:
@@ -163,12 +164,9 @@ def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: d
             out.adopt.append(_name(rs))
             owned.append(rs)
     template = spec.get("template") or {}
+    wanted = strip_hash(template)
     new_rs = next(
-        (
-            rs
-            for rs in owned
-            if strip_hash((rs.get("spec") or {}).get("template") or {}) == template
-        ),
+        (rs for rs in owned if strip_hash((rs.get("spec") or {}).get("template") or {}) == wanted),
         None,
     )
     old = sorted(
@@ -247,6 +245,17 @@ def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: d
     if len(idle) > limit:
         out.delete = [_name(rs) for rs in idle[: len(idle) - limit]]
     out.status, out.requeue_after = _status(d, owned, new_rs, out, created_now, now)
+    if out.create is not None:
+        current_revision = str(_meta(out.create)["annotations"][REVISION])
+    elif new_rs is not None:
+        current_revision = out.annotate.get(_name(new_rs), {}).get(REVISION) or str(
+            revision_of(new_rs)
+        )
+    else:
+        current_revision = None
+    annotations = meta.get("annotations") or {}
+    if current_revision is not None and annotations.get(REVISION) != current_revision:
+        out.revision = current_revision  # kubectl rollout history/undo read it here too
     return out
 
 
@@ -474,6 +483,15 @@ class DeploymentController:
         for rs_name in decided.delete:
             with contextlib.suppress(NotFoundError):
                 await self.client.delete("apps/v1", "ReplicaSet", rs_name, namespace)
+        if decided.revision is not None:
+            with contextlib.suppress(NotFoundError, ConflictError):
+                await self.client.patch(
+                    "apps/v1",
+                    "Deployment",
+                    name,
+                    {"metadata": {"annotations": {REVISION: decided.revision}}},
+                    namespace=namespace,
+                )
         await self._patch_status(d, decided.status)
         return Result(requeue_after=decided.requeue_after)
 

@@ -41,19 +41,28 @@ def safe_encode(text: str) -> str:
 
 def template_hash(template: Mapping[str, Any], collision_count: int = 0) -> str:
     """A stable, short hash of a pod template (plus the collision count), label-safe."""
-    encoded = json.dumps(template, sort_keys=True, separators=(",", ":")).encode()
+    encoded = json.dumps(_drop_nulls(template), sort_keys=True, separators=(",", ":")).encode()
     if collision_count:
         encoded += str(collision_count).encode()
     return safe_encode(str(_fnv32a(encoded)))
 
 
+def _drop_nulls(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _drop_nulls(v) for k, v in value.items() if v is not None}
+    if isinstance(value, list):
+        return [_drop_nulls(v) for v in value]
+    return value
+
+
 def strip_hash(template: Mapping[str, Any]) -> JSONDict:
-    """The template without the pod-template-hash label, to compare with the Deployment's."""
-    out = json.loads(json.dumps(template))
+    """The template without the pod-template-hash label and without nulls (a Go client
+    writes `creationTimestamp: null`, which means absent), for comparing templates."""
+    out: JSONDict = _drop_nulls(json.loads(json.dumps(template)))
     labels = (out.get("metadata") or {}).get("labels")
     if isinstance(labels, dict):
         labels.pop(POD_TEMPLATE_HASH, None)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def resolve_int_or_percent(value: Any, total: int, round_up: bool) -> int:

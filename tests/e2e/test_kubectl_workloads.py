@@ -1,0 +1,70 @@
+"""kubectl's workload commands against the controllers running inside recon serve.
+
+No node agent runs here yet, so pods stay Pending (as on a cluster without nodes); the
+ReplicaSet and Deployment controllers still create, scale and roll ReplicaSets.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.e2e.conftest import Kubectl
+
+pytestmark = pytest.mark.e2e
+
+
+def eventually(check: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
+
+
+def pod_names(kubectl: Kubectl, selector: str) -> list[str]:
+    out = kubectl.run("get", "pods", "-l", selector, "-o", "name").stdout.split()
+    return sorted(out)
+
+
+def test_deployment_scale_history_and_undo(kubectl: Kubectl) -> None:
+    kubectl.run("create", "deployment", "wl", "--image=recon.local/busybox:1", "--replicas=3")
+    eventually(lambda: len(pod_names(kubectl, "app=wl")) == 3, what="3 pods")
+    rs = kubectl.json("get", "replicasets", "-l", "app=wl")["items"]
+    assert len(rs) == 1 and rs[0]["metadata"]["name"].startswith("wl-")
+    assert rs[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
+    kubectl.run("scale", "deployment/wl", "--replicas=1")
+    eventually(lambda: len(pod_names(kubectl, "app=wl")) == 1, what="scale down to 1")
+    kubectl.run("set", "image", "deployment/wl", "busybox=recon.local/busybox:2")
+    eventually(
+        lambda: len(kubectl.json("get", "rs", "-l", "app=wl")["items"]) == 2,
+        what="a second ReplicaSet",
+    )
+    history = kubectl.run("rollout", "history", "deployment/wl").stdout
+    assert "1 " in history and "2 " in history
+    kubectl.run("rollout", "undo", "deployment/wl", "--to-revision=1")
+
+    def template_image() -> str:
+        d = kubectl.json("get", "deployment", "wl")
+        return str(d["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    assert template_image() == "recon.local/busybox:1"
+    eventually(
+        lambda: (
+            sorted(
+                r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                for r in kubectl.json("get", "rs", "-l", "app=wl")["items"]
+            )
+            == ["2", "3"]
+        ),
+        what="revision 1 to come back as 3",
+    )
+    kubectl.run("delete", "deployment", "wl")
+    eventually(lambda: pod_names(kubectl, "app=wl") == [], what="cascading deletion")
+    assert kubectl.json("get", "rs", "-l", "app=wl")["items"] == []
