@@ -14,7 +14,9 @@ from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
+from reconciler.controllers.cronjob import CronJobController
 from reconciler.controllers.deployment import DeploymentController
+from reconciler.controllers.job import JobController
 from reconciler.controllers.replicaset import ReplicaSetController
 
 
@@ -25,6 +27,8 @@ class EmbeddedPlane:
         self.controllers = ControllerManager(self.client, self.server.clock)
         self.controllers.add(ReplicaSetController(self.client, self.server.clock))
         self.controllers.add(DeploymentController(self.client, self.server.clock))
+        self.controllers.add(JobController(self.client, self.server.clock))
+        self.controllers.add(CronJobController(self.client, self.server.clock))
 
     @property
     def port(self) -> int:

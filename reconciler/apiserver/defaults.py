@@ -110,13 +110,33 @@ def daemonset(obj: JSONDict) -> None:
 
 def job(obj: JSONDict) -> None:
     spec = obj.setdefault("spec", {})
-    spec.setdefault("parallelism", 1)
+    if "completions" not in spec and "parallelism" not in spec:
+        spec["completions"] = 1  # neither given: one pod to completion
+    spec.setdefault("parallelism", 1)  # parallelism alone: a work queue, completions unset
     spec.setdefault("backoffLimit", 6)
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
-    if "completions" not in spec:
-        spec["completions"] = 1
     _template(obj)
+
+
+def job_selector(obj: JSONDict) -> None:
+    """Jobs select their pods by the Job's uid, unless `manualSelector` says otherwise."""
+    spec = obj.setdefault("spec", {})
+    if spec.get("manualSelector"):
+        return
+    meta = obj.get("metadata") or {}
+    labels = {
+        "batch.kubernetes.io/controller-uid": meta.get("uid", ""),
+        "batch.kubernetes.io/job-name": meta.get("name", ""),
+        "controller-uid": meta.get("uid", ""),
+        "job-name": meta.get("name", ""),
+    }
+    if "selector" not in spec:
+        spec["selector"] = {
+            "matchLabels": {"batch.kubernetes.io/controller-uid": meta.get("uid", "")}
+        }
+    template_meta = spec.setdefault("template", {}).setdefault("metadata", {})
+    template_meta["labels"] = {**(template_meta.get("labels") or {}), **labels}
 
 
 def cronjob(obj: JSONDict) -> None:
@@ -177,6 +197,12 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("batch", "Job"): job,
     ("batch", "CronJob"): cronjob,
 }
+
+
+def after_uid(group: str, kind: str, obj: JSONDict) -> None:
+    """Defaults that need the object's uid, applied once at creation."""
+    if (group, kind) == ("batch", "Job"):
+        job_selector(obj)
 
 
 def apply_defaults(group: str, kind: str, obj: JSONDict) -> None:

@@ -22,7 +22,7 @@ from datetime import timedelta
 from typing import Any
 
 from reconciler.apiserver import errors
-from reconciler.apiserver.defaults import apply_defaults
+from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
 from reconciler.apiserver.metadata import metadata_errors
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
@@ -357,6 +357,7 @@ class ObjectService:
         self._validate(rt, obj, strict, warnings)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock.now())
+        after_uid(rt.group, rt.kind, obj)
         if rt.is_custom or "spec" in obj or rt.kind in ("Deployment", "Pod"):
             meta["generation"] = 1
         if rt.storage_key == CRD_RESOURCE:

@@ -19,10 +19,14 @@ pytestmark = pytest.mark.e2e
 
 
 def _strip(obj: dict[str, Any]) -> dict[str, Any]:
-    meta = obj.get("metadata", {})
+    """Drop what differs between two creations (uid, also used in a Job's selector)."""
+    uid = obj.get("metadata", {}).get("uid", "")
+    text = json.dumps(obj).replace(uid, "UID") if uid else json.dumps(obj)
+    stripped: dict[str, Any] = json.loads(text)
+    meta = stripped.get("metadata", {})
     for key in ("uid", "creationTimestamp", "resourceVersion", "managedFields"):
         meta.pop(key, None)
-    return obj
+    return stripped
 
 
 def _with(command: list[str], *flags: str) -> list[str]:

@@ -68,3 +68,22 @@ def test_deployment_scale_history_and_undo(kubectl: Kubectl) -> None:
     kubectl.run("delete", "deployment", "wl")
     eventually(lambda: pod_names(kubectl, "app=wl") == [], what="cascading deletion")
     assert kubectl.json("get", "rs", "-l", "app=wl")["items"] == []
+
+
+def test_create_job_from_cronjob(kubectl: Kubectl) -> None:
+    kubectl.run(
+        "create",
+        "cronjob",
+        "nightly",
+        "--image=recon.local/busybox",
+        "--schedule=0 3 * * *",
+        "--",
+        "echo",
+        "hi",
+    )
+    out = kubectl.run("create", "job", "--from=cronjob/nightly", "nightly-manual").stdout
+    assert "job.batch/nightly-manual created" in out
+    job = kubectl.json("get", "job", "nightly-manual")
+    assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+    assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
+    eventually(lambda: pod_names(kubectl, "job-name=nightly-manual"), what="the Job's pod")
