@@ -24,7 +24,6 @@ from typing import Any
 from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
-from reconciler.apiserver.metadata import metadata_errors
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
 from reconciler.clock import Clock, rfc3339
 from reconciler.merge import (
@@ -36,6 +35,7 @@ from reconciler.merge import (
 )
 from reconciler.schema.defaulting import apply_defaults as apply_schema_defaults
 from reconciler.schema.definitions import Definitions
+from reconciler.schema.metadata import metadata_errors, secret_data_errors
 from reconciler.schema.patchmeta import PatchMeta
 from reconciler.schema.validation import (
     DefinitionValidators,
@@ -268,9 +268,12 @@ class ObjectService:
                 else:
                     causes.append(Cause(err.path, err.message))
         if secret:
-            causes += _secret_data_errors(obj)
+            causes += [Cause(c.field, c.message, c.reason) for c in secret_data_errors(obj)]
         if isinstance(meta, dict):
-            causes += metadata_errors(rt.group, rt.kind, meta)
+            causes += [
+                Cause(c.field, c.message, c.reason)
+                for c in metadata_errors(rt.group, rt.kind, meta)
+            ]
         if causes:
             raise errors.invalid(rt.kind, name, rt.group, causes)
 
@@ -804,25 +807,6 @@ class ObjectService:
                 "lastTransitionTime": crd["metadata"].get("creationTimestamp", ""),
             },
         ]
-
-
-def _secret_data_errors(obj: JSONDict) -> list[Cause]:
-    """`data` values must be base64 (the apiserver fails to decode them otherwise)."""
-    causes = []
-    data = obj.get("data")
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if not isinstance(value, str):
-                continue
-            try:
-                base64.b64decode(value, validate=True)
-            except ValueError:
-                causes.append(
-                    Cause(
-                        f"data[{key}]", "Invalid value: not valid base64 (the value is not shown)"
-                    )
-                )
-    return causes
 
 
 def _meta_equal(a: JSONDict, b: JSONDict) -> bool:

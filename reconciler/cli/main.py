@@ -13,6 +13,8 @@ from pathlib import Path
 import click
 
 from reconciler.apiserver.server import ListenError, ServerOptions, parse_listen
+from reconciler.cli.apply_diff import apply_command, diff_command
+from reconciler.cli.validate import validate_command
 from reconciler.embedded import EmbeddedPlane
 
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
@@ -96,6 +98,11 @@ def kubeconfig(data_dir: Path) -> None:
             f"no kubeconfig at {path}: start `recon serve --data-dir {data_dir}` first"
         )
     click.echo(str(path))
+
+
+cli.add_command(validate_command)
+cli.add_command(apply_command)
+cli.add_command(diff_command)
 
 
 def main() -> None:

@@ -1,5 +1,7 @@
 """Validation of `metadata` that no JSON Schema expresses: name formats, labels, annotations.
 
+Shared by the API server (every write) and `recon validate` (every file in git).
+
 The upstream schemas say `metadata.name` is a string; the apiserver additionally enforces
 DNS-1123 names, label syntax and size limits. Users put these mistakes in git, so each
 error names the field (`metadata.labels`) and the rule, as the real apiserver does.
@@ -7,13 +9,23 @@ error names the field (`metadata.labels`) and the rule, as the real apiserver do
 
 from __future__ import annotations
 
+import base64
 import json
 import re
+from dataclasses import dataclass
 from typing import Any
 
-from reconciler.apiserver.errors import Cause
-
 JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Cause:
+    """One metadata problem: `field` like `metadata.labels`, and what is wrong."""
+
+    field: str
+    message: str
+    reason: str = "FieldValueInvalid"
+
 
 _DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 _DNS1123_SUBDOMAIN = re.compile(
@@ -102,4 +114,24 @@ def metadata_errors(group: str, kind: str, meta: JSONDict) -> list[Cause]:
                     "FieldValueTooLong",
                 )
             )
+    return causes
+
+
+def secret_data_errors(obj: JSONDict) -> list[Cause]:
+    """A Secret's `data` values must be base64 (the apiserver cannot decode them otherwise);
+    the message never shows the value."""
+    causes = []
+    data = obj.get("data")
+    if isinstance(data, dict):
+        for key, value in data.items():
+            if not isinstance(value, str):
+                continue
+            try:
+                base64.b64decode(value, validate=True)
+            except ValueError:
+                causes.append(
+                    Cause(
+                        f"data[{key}]", "Invalid value: not valid base64 (the value is not shown)"
+                    )
+                )
     return causes

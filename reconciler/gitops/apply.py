@@ -1,0 +1,206 @@
+"""Applying a validated manifest set through any `Client`, the way `kubectl apply` does.
+
+One code path serves `recon apply`, `recon diff` (the same with a server-side dry run) and,
+later, every Application sync: objects go in dependency order (`manifests.ordering`), each
+through kubectl's three-way merge (`merge.three_way`) with the last-applied annotation, and
+each reports what happened to it. The final object is written with a PUT that carries the
+live resourceVersion, so a concurrent change is a conflict (retried from fresh state), never
+a silent overwrite.
+
+Pruning deletes objects this apply set created earlier (annotation `recon.dev/apply-set`)
+that are no longer in the set — never anything else, and never when the set is empty.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ClientError, ConflictError, NotFoundError
+from reconciler.manifests.loader import Manifest
+from reconciler.manifests.ordering import apply_order, prune_order
+from reconciler.merge.three_way import apply_three_way, desired_with_annotation, last_applied_of
+from reconciler.schema import definitions
+from reconciler.schema.patchmeta import PatchMeta
+
+JSONDict = dict[str, Any]
+
+APPLY_SET = "recon.dev/apply-set"
+SERVER_FIELDS = (
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "managedFields",
+    "selfLink",
+)
+
+
+@dataclass
+class ObjectResult:
+    kind: str
+    api_version: str
+    name: str
+    namespace: str
+    action: str  # created | configured | unchanged | pruned | failed
+    before: JSONDict | None = None
+    after: JSONDict | None = None
+    error: str | None = None
+    where: str = ""
+
+    @property
+    def label(self) -> str:
+        """`deployment.apps/web`, as kubectl prints it."""
+        group = self.api_version.rpartition("/")[0]
+        return f"{self.kind.lower()}{'.' + group if group else ''}/{self.name}"
+
+
+class PatchMetas:
+    """Strategic-merge metadata per built-in kind (None for custom resources)."""
+
+    def __init__(self, kubernetes_version: str | None = None) -> None:
+        self._defs = definitions.load(kubernetes_version)
+        self._names = {(g.api_version, g.kind): n for g, n in self._defs.kinds().items()}
+
+    def for_kind(self, api_version: str, kind: str) -> PatchMeta | None:
+        name = self._names.get((api_version, kind))
+        return None if name is None else PatchMeta.for_definition(self._defs, name)
+
+
+def comparable(obj: JSONDict | None) -> JSONDict | None:
+    """`obj` without what the server manages (status, uid, resourceVersion, ...)."""
+    if obj is None:
+        return None
+    out = copy.deepcopy(obj)
+    out.pop("status", None)
+    meta = out.get("metadata") or {}
+    for key in SERVER_FIELDS:
+        meta.pop(key, None)
+    return out
+
+
+class Applier:
+    def __init__(
+        self, client: Client, metas: PatchMetas | None = None, default_namespace: str = "default"
+    ) -> None:
+        self.client = client
+        self.metas = metas or PatchMetas()
+        self.default_namespace = default_namespace
+
+    async def _desired(self, m: Manifest, apply_set: str | None) -> JSONDict:
+        obj = copy.deepcopy(m.obj)
+        info = await self.client.resource(m.api_version, m.kind)
+        meta = obj.setdefault("metadata", {})
+        if info.namespaced:
+            meta.setdefault("namespace", self.default_namespace)
+        else:
+            meta.pop("namespace", None)
+        if apply_set:
+            meta["annotations"] = {**(meta.get("annotations") or {}), APPLY_SET: apply_set}
+        return obj
+
+    async def apply_one(
+        self, m: Manifest, *, dry_run: bool = False, apply_set: str | None = None
+    ) -> ObjectResult:
+        result = ObjectResult(m.kind, m.api_version, m.name, m.namespace, "failed", where=m.where)
+        for _attempt in range(5):
+            try:
+                desired = await self._desired(m, apply_set)
+                result.namespace = str(desired["metadata"].get("namespace") or "")
+                try:
+                    live = await self.client.get(
+                        m.api_version, m.kind, m.name, result.namespace or None
+                    )
+                except NotFoundError:
+                    created = await self.client.create(
+                        desired_with_annotation(desired), dry_run=dry_run
+                    )
+                    result.action, result.after = "created", created
+                    return result
+                meta = self.metas.for_kind(m.api_version, m.kind)
+                merged = apply_three_way(last_applied_of(live), desired, live, meta)
+                result.before = live
+                if comparable(merged) == comparable(live):
+                    result.action, result.after = "unchanged", live
+                    return result
+                merged.setdefault("metadata", {})["resourceVersion"] = live["metadata"].get(
+                    "resourceVersion"
+                )
+                merged.pop("status", None)
+                result.after = await self.client.update(merged, dry_run=dry_run)
+                result.action = (
+                    "unchanged" if comparable(result.after) == comparable(live) else "configured"
+                )
+                return result
+            except ConflictError:
+                continue  # someone wrote in between: recompute from the fresh object
+            except ClientError as e:
+                result.error = e.message
+                return result
+        result.error = "the object kept changing while being applied (5 conflicts)"
+        return result
+
+    async def apply(
+        self, manifests: Sequence[Manifest], *, dry_run: bool = False, apply_set: str | None = None
+    ) -> list[ObjectResult]:
+        results = []
+        for m in apply_order(list(manifests), lambda x: x.obj):
+            results.append(await self.apply_one(m, dry_run=dry_run, apply_set=apply_set))
+        return results
+
+    async def prune_candidates(
+        self, manifests: Sequence[Manifest], apply_set: str, kinds: Sequence[tuple[str, str]]
+    ) -> list[JSONDict]:
+        """Live objects of `kinds` carrying `apply_set` that the manifests no longer hold."""
+        keep = {
+            (m.api_version, m.kind, m.namespace or self.default_namespace, m.name)
+            for m in manifests
+        }
+        keep |= {(a, k, "", n) for a, k, _, n in keep}
+        out = []
+        for api_version, kind in kinds:
+            try:
+                listed = await self.client.list(api_version, kind)
+            except ClientError:
+                continue
+            for obj in listed.items:
+                meta = obj.get("metadata") or {}
+                if (meta.get("annotations") or {}).get(APPLY_SET) != apply_set:
+                    continue
+                key = (api_version, kind, str(meta.get("namespace") or ""), str(meta["name"]))
+                if key not in keep:
+                    out.append(obj)
+        return prune_order(out, lambda o: o)
+
+    async def prune(
+        self, candidates: Sequence[JSONDict], *, dry_run: bool = False
+    ) -> list[ObjectResult]:
+        results = []
+        for obj in candidates:
+            meta = obj.get("metadata") or {}
+            result = ObjectResult(
+                str(obj.get("kind")),
+                str(obj.get("apiVersion")),
+                str(meta.get("name")),
+                str(meta.get("namespace") or ""),
+                "pruned",
+                before=obj,
+            )
+            try:
+                await self.client.delete(
+                    result.api_version,
+                    result.kind,
+                    result.name,
+                    result.namespace or None,
+                    dry_run=dry_run,
+                    propagation="Background",
+                )
+            except NotFoundError:
+                pass
+            except ClientError as e:
+                result.action, result.error = "failed", e.message
+            results.append(result)
+        return results
