@@ -165,7 +165,8 @@ def _documents(text: str, file: str, into: ManifestSet, line_offset: int = 0) ->
                 LoadError(
                     file,
                     line + line_offset,
-                    f"a document must be a mapping (an object), not {type(doc).__name__}",
+                    "a document must be a mapping (an object), not "
+                    + ("a list" if isinstance(doc, list) else f"a {type(doc).__name__}"),
                 )
             )
             continue

@@ -138,8 +138,9 @@ class ManifestValidator:
             issues.append(ValidationIssue(file, m.line_of(err.parts), err.path, message))
         if secret:
             for cause in secret_data_errors(m.obj):
+                key = cause.field.removeprefix("data[").removesuffix("]")
                 issues.append(
-                    ValidationIssue(file, m.line_of(("data",)), cause.field, cause.message)
+                    ValidationIssue(file, m.line_of(("data", key)), cause.field, cause.message)
                 )
         meta = m.obj.get("metadata")
         if isinstance(meta, dict):
