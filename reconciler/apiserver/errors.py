@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.schema.metadata import Cause
 from reconciler.store.errors import (
     AlreadyExistsError,
     ConflictError,
@@ -21,14 +22,7 @@ from reconciler.store.errors import (
 
 JSONDict = dict[str, Any]
 
-
-@dataclass(frozen=True)
-class Cause:
-    """One field-level problem: `field` is a path like `spec.replicas`."""
-
-    field: str
-    message: str
-    reason: str = "FieldValueInvalid"
+__all__ = ["ApiError", "Cause"]  # Cause (field, message, reason) is shared with validation
 
 
 @dataclass

@@ -268,12 +268,9 @@ class ObjectService:
                 else:
                     causes.append(Cause(err.path, err.message))
         if secret:
-            causes += [Cause(c.field, c.message, c.reason) for c in secret_data_errors(obj)]
+            causes += secret_data_errors(obj)
         if isinstance(meta, dict):
-            causes += [
-                Cause(c.field, c.message, c.reason)
-                for c in metadata_errors(rt.group, rt.kind, meta)
-            ]
+            causes += metadata_errors(rt.group, rt.kind, meta)
         if causes:
             raise errors.invalid(rt.kind, name, rt.group, causes)
 

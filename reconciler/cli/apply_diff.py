@@ -194,6 +194,47 @@ async def _run_apply(
         await client.close()
 
 
+def _execute(
+    command: str,
+    error_code: int,
+    paths: tuple[str, ...],
+    repo: str | None,
+    repo_path: str,
+    revision: str,
+    prune: bool,
+    apply_set: str | None,
+    kubeconfig: str | None,
+    data_dir: Path,
+    kubernetes_version: str | None,
+    dry_run: bool,
+) -> list[ObjectResult]:
+    """Load, validate and apply (or dry-run); exits with `error_code` on any error before
+    the first object, naming every problem, so nothing half-done is reported as fine."""
+    try:
+        local, _ = resolve_paths(paths, repo, repo_path, revision, data_dir)
+        loaded, results = asyncio.run(
+            _run_apply(
+                local,
+                kubeconfig,
+                data_dir,
+                kubernetes_version,
+                prune,
+                _apply_set_name(paths, repo, apply_set),
+                dry_run=dry_run,
+            )
+        )
+    except CommandError as e:
+        click.echo(f"recon {command}: {e}", err=True)
+        sys.exit(error_code)
+    if loaded.errors:
+        for line in loaded.errors:
+            click.echo(line, err=True)
+        outcome = "no diff shown" if dry_run else "nothing was applied"
+        click.echo(f"recon {command}: {len(loaded.errors)} errors; {outcome}", err=True)
+        sys.exit(error_code)
+    return results
+
+
 @click.command("apply")
 @common_options
 def apply_command(
@@ -208,27 +249,20 @@ def apply_command(
     kubernetes_version: str | None,
 ) -> None:
     """Apply manifests with kubectl's three-way merge (validating everything first)."""
-    try:
-        local, _ = resolve_paths(paths, repo, repo_path, revision, data_dir)
-        loaded, results = asyncio.run(
-            _run_apply(
-                local,
-                kubeconfig,
-                data_dir,
-                kubernetes_version,
-                prune,
-                _apply_set_name(paths, repo, apply_set),
-                dry_run=False,
-            )
-        )
-    except CommandError as e:
-        click.echo(f"recon apply: {e}", err=True)
-        sys.exit(1)
-    if loaded.errors:
-        for line in loaded.errors:
-            click.echo(line, err=True)
-        click.echo(f"recon apply: {len(loaded.errors)} errors; nothing was applied", err=True)
-        sys.exit(1)
+    results = _execute(
+        "apply",
+        1,
+        paths,
+        repo,
+        repo_path,
+        revision,
+        prune,
+        apply_set,
+        kubeconfig,
+        data_dir,
+        kubernetes_version,
+        dry_run=False,
+    )
     failed = False
     for r in results:
         if r.action == "failed":
@@ -255,27 +289,20 @@ def diff_command(
     output: str,
 ) -> None:
     """Show what `recon apply` would change: exit 0 (none), 1 (changes), 2 (error)."""
-    try:
-        local, _ = resolve_paths(paths, repo, repo_path, revision, data_dir)
-        loaded, results = asyncio.run(
-            _run_apply(
-                local,
-                kubeconfig,
-                data_dir,
-                kubernetes_version,
-                prune,
-                _apply_set_name(paths, repo, apply_set),
-                dry_run=True,
-            )
-        )
-    except CommandError as e:
-        click.echo(f"recon diff: {e}", err=True)
-        sys.exit(2)
-    if loaded.errors:
-        for line in loaded.errors:
-            click.echo(line, err=True)
-        click.echo(f"recon diff: {len(loaded.errors)} errors; no diff shown", err=True)
-        sys.exit(2)
+    results = _execute(
+        "diff",
+        2,
+        paths,
+        repo,
+        repo_path,
+        revision,
+        prune,
+        apply_set,
+        kubeconfig,
+        data_dir,
+        kubernetes_version,
+        dry_run=True,
+    )
     errors = [r for r in results if r.action == "failed"]
     if errors:
         for r in errors:
