@@ -99,6 +99,8 @@ async def run_worker(controller: Controller) -> None:
             await _apply_result(controller, key, None, e)
         finally:
             controller.queue.done(key)
+        # Controllers share the API server's event loop: let requests in between reconciles.
+        await asyncio.sleep(0)
 
 
 class ControllerManager:
