@@ -6,7 +6,7 @@ import importlib
 
 
 def main() -> None:
-    for name in ("bench.apiserver",):
+    for name in ("bench.apiserver", "bench.manifests"):
         print(f"== {name}")
         importlib.import_module(name).main()
 
