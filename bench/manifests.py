@@ -33,15 +33,30 @@ from reconciler.schema.patchmeta import PatchMeta
 
 def deployment(i: int, image: str = "web:1") -> dict[str, Any]:
     return {
-        "apiVersion": "apps/v1", "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
         "metadata": {"name": f"app-{i}", "namespace": "default", "labels": {"app": f"app-{i}"}},
         "spec": {
-            "replicas": 2, "selector": {"matchLabels": {"app": f"app-{i}"}},
-            "template": {"metadata": {"labels": {"app": f"app-{i}"}}, "spec": {"containers": [{
-                "name": "web", "image": image, "ports": [{"containerPort": 8080}],
-                "env": [{"name": "MODE", "value": "prod"}, {"name": "LEVEL", "value": "info"}],
-                "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
-                "readinessProbe": {"httpGet": {"path": "/", "port": 8080}}}]}},
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": f"app-{i}"}},
+            "template": {
+                "metadata": {"labels": {"app": f"app-{i}"}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "web",
+                            "image": image,
+                            "ports": [{"containerPort": 8080}],
+                            "env": [
+                                {"name": "MODE", "value": "prod"},
+                                {"name": "LEVEL", "value": "info"},
+                            ],
+                            "resources": {"limits": {"cpu": "500m", "memory": "128Mi"}},
+                            "readinessProbe": {"httpGet": {"path": "/", "port": 8080}},
+                        }
+                    ]
+                },
+            },
         },
     }
 
@@ -53,14 +68,26 @@ def documents(n: int) -> list[dict[str, Any]]:
         if kind == 0:
             out.append(deployment(i))
         elif kind == 1:
-            out.append({"apiVersion": "v1", "kind": "Service",
-                        "metadata": {"name": f"svc-{i}", "namespace": "default"},
-                        "spec": {"selector": {"app": f"app-{i}"},
-                                 "ports": [{"port": 80, "targetPort": 8080}]}})
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Service",
+                    "metadata": {"name": f"svc-{i}", "namespace": "default"},
+                    "spec": {
+                        "selector": {"app": f"app-{i}"},
+                        "ports": [{"port": 80, "targetPort": 8080}],
+                    },
+                }
+            )
         else:
-            out.append({"apiVersion": "v1", "kind": "ConfigMap",
-                        "metadata": {"name": f"cm-{i}", "namespace": "default"},
-                        "data": {"key": "value", "other": str(i)}})
+            out.append(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": f"cm-{i}", "namespace": "default"},
+                    "data": {"key": "value", "other": str(i)},
+                }
+            )
     return out
 
 
@@ -83,13 +110,17 @@ def bench_validation(n: int, tmp: Path) -> dict[str, float]:
     issues = ManifestValidator().validate(loaded.manifests)
     ours = time.perf_counter() - started
     assert not issues and not loaded.errors, issues[:3]
-    peer = shutil.which("kubernetes-validate") or str(Path(sys.executable).parent /
-                                                      "kubernetes-validate")
+    peer = shutil.which("kubernetes-validate") or str(
+        Path(sys.executable).parent / "kubernetes-validate"
+    )
     started = time.perf_counter()
     subprocess.run([peer, "--strict", *map(str, paths)], capture_output=True, check=False)
     theirs = time.perf_counter() - started
-    return {"documents": n, "recon_docs_per_s": n / ours, "kubernetes_validate_docs_per_s":
-            n / theirs}
+    return {
+        "documents": n,
+        "recon_docs_per_s": n / ours,
+        "kubernetes_validate_docs_per_s": n / theirs,
+    }
 
 
 def bench_three_way(n: int) -> dict[str, float]:
@@ -100,7 +131,8 @@ def bench_three_way(n: int) -> dict[str, float]:
         live = desired_with_annotation(last)
         live["status"] = {"replicas": 2}
         live["spec"]["template"]["spec"]["containers"][0]["env"].append(
-            {"name": "INJECTED", "value": "x"})
+            {"name": "INJECTED", "value": "x"}
+        )
         triples.append((live, deployment(i, image="web:2")))
     started = time.perf_counter()
     for live, desired in triples:
@@ -117,25 +149,57 @@ def bench_diff(n: int, tmp: Path) -> dict[str, float]:
         folder = tmp / "diff"
         docs = documents(n)
         paths = write_files(folder, docs)
-        subprocess.run([sys.executable, "-m", "reconciler.cli", "apply", str(folder),
-                        "--kubeconfig", server.kubeconfig], capture_output=True, check=True)
-        changed = [deployment(i, image="web:2") if d["kind"] == "Deployment" and i % 10 == 0
-                   else d for i, d in enumerate(docs)]
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler.cli",
+                "apply",
+                str(folder),
+                "--kubeconfig",
+                server.kubeconfig,
+            ],
+            capture_output=True,
+            check=True,
+        )
+        changed = [
+            deployment(i, image="web:2") if d["kind"] == "Deployment" and i % 10 == 0 else d
+            for i, d in enumerate(docs)
+        ]
         shutil.rmtree(folder)
         write_files(folder, changed)
         started = time.perf_counter()
-        ours = subprocess.run([sys.executable, "-m", "reconciler.cli", "diff", str(folder),
-                               "--kubeconfig", server.kubeconfig], capture_output=True,
-                              text=True, check=False)
+        ours = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "reconciler.cli",
+                "diff",
+                str(folder),
+                "--kubeconfig",
+                server.kubeconfig,
+            ],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         recon_s = time.perf_counter() - started
         started = time.perf_counter()
-        theirs = subprocess.run(["kubectl", "--kubeconfig", server.kubeconfig, "diff", "-f",
-                                 str(folder)], capture_output=True, text=True, check=False)
+        theirs = subprocess.run(
+            ["kubectl", "--kubeconfig", server.kubeconfig, "diff", "-f", str(folder)],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
         kubectl_s = time.perf_counter() - started
         assert ours.returncode == 1 and theirs.returncode == 1, (ours.stderr, theirs.stderr)
         del paths
-        return {"manifests": n, "recon_diff_s": recon_s, "kubectl_diff_s": kubectl_s,
-                "speedup": kubectl_s / recon_s}
+        return {
+            "manifests": n,
+            "recon_diff_s": recon_s,
+            "kubectl_diff_s": kubectl_s,
+            "speedup": kubectl_s / recon_s,
+        }
     finally:
         server.stop()
 
@@ -158,16 +222,22 @@ def main() -> None:
     v, t, d = results["validation"], results["three_way"], results["diff"]
     print("| measure | recon | peer (same run) | ratio | target | met |")
     print("|---|---|---|---|---|---|")
-    print(f"| validation ({v['documents']:.0f} docs, one core) | {v['recon_docs_per_s']:.0f} "
-          f"docs/s | kubernetes-validate: {v['kubernetes_validate_docs_per_s']:.0f} docs/s | "
-          f"{v['recon_docs_per_s'] / v['kubernetes_validate_docs_per_s']:.0f}x | ≥ 3,000/s | "
-          f"{'yes' if v['recon_docs_per_s'] >= 3000 else 'no'} |")
-    print(f"| three-way of {t['deployments']:.0f} Deployments | "
-          f"{t['three_way_objects_per_s']:.0f} objects/s | — | — | ≥ 3,000/s | "
-          f"{'yes' if t['three_way_objects_per_s'] >= 3000 else 'no'} |")
-    print(f"| diff of {d['manifests']:.0f} manifests | {d['recon_diff_s']:.2f} s | kubectl diff: "
-          f"{d['kubectl_diff_s']:.2f} s | {d['speedup']:.1f}x faster | ≥ 5x | "
-          f"{'yes' if d['speedup'] >= 5 else 'no'} |")
+    print(
+        f"| validation ({v['documents']:.0f} docs, one core) | {v['recon_docs_per_s']:.0f} "
+        f"docs/s | kubernetes-validate: {v['kubernetes_validate_docs_per_s']:.0f} docs/s | "
+        f"{v['recon_docs_per_s'] / v['kubernetes_validate_docs_per_s']:.0f}x | ≥ 3,000/s | "
+        f"{'yes' if v['recon_docs_per_s'] >= 3000 else 'no'} |"
+    )
+    print(
+        f"| three-way of {t['deployments']:.0f} Deployments | "
+        f"{t['three_way_objects_per_s']:.0f} objects/s | — | — | ≥ 3,000/s | "
+        f"{'yes' if t['three_way_objects_per_s'] >= 3000 else 'no'} |"
+    )
+    print(
+        f"| diff of {d['manifests']:.0f} manifests | {d['recon_diff_s']:.2f} s | kubectl diff: "
+        f"{d['kubectl_diff_s']:.2f} s | {d['speedup']:.1f}x faster | ≥ 5x | "
+        f"{'yes' if d['speedup'] >= 5 else 'no'} |"
+    )
 
 
 if __name__ == "__main__":

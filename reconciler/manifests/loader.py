@@ -1,8 +1,11 @@
 """Loading manifests from files, directories and stdin, remembering where everything came from.
 
 Every later error — a schema violation, a duplicate, a failed apply — names the file and the
-line of the offending field, so objects are loaded with ruamel.yaml's round-trip loader and
-converted to plain dicts together with a map from field path to line (`Manifest.line_of`).
+line of the offending field (`Manifest.line_of`). Values are parsed by libyaml (PyYAML's C
+loader, Kubernetes' YAML reading: timestamps stay strings, duplicate keys are errors); field
+lines are worked out from the same parser's nodes only when an error asks for one. (The
+architecture names ruamel.yaml here; its pure-Python round-trip loader was twelve times
+slower and missed the validation throughput target — see docs/benchmarks.md.)
 
 Rules: directories are read recursively in name order, skipping hidden entries; `.yaml`,
 `.yml` and `.json` files count; empty documents are skipped; `kind: List` is expanded into
@@ -13,8 +16,6 @@ objects that did load are still returned, so one run reports everything at once.
 
 from __future__ import annotations
 
-import contextlib
-import io
 import shutil
 import subprocess
 import sys
@@ -23,9 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from ruamel.yaml import YAML
-from ruamel.yaml.comments import CommentedMap, CommentedSeq
-from ruamel.yaml.error import MarkedYAMLError, YAMLError
+import yaml
 
 JSONDict = dict[str, Any]
 PathParts = tuple[str | int, ...]
@@ -55,18 +54,58 @@ class LoadError:
         )
 
 
+class _FileLines:
+    """Field lines of a file's documents, worked out only when an error needs one: parsing
+    for values is done by libyaml, which is several times faster than keeping marks."""
+
+    def __init__(self, text: str) -> None:
+        self._text = text
+        self._nodes: list[yaml.Node] | None = None
+
+    def lines(self, document: int, prefix: PathParts) -> dict[PathParts, int]:
+        if self._nodes is None:
+            try:
+                self._nodes = list(yaml.compose_all(self._text, Loader=_Loader))
+            except yaml.YAMLError:
+                self._nodes = []
+        if document >= len(self._nodes):
+            return {}
+        found: dict[PathParts, int] = {}
+        _node_lines(self._nodes[document], (), found)
+        if prefix:
+            return {k[len(prefix) :]: v for k, v in found.items() if k[: len(prefix)] == prefix}
+        return found
+
+
+def _node_lines(node: yaml.Node, path: PathParts, into: dict[PathParts, int]) -> None:
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            child = (*path, str(key.value))
+            into[child] = key.start_mark.line + 1
+            _node_lines(value, child, into)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            child = (*path, index)
+            into[child] = item.start_mark.line + 1
+            _node_lines(item, child, into)
+
+
 @dataclass(frozen=True)
 class Manifest:
     obj: JSONDict
     source: Source
-    lines: dict[PathParts, int] = field(default_factory=dict, compare=False, repr=False)
+    file_lines: _FileLines | None = field(default=None, compare=False, repr=False)
+    prefix: PathParts = field(default=(), compare=False, repr=False)
 
     def line_of(self, parts: Sequence[str | int]) -> int:
         """The line of the deepest known prefix of `parts` (the object's line at worst)."""
+        if self.file_lines is None:
+            return self.source.line
+        lines = self.file_lines.lines(self.source.document, self.prefix)
         path = tuple(parts)
         while path:
-            if path in self.lines:
-                return self.lines[path]
+            if path in lines:
+                return lines[path]
             path = path[:-1]
         return self.source.line
 
@@ -112,71 +151,90 @@ class ManifestError(Exception):
     """Loading cannot even start (a path that does not exist, no kubectl for kustomize)."""
 
 
-def _plain(node: Any, path: PathParts, lines: dict[PathParts, int], base: int) -> Any:
-    """Convert ruamel nodes to plain Python, recording the line of every key and item."""
-    if isinstance(node, CommentedMap):
-        out: JSONDict = {}
-        for key in node:
-            child = (*path, str(key))
-            with contextlib.suppress(KeyError, TypeError, AttributeError):
-                lines[child] = base + node.lc.key(key)[0] + 1
-            out[str(key)] = _plain(node[key], child, lines, base)
-        return out
-    if isinstance(node, CommentedSeq):
-        items = []
-        for index, item in enumerate(node):
-            child = (*path, index)
-            with contextlib.suppress(KeyError, TypeError, AttributeError, IndexError):
-                lines[child] = base + node.lc.item(index)[0] + 1
-            items.append(_plain(item, child, lines, base))
-        return items
-    if isinstance(node, str):
-        return str(node)
-    if isinstance(node, bool):
-        return bool(node)
-    if isinstance(node, int):
-        return int(node)
-    if isinstance(node, float):
-        return float(node)
-    return node
+class _Loader(yaml.CSafeLoader):
+    """libyaml with Kubernetes' reading of YAML: timestamps stay strings (as `kubectl`
+    reads them), and a key given twice in one mapping is an error, not silently the last."""
+
+    yaml_implicit_resolvers = {
+        first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+        for first, resolvers in yaml.CSafeLoader.yaml_implicit_resolvers.items()
+    }
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = key_node.value
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"mapping key {key!r} is defined twice", key_node.start_mark
+                )
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
-def _documents(text: str, file: str, into: ManifestSet, line_offset: int = 0) -> None:
-    yaml = YAML(typ="rt")
-    yaml.allow_duplicate_keys = False
+def _document_lines(text: str) -> list[int]:
+    """The 1-based line where each document's content starts (libyaml events: cheap)."""
+    starts: list[int] = []
+    waiting = False
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.DocumentStartEvent):
+            waiting = True
+        elif waiting and isinstance(event, yaml.NodeEvent):
+            starts.append(event.start_mark.line + 1 if event.start_mark is not None else 1)
+            waiting = False
+    return starts
+
+
+def _documents(text: str, file: str, into: ManifestSet) -> None:
     try:
-        docs = list(yaml.load_all(io.StringIO(text)))
-    except MarkedYAMLError as e:
+        docs = list(yaml.load_all(text, Loader=_Loader))
+        lines = _document_lines(text)
+    except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         line = mark.line + 1 if mark is not None else 0
         column = f":{mark.column + 1}" if mark is not None else ""
         problem = e.problem or e.context or "invalid YAML"
         into.errors.append(LoadError(file, line, f"YAML syntax error{column}: {problem}"))
         return
-    except YAMLError as e:
+    except yaml.YAMLError as e:
         into.errors.append(LoadError(file, 0, f"YAML error: {e}"))
         return
+    file_lines = _FileLines(text)
     for index, doc in enumerate(docs):
         if doc is None:
             continue
-        line = doc.lc.line + 1 if hasattr(doc, "lc") and doc.lc.line is not None else 1
-        if not isinstance(doc, CommentedMap):
+        line = lines[index] if index < len(lines) else 1
+        if not isinstance(doc, dict):
             into.errors.append(
                 LoadError(
                     file,
-                    line + line_offset,
+                    line,
                     "a document must be a mapping (an object), not "
                     + ("a list" if isinstance(doc, list) else f"a {type(doc).__name__}"),
                 )
             )
             continue
-        lines: dict[PathParts, int] = {}
-        obj = _plain(doc, (), lines, line_offset)
-        _add(obj, Source(file, line + line_offset, index), lines, into)
+        _add(_stringify_keys(doc), Source(file, line, index), file_lines, (), into)
 
 
-def _add(obj: JSONDict, source: Source, lines: dict[PathParts, int], into: ManifestSet) -> None:
+def _stringify_keys(value: Any) -> Any:
+    """JSON has only string keys (`80: x` in YAML is the key "80" for Kubernetes too)."""
+    if isinstance(value, dict):
+        return {str(k): _stringify_keys(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_stringify_keys(v) for v in value]
+    return value
+
+
+def _add(
+    obj: JSONDict,
+    source: Source,
+    file_lines: _FileLines | None,
+    prefix: PathParts,
+    into: ManifestSet,
+) -> None:
     if obj.get("kind") == "List" and isinstance(obj.get("items"), list):
+        lines = file_lines.lines(source.document, prefix) if file_lines else {}
         for index, item in enumerate(obj["items"]):
             item_line = lines.get(("items", index), source.line)
             if not isinstance(item, dict):
@@ -186,9 +244,13 @@ def _add(obj: JSONDict, source: Source, lines: dict[PathParts, int], into: Manif
                     )
                 )
                 continue
-            prefix = ("items", index)
-            item_lines = {k[2:]: v for k, v in lines.items() if k[:2] == prefix and len(k) > 2}
-            _add(item, Source(source.file, item_line, source.document), item_lines, into)
+            _add(
+                item,
+                Source(source.file, item_line, source.document),
+                file_lines,
+                (*prefix, "items", index),
+                into,
+            )
         return
     missing = [f for f in ("apiVersion", "kind") if not obj.get(f)]
     meta = obj.get("metadata")
@@ -199,7 +261,7 @@ def _add(obj: JSONDict, source: Source, lines: dict[PathParts, int], into: Manif
             LoadError(source.file, source.line, f"missing required field(s): {', '.join(missing)}")
         )
         return
-    into.manifests.append(Manifest(obj, source, lines))
+    into.manifests.append(Manifest(obj, source, file_lines, prefix))
 
 
 def _render_kustomization(directory: Path, into: ManifestSet) -> None:
@@ -228,7 +290,7 @@ def _render_kustomization(directory: Path, into: ManifestSet) -> None:
         source = Source(
             f"{kfile} (rendered document {m.source.document + 1})", 0, m.source.document
         )
-        into.manifests.append(Manifest(m.obj, source, {}))
+        into.manifests.append(Manifest(m.obj, source))
     into.errors.extend(rendered.errors)
 
 
