@@ -16,6 +16,7 @@ from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
 from reconciler.controllers.cronjob import CronJobController
 from reconciler.controllers.deployment import DeploymentController
+from reconciler.controllers.endpoints import EndpointsController
 from reconciler.controllers.job import JobController
 from reconciler.controllers.replicaset import ReplicaSetController
 
@@ -29,6 +30,7 @@ class EmbeddedPlane:
         self.controllers.add(DeploymentController(self.client, self.server.clock))
         self.controllers.add(JobController(self.client, self.server.clock))
         self.controllers.add(CronJobController(self.client, self.server.clock))
+        self.controllers.add(EndpointsController(self.client, self.server.clock))
 
     @property
     def port(self) -> int:
