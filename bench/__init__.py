@@ -1,0 +1,1 @@
+"""On-demand benchmarks (`make bench`): each next to a peer measured in the same run."""

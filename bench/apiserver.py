@@ -1,160 +1,366 @@
 """API server benchmarks, each next to kubectl against the same server in the same run.
 
-    .venv/bin/python -m bench.apiserver [--objects 5000] [--creates 2000]
+    .venv/bin/python -m bench.apiserver [--objects 5000] [--creates 2000] [--only list,...]
 
-Measures: creates/s over HTTP, listing 5,000 ConfigMaps, one write fanned out to 50
-watchers, idle RSS, start-to-ready. Prints a table and writes JSON to bench/results/.
-The machines are shared and noisy: compare the ratios, not the absolute numbers.
+1. creates/s: N ConfigMaps POSTed over TLS by 16 concurrent aiohttp workers; peer
+   `kubectl create -f` of a `kind: List` file of M ConfigMaps (objects/s of each);
+2. list: median of 10 GETs of all 5,000 ConfigMaps; peer `kubectl get configmaps -o json`
+   and `kubectl get configmaps` (table), median of 3;
+3. fan-out: one PATCH to 50 watch streams, time to the last one, median of 20 writes; peer:
+   the same PATCH to `kubectl get configmap X --watch -o name` printing it;
+4. RSS: VmRSS of `recon serve` idle after start, after 5,000 objects and after a restart
+   on them; peer: an idle `kubectl get --watch`;
+5. start to ready: spawn to the first 200 from /readyz, fresh and with 5,000 stored objects;
+   peer: `kubectl version` against the server (kubectl's own start-up).
+
+Each benchmark starts its own `recon serve` on a free loopback port and stops it at the end.
+Prints tables and writes JSON to bench/results/. The machines are shared and noisy: compare
+ratios against the peer, not absolute numbers between runs.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
-import os
 import shutil
-import signal
-import socket
-import ssl
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
+from bench import report
+from bench.harness import (
+    RESULTS,
+    Server,
+    free_port,
+    kubectl_cmd,
+    kubectl_timed,
+    machine,
+    rss_mb,
+    server_env,
+    summary,
+    warm_pycache,
+    write_results,
+)
+from bench.watchers import fan_out, kubectl_watch_latencies
+from bench.workload import CONFIGMAPS, Meter, configmap_list, create_all, populate
 
-RESULTS = Path(__file__).parent / "results"
+__all__ = ["RESULTS", "Server", "free_port", "main"]
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+_TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
 @dataclass
-class Server:
-    data_dir: Path
-    port: int
-    proc: subprocess.Popen[bytes] | None = None
+class Options:
+    objects: int = 5000
+    creates: int = 2000
+    concurrency: int = 16
+    kubectl_creates: int = 500
+    watchers: int = 50
+    writes: int = 20
+
+
+@dataclass
+class Context:
+    options: Options
+    tmp: Path
+    servers: list[Server] = field(default_factory=list)
+
+    def server(self, name: str, *, cold: bool = False) -> Server:
+        """A server for one benchmark (`cold`: with no bytecode cache), remembered so that
+        its log can be checked for errors afterwards."""
+        server = Server(self.tmp / name, free_port())
+        if cold:
+            server.pycache = None
+        self.servers.append(server)
+        return server
+
+    def stop_all(self) -> None:
+        """Stop every server still running (each is stopped by its own PID)."""
+        for server in self.servers:
+            server.stop()
+
+    def log_problems(self) -> list[str]:
+        found = [f"{s.data_dir.name}: {line}" for s in self.servers for line in s.log_problems()]
+        self.servers.clear()
+        return found
 
     @property
-    def url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
-
-    @property
-    def kubeconfig(self) -> str:
-        return str(self.data_dir / "kubeconfig")
-
-    def start(self) -> float:
-        """Spawn `recon serve`; return seconds until /readyz answered 200."""
-        started = time.perf_counter()
-        self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "reconciler.cli",
-                "serve",
-                "--data-dir",
-                str(self.data_dir),
-                "--listen",
-                f"127.0.0.1:{self.port}",
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        deadline = started + 30
-        while time.perf_counter() < deadline:
-            try:
-                with (
-                    socket.create_connection(("127.0.0.1", self.port), timeout=0.2) as raw,
-                    ctx.wrap_socket(raw) as tls,
-                ):
-                    tls.sendall(b"GET /readyz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-                    if b"200" in tls.recv(64):
-                        return time.perf_counter() - started
-            except OSError:
-                time.sleep(0.005)
-        raise RuntimeError("recon serve did not become ready")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-
-    def session(self) -> aiohttp.ClientSession:
-        token = (self.data_dir / "token").read_text().strip()
-        ctx = ssl.create_default_context(cafile=str(self.data_dir / "pki" / "ca.crt"))
-        return aiohttp.ClientSession(
-            base_url=self.url,
-            headers={"Authorization": f"Bearer {token}"},
-            connector=aiohttp.TCPConnector(ssl=ctx, limit=64),
-        )
+    def kubectl_cache(self) -> Path:
+        return self.tmp / "kubectl-cache"
 
 
-def kubectl(server: Server, *args: str, input_text: str | None = None) -> float:
-    started = time.perf_counter()
-    subprocess.run(
-        ["kubectl", "--kubeconfig", server.kubeconfig, *args],
-        input=input_text,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=600,
-    )
-    return time.perf_counter() - started
+# -- 1. creates per second ------------------------------------------------------------
 
 
-def configmap(name: str) -> dict[str, Any]:
+async def bench_creates(ctx: Context) -> dict[str, Any]:
+    opts = ctx.options
+    server = ctx.server("creates")
+    server.start()
+    try:
+        async with server.session() as session:
+            await create_all(session, [f"warm-{i}" for i in range(50)], opts.concurrency)
+            meter = Meter(server.pid)
+            names = [f"http-{i}" for i in range(opts.creates)]
+            latencies = await create_all(session, names, opts.concurrency)
+            http = meter.read()
+            meter = Meter(server.pid)
+            serial = await create_all(session, [f"serial-{i}" for i in range(300)], 1)
+            http_serial = meter.read()
+        kubectl_timed(server, ctx.kubectl_cache, "get", "configmaps", "-o", "name")  # discovery
+        kubectl_runs = []
+        for run in range(3):
+            path = ctx.tmp / f"kubectl-create-{run}.json"
+            names = [f"kubectl-{run}-{i}" for i in range(opts.kubectl_creates)]
+            path.write_text(configmap_list(names))
+            meter = Meter(server.pid)
+            kubectl_timed(server, ctx.kubectl_cache, "create", "-f", str(path))
+            kubectl_runs.append(meter.read())
+        async with server.session() as session, session.get(CONFIGMAPS) as resp:
+            stored = len((await resp.json())["items"])
+    finally:
+        server.stop()
+    expected = 50 + opts.creates + 300 + 3 * opts.kubectl_creates
+    if stored != expected:
+        raise RuntimeError(f"creates: {stored} ConfigMaps stored, expected {expected}")
+    kubectl_rates = [opts.kubectl_creates / r["wall_s"] for r in kubectl_runs]
     return {
-        "apiVersion": "v1",
-        "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": "default", "labels": {"bench": "yes"}},
-        "data": {"key": "value", "other": "x" * 64},
+        "http": {
+            "objects": opts.creates,
+            "concurrency": opts.concurrency,
+            "per_s": opts.creates / http["wall_s"],
+            "latency_ms": _ms(summary(latencies)),
+            "latency_p99_ms": 1000 * statistics.quantiles(latencies, n=100)[98],
+            **http,
+            "server_cpu_ms_per_object": 1000 * http["server_cpu_s"] / opts.creates,
+        },
+        "http_one_connection": {
+            "objects": len(serial),
+            "per_s": len(serial) / http_serial["wall_s"],
+            "latency_ms": _ms(summary(serial)),
+            **http_serial,
+        },
+        "kubectl_create_f": {
+            "objects_per_run": opts.kubectl_creates,
+            "per_s": statistics.median(kubectl_rates),
+            "runs": kubectl_runs,
+            "server_cpu_ms_per_object": 1000
+            * statistics.median(r["server_cpu_s"] for r in kubectl_runs)
+            / opts.kubectl_creates,
+        },
     }
 
 
-async def create_many(
-    session: aiohttp.ClientSession, names: list[str], concurrency: int = 16
-) -> float:
-    queue = list(names)
-    started = time.perf_counter()
-
-    async def worker() -> None:
-        while queue:
-            name = queue.pop()
-            async with session.post(
-                "/api/v1/namespaces/default/configmaps", json=configmap(name)
-            ) as resp:
-                if resp.status != 201:
-                    raise RuntimeError(f"create {name}: {resp.status} {await resp.text()}")
-                await resp.read()
-
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
-    return time.perf_counter() - started
+# -- 2. list --------------------------------------------------------------------------
 
 
-async def timed(n: int, fn: Callable[[], Awaitable[None]]) -> list[float]:
+async def bench_list(ctx: Context) -> dict[str, Any]:
+    opts = ctx.options
+    server = ctx.server("list")
+    server.start()
+    try:
+        async with server.session() as session:
+            await populate(session, opts.objects)
+
+            async def get(accept: str) -> int:
+                async with session.get(CONFIGMAPS, headers={"Accept": accept}) as resp:
+                    body = await resp.read()
+                    if resp.status != 200:
+                        raise RuntimeError(f"list: {resp.status} {body[:300]!r}")
+                    return len(body)
+
+            async with session.get(CONFIGMAPS) as resp:  # warm-up, and a check of the count
+                listed = await resp.json()
+            if len(listed["items"]) != opts.objects:
+                raise RuntimeError(f"list returned {len(listed['items'])} items")
+            json_bytes = await get("application/json")
+            meter = Meter(server.pid)
+            json_s = await _repeat(10, lambda: get("application/json"))
+            json_phase = meter.read()
+            table_bytes = await get(_TABLE)
+            table_s = await _repeat(5, lambda: get(_TABLE))
+        kubectl_timed(server, ctx.kubectl_cache, "get", "namespaces")  # discovery
+        kubectl_json = [
+            kubectl_timed(server, ctx.kubectl_cache, "get", "configmaps", "-o", "json")
+            for _ in range(3)
+        ]
+        kubectl_table = [
+            kubectl_timed(server, ctx.kubectl_cache, "get", "configmaps") for _ in range(3)
+        ]
+    finally:
+        server.stop()
+    return {
+        "objects": opts.objects,
+        "http_json_ms": _ms(summary(json_s)),
+        "http_json_bytes": json_bytes,
+        "http_json_server_cpu_ms_per_get": 1000 * json_phase["server_cpu_s"] / len(json_s),
+        "http_table_ms": _ms(summary(table_s)),
+        "http_table_bytes": table_bytes,
+        "kubectl_json_ms": _ms(summary(kubectl_json)),
+        "kubectl_table_ms": _ms(summary(kubectl_table)),
+    }
+
+
+# -- 3. fan-out -----------------------------------------------------------------------
+
+
+async def bench_fanout(ctx: Context) -> dict[str, Any]:
+    opts = ctx.options
+    server = ctx.server("fanout")
+    server.start()
+    try:
+        async with server.session() as writer, server.session(limit=0) as streams:
+            await create_all(writer, ["fanout"], 1)
+            async with writer.get(f"{CONFIGMAPS}/fanout") as resp:
+                rv = (await resp.json())["metadata"]["resourceVersion"]
+            meter = Meter(server.pid)
+            many = await fan_out(writer, streams, "fanout", rv, opts.watchers, opts.writes)
+            phase = meter.read()
+            async with writer.get(f"{CONFIGMAPS}/fanout") as resp:
+                rv = (await resp.json())["metadata"]["resourceVersion"]
+            one = await fan_out(writer, streams, "fanout", rv, 1, opts.writes)
+            kubectl = kubectl_cmd(
+                server, ctx.kubectl_cache, "get", "configmap", "fanout", "--watch", "-o", "name"
+            )
+            peer = await kubectl_watch_latencies(kubectl, writer, "fanout", 5)
+    finally:
+        server.stop()
+    return {
+        "watchers": opts.watchers,
+        "writes": opts.writes,
+        "last_ms": _ms(summary(many.last_s)),
+        "first_ms": _ms(summary(many.first_s)),
+        "patch_ms": _ms(summary(many.patch_s)),
+        "server_cpu_s": phase["server_cpu_s"],
+        "client_cpu_s": phase["client_cpu_s"],
+        "one_http_watcher_ms": _ms(summary(one.last_s)),
+        "kubectl_watch_ms": _ms(summary(peer)),
+    }
+
+
+# -- 4. RSS ---------------------------------------------------------------------------
+
+
+async def bench_rss(ctx: Context) -> dict[str, Any]:
+    opts = ctx.options
+    server = ctx.server("rss")
+    out: dict[str, Any] = {"objects": opts.objects}
+    server.start()
+    try:
+        await asyncio.sleep(1.0)
+        out["idle_1s_mb"] = rss_mb(server.pid)
+        await asyncio.sleep(4.0)
+        out["idle_5s_mb"] = rss_mb(server.pid)
+        async with server.session() as session:
+            await populate(session, opts.objects)
+        await asyncio.sleep(1.0)
+        out["after_objects_mb"] = rss_mb(server.pid)
+        out["peak_mb"] = rss_mb(server.pid, key="VmHWM")
+        watch = kubectl_cmd(server, ctx.kubectl_cache, "get", "configmap", "cm-0", "--watch")
+        out["kubectl_watch_mb"] = await _idle_rss_of([*watch, "-o", "name"])
+        server.stop()
+        server.start()
+        await asyncio.sleep(1.0)
+        out["restarted_with_objects_mb"] = rss_mb(server.pid)
+    finally:
+        server.stop()
+    return out
+
+
+async def _idle_rss_of(command: list[str]) -> float:
+    """VmRSS of a command (and its children) 2 s after it printed its first line."""
+    proc = await asyncio.create_subprocess_exec(
+        *command, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL
+    )
+    assert proc.stdout is not None
+    try:
+        await asyncio.wait_for(proc.stdout.readline(), 30)
+        await asyncio.sleep(2.0)
+        return rss_mb(proc.pid, tree=True)
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), 10)
+
+
+# -- 5. start to ready ----------------------------------------------------------------
+
+
+async def bench_start(ctx: Context) -> dict[str, Any]:
+    opts = ctx.options
+    cold, fresh, loaded, stops = [], [], [], []
+    for i in range(3):  # no bytecode cache: every module compiled from source
+        server = ctx.server(f"start-cold-{i}", cold=True)
+        cold.append(server.start())
+        server.stop()
+    primer = ctx.server("start-primer")  # fills the bytecode cache; not timed
+    primer.start()
+    primer.stop()
+    for i in range(5):
+        server = ctx.server(f"start-fresh-{i}")
+        fresh.append(server.start())
+        stops.append(server.stop())
+    server = ctx.server("start-peer")
+    server.start()
+    kubectl_timed(server, ctx.kubectl_cache, "version")  # warm-up
+    kubectl_version = [kubectl_timed(server, ctx.kubectl_cache, "version") for _ in range(5)]
+    server.stop()
+    server = ctx.server("start-loaded")
+    server.start()
+    async with server.session() as session:
+        await populate(session, opts.objects)
+    server.stop()
+    for _ in range(5):
+        loaded.append(server.start())
+        stops.append(server.stop())
+    return {
+        "objects": opts.objects,
+        "fresh_ms": _ms(summary(fresh)),
+        "with_objects_ms": _ms(summary(loaded)),
+        "cold_bytecode_fresh_ms": _ms(summary(cold)),
+        "stop_ms": _ms(summary(stops)),
+        "kubectl_version_ms": _ms(summary(kubectl_version)),
+        "python_bare_ms": _ms(summary(_python_runs("pass"))),
+        "import_cli_ms": _ms(summary(_python_runs(_IMPORT_CLI))),
+    }
+
+
+# Prints how long importing `recon serve`'s modules takes inside the interpreter.
+_IMPORT_CLI = (
+    "import time; t = time.perf_counter(); import reconciler.cli.main; "
+    "print(time.perf_counter() - t)"
+)
+
+
+def _python_runs(code: str, runs: int = 5) -> list[float]:
+    """Seconds per run of `python -c code` with the warm bytecode cache: the wall time, or
+    what the code printed if it printed a number."""
+    env = server_env(warm_pycache(), Path(tempfile.gettempdir()))
+    out = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        done = subprocess.run(
+            [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+        )
+        wall = time.perf_counter() - started
+        if done.returncode != 0:
+            raise RuntimeError(f"python -c {code!r} failed: {done.stderr[-2000:]}")
+        out.append(float(done.stdout) if done.stdout.strip() else wall)
+    return out
+
+
+# -- running --------------------------------------------------------------------------
+
+
+def _ms(stats: dict[str, float]) -> dict[str, float]:
+    return {k: (v * 1000 if k != "n" else v) for k, v in stats.items()}
+
+
+async def _repeat(n: int, fn: Callable[[], Awaitable[object]]) -> list[float]:
     out = []
     for _ in range(n):
         started = time.perf_counter()
@@ -163,216 +369,62 @@ async def timed(n: int, fn: Callable[[], Awaitable[None]]) -> list[float]:
     return out
 
 
-async def fan_out(session: aiohttp.ClientSession, watchers: int, writes: int) -> list[float]:
-    """Time from sending a PATCH to the last of `watchers` streams receiving its event."""
-    await session.post("/api/v1/namespaces/default/configmaps", json=configmap("fanout"))
-    async with session.get("/api/v1/namespaces/default/configmaps/fanout") as resp:
-        rv = (await resp.json())["metadata"]["resourceVersion"]
-    received: list[asyncio.Queue[float]] = [asyncio.Queue() for _ in range(watchers)]
-    streams = []
-
-    async def watch(index: int) -> None:
-        url = (
-            "/api/v1/namespaces/default/configmaps?watch=true&fieldSelector="
-            f"metadata.name%3Dfanout&resourceVersion={rv}"
-        )
-        async with session.get(url, timeout=aiohttp.ClientTimeout(total=None)) as resp:
-            async for line in resp.content:
-                if line.strip():
-                    received[index].put_nowait(time.perf_counter())
-
-    for i in range(watchers):
-        streams.append(asyncio.create_task(watch(i)))
-    await asyncio.sleep(1.0)  # let every stream connect
-    latencies = []
-    for i in range(writes):
-        sent = time.perf_counter()
-        async with session.patch(
-            "/api/v1/namespaces/default/configmaps/fanout",
-            data=json.dumps({"data": {"n": str(i)}}),
-            headers={"Content-Type": "application/merge-patch+json"},
-        ):
-            pass
-        arrivals = [await asyncio.wait_for(q.get(), 10) for q in received]
-        latencies.append(max(arrivals) - sent)
-    for task in streams:
-        task.cancel()
-    await asyncio.gather(*streams, return_exceptions=True)
-    return latencies
+BENCHMARKS: dict[str, Callable[[Context], Awaitable[dict[str, Any]]]] = {
+    "creates": bench_creates,
+    "list": bench_list,
+    "fanout": bench_fanout,
+    "rss": bench_rss,
+    "start": bench_start,
+}
 
 
-def kubectl_watch_latency(server: Server, writes: int) -> list[float]:
-    """Time from a PATCH to `kubectl get --watch` printing the change."""
-    out = []
-    for i in range(writes):
-        proc = subprocess.Popen(
-            [
-                "kubectl",
-                "--kubeconfig",
-                server.kubeconfig,
-                "get",
-                "configmap",
-                "fanout",
-                "--watch",
-                "--output-watch-events",
-                "-o",
-                "custom-columns=V:.data.k",
-            ],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert proc.stdout is not None
-        proc.stdout.readline()  # header
-        proc.stdout.readline()  # the current object
-        sent = time.perf_counter()
-        subprocess.run(
-            [
-                "kubectl",
-                "--kubeconfig",
-                server.kubeconfig,
-                "patch",
-                "configmap",
-                "fanout",
-                "--type=merge",
-                "-p",
-                json.dumps({"data": {"k": str(i)}}),
-            ],
-            capture_output=True,
-            check=True,
-        )
-        proc.stdout.readline()
-        out.append(time.perf_counter() - sent)
-        proc.kill()
-        proc.wait()
-    return out
-
-
-def median_ms(values: list[float]) -> float:
-    return statistics.median(values) * 1000
-
-
-async def run(objects: int, creates: int) -> dict[str, Any]:
-    results: dict[str, Any] = {"objects": objects, "creates": creates}
-    with tempfile.TemporaryDirectory() as tmp:
-        server = Server(Path(tmp) / "data", free_port())
-        server.data_dir.mkdir()
-        results["start_to_ready_fresh_s"] = server.start()
-        assert server.proc is not None
-        await asyncio.sleep(1.0)
-        results["idle_rss_mb"] = rss_mb(server.proc.pid)
-        results["kubectl_version_s"] = statistics.median(
-            kubectl(server, "version") for _ in range(5)
-        )
-        async with server.session() as session:
-            # 1. creates per second
-            elapsed = await create_many(session, [f"c-{i}" for i in range(creates)])
-            results["http_creates_per_s"] = creates / elapsed
-            batch = 200
-            docs = json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "List",
-                    "items": [configmap(f"k-{i}") for i in range(batch)],
-                }
-            )
-            results["kubectl_creates_per_s"] = batch / kubectl(
-                server, "create", "-f", "-", input_text=docs
-            )
-            # 2. list of `objects` ConfigMaps
-            await create_many(session, [f"l-{i}" for i in range(objects - creates - batch)])
-
-            async def list_all() -> None:
-                async with session.get("/api/v1/namespaces/default/configmaps") as resp:
-                    body = await resp.read()
-                    assert len(json.loads(body)["items"]) >= objects
-
-            results["http_list_ms"] = median_ms(await timed(10, list_all))
-            results["kubectl_list_json_ms"] = 1000 * statistics.median(
-                kubectl(server, "get", "configmaps", "-o", "json") for _ in range(3)
-            )
-            results["kubectl_list_table_ms"] = 1000 * statistics.median(
-                kubectl(server, "get", "configmaps") for _ in range(3)
-            )
-            results["rss_after_objects_mb"] = rss_mb(server.proc.pid)
-            # 3. fan-out to 50 watchers
-            results["fanout_50_ms"] = median_ms(await fan_out(session, 50, 20))
-        results["kubectl_watch_ms"] = median_ms(kubectl_watch_latency(server, 3))
-        server.stop()
-        # 5b. start-to-ready with the objects already stored
-        results["start_to_ready_with_objects_s"] = server.start()
-        server.stop()
+async def run(options: Options, only: list[str]) -> dict[str, Any]:
+    results: dict[str, Any] = {"options": vars(options), "machine": machine()}
+    with tempfile.TemporaryDirectory(prefix="recon-bench-") as tmp:
+        ctx = Context(options, Path(tmp))
+        for name in only:
+            print(f"-- {name} ...", file=sys.stderr, flush=True)
+            started = time.perf_counter()
+            try:
+                results[name] = await BENCHMARKS[name](ctx)
+            finally:
+                ctx.stop_all()
+            results[name]["server_log_problems"] = ctx.log_problems()
+            print(f"   {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
     return results
 
 
-def report(results: dict[str, Any]) -> str:
-    rows = [
-        (
-            "creates/s over HTTP",
-            f"{results['http_creates_per_s']:.0f}/s",
-            f"kubectl create -f: {results['kubectl_creates_per_s']:.0f}/s",
-            f"{results['http_creates_per_s'] / results['kubectl_creates_per_s']:.1f}x",
-            "≥ 500/s",
-            results["http_creates_per_s"] >= 500,
-        ),
-        (
-            f"list {results['objects']} ConfigMaps",
-            f"{results['http_list_ms']:.0f} ms",
-            f"kubectl get -o json: {results['kubectl_list_json_ms']:.0f} ms",
-            f"{results['kubectl_list_json_ms'] / results['http_list_ms']:.1f}x faster",
-            "< 300 ms",
-            results["http_list_ms"] < 300,
-        ),
-        (
-            "1 write → 50 watchers",
-            f"{results['fanout_50_ms']:.1f} ms",
-            f"kubectl get --watch: {results['kubectl_watch_ms']:.0f} ms",
-            f"{results['kubectl_watch_ms'] / results['fanout_50_ms']:.1f}x faster",
-            "< 50 ms",
-            results["fanout_50_ms"] < 50,
-        ),
-        (
-            "idle RSS",
-            f"{results['idle_rss_mb']:.0f} MB",
-            f"after {results['objects']} objects: {results['rss_after_objects_mb']:.0f} MB",
-            "",
-            "< 80 MB",
-            results["idle_rss_mb"] < 80,
-        ),
-        (
-            "start to ready",
-            f"{results['start_to_ready_fresh_s'] * 1000:.0f} ms",
-            f"kubectl version: {results['kubectl_version_s'] * 1000:.0f} ms; with "
-            f"{results['objects']} objects: {results['start_to_ready_with_objects_s'] * 1000:.0f}"
-            " ms",
-            "",
-            "< 1 s",
-            results["start_to_ready_fresh_s"] < 1,
-        ),
-    ]
-    lines = [
-        "| measure | recon | peer (same run) | ratio | target | met |",
-        "|---|---|---|---|---|---|",
-    ]
-    for name, ours, peer, ratio, target, met in rows:
-        lines.append(
-            f"| {name} | {ours} | {peer} | {ratio} | {target} | {'yes' if met else 'no'} |"
-        )
-    return "\n".join(lines)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--objects", type=int, default=5000)
-    parser.add_argument("--creates", type=int, default=2000)
-    args = parser.parse_args()
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--objects", type=int, default=Options.objects)
+    parser.add_argument("--creates", type=int, default=Options.creates)
+    parser.add_argument("--kubectl-creates", type=int, default=Options.kubectl_creates)
+    parser.add_argument("--watchers", type=int, default=Options.watchers)
+    parser.add_argument("--writes", type=int, default=Options.writes)
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated: {', '.join(BENCHMARKS)}"
+    )
+    args = parser.parse_args(argv)
+    only = [name for name in args.only.split(",") if name]
+    unknown = [name for name in only if name not in BENCHMARKS]
+    if unknown:
+        parser.error(f"unknown benchmark(s): {', '.join(unknown)}")
     if shutil.which("kubectl") is None:
         sys.exit("bench.apiserver needs kubectl on PATH (the peer it is compared with)")
-    results = asyncio.run(run(args.objects, args.creates))
-    RESULTS.mkdir(exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"apiserver-{stamp}.json").write_text(json.dumps(results, indent=2))
-    print(report(results))
-    print(f"\n{os.cpu_count()} CPUs; raw results in bench/results/apiserver-{stamp}.json")
+    options = Options(
+        objects=args.objects,
+        creates=args.creates,
+        kubectl_creates=args.kubectl_creates,
+        watchers=args.watchers,
+        writes=args.writes,
+    )
+    results = asyncio.run(run(options, only))
+    results["machine"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+    path = write_results("apiserver", results)
+    print(report.render(results))
+    print(f"\nraw results: {path}")
 
 
 if __name__ == "__main__":
