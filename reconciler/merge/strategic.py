@@ -381,6 +381,7 @@ def _apply_element_order(
         raise _fail(f"must be a list, not {describe(order)}", where)
     key = meta.merge_key
     positions: dict[Hashable, int] = {}
+    sequence: list[Hashable] = []
     for index, entry in enumerate(order):
         entry_path = (*where, f"[{index}]")
         if key is not None:
@@ -393,6 +394,7 @@ def _apply_element_order(
                 entry_path,
             )
         positions.setdefault(ident, index)
+        sequence.append(ident)
 
     field_path = (*path, name)
     patch_list = patch.get(name)
@@ -411,27 +413,36 @@ def _apply_element_order(
     server: list[Any] = live if isinstance(live, list) else []
     merged = server
     if isinstance(patch_list, list):
-        _check_order_matches(patch_list, positions, key, where)
+        _check_order_matches(patch_list, sequence, key, where)
         merged = _merge_list(server, patch_list, meta, field_path)
     target[name] = _ordered(merged, positions, server, key)
 
 
 def _check_order_matches(
-    patch_list: list[Any], positions: dict[Hashable, int], key: str | None, where: _Path
+    patch_list: list[Any], order: list[Hashable], key: str | None, where: _Path
 ) -> None:
-    """The patch list must name only entries of the order list, in the same relative order."""
-    last = -1
+    """The patch list must follow the order list (upstream `validatePatchWithSetOrderList`).
+
+    Both are walked together and an order entry is used up whether or not the next patch
+    element matches it, so each patch element must be found further down the order list. A
+    key that the order list repeats can be matched again, as kubectl's patches for lists with
+    duplicate keys need: order `[A, B, A]` accepts the patch list `[A, A]`. An empty order
+    list checks nothing.
+    """
+    if not order:
+        return
+    at = 0
     for index, element in enumerate(patch_list):
         if isinstance(element, dict) and PATCH_DIRECTIVE in element:
             continue  # `$patch: delete` / `replace` elements do not take part in the order
-        position = positions.get(_identity(element, key))
-        if position is None:
-            raise _fail(f"element [{index}] of the patch list is not in this list", where)
-        if position <= last:
-            raise _fail(
-                f"element [{index}] of the patch list is out of the order this list sets", where
-            )
-        last = position
+        ident = _identity(element, key)
+        while at < len(order) and order[at] != ident:
+            at += 1
+        if at >= len(order):
+            known = ident in order
+            reason = "is out of the order this list sets" if known else "is not in this list"
+            raise _fail(f"element [{index}] of the patch list {reason}", where)
+        at += 1
 
 
 def _delete_from_primitive_list(
@@ -517,7 +528,13 @@ def _diff_objects(
         old = original[key]
         child = meta.field(key)
         child_path = (*path, key)
-        if isinstance(old, dict) and isinstance(new, dict) and _REPLACE not in child.strategy:
+        if isinstance(old, dict) and isinstance(new, dict):
+            if _REPLACE in child.strategy:
+                # kubectl sends a `replace` map whole even when it did not change (so a
+                # PodDisruptionBudget's `spec.selector` is in every apply patch).
+                if changes:
+                    patch[key] = deep_copy(new)
+                continue
             child_retain = _RETAIN_KEYS_STRATEGY in child.strategy
             sub = _diff_objects(old, new, child, child_retain, options, child_path)
             if sub:
@@ -540,6 +557,21 @@ def _diff_objects(
     return patch
 
 
+# How kubectl diffs a list with patch strategy merge (upstream `diffLists`), which decides the
+# exact patch bytes and, for lists with repeated keys, even its effect:
+# - both lists are sorted by the text of each element's identity (its merge-key value, or the
+#   scalar itself, as Go's `fmt.Sprint` writes it) and walked side by side; equal identities
+#   are diffed, an identity only in the modified list is an addition, one only in the original
+#   a deletion;
+# - additions and changes are then put in modified order, and the `$patch: delete` elements
+#   follow in sorted order; removed scalars go to `$deleteFromPrimitiveList/<field>`, sorted;
+# - `$setElementOrder/<field>` is the modified order. For scalars it is sent whenever the
+#   *sorted* original differs from the modified list (kubectl sorts the original in place
+#   before comparing), so an unchanged but unsorted list still carries it.
+# Concrete example: original finalizers `[b, a]`, modified `[b, a]`: nothing was added or
+# removed, yet the patch is `{"$setElementOrder/finalizers": ["b", "a"]}`.
+
+
 def _diff_merged_lists(
     name: str,
     old: list[Any],
@@ -550,61 +582,90 @@ def _diff_merged_lists(
     path: _Path,
 ) -> None:
     """Diff a list with patch strategy merge into `patch` (the list, and its directives)."""
-    changes = not options.ignore_changes_and_additions
-    deletions = not options.ignore_deletions
     if not old:
-        if new and changes:
+        if new and not options.ignore_changes_and_additions:
             patch[name] = deep_copy(new)
         return
+    if meta.merge_key is None:
+        _diff_primitive_lists(name, old, new, options, patch, path)
+    else:
+        _diff_keyed_lists(name, old, new, meta, meta.merge_key, options, patch, path)
 
-    key = meta.merge_key
-    if key is None:
-        _check_primitives(old, path, "an element of the original")
-        _check_primitives(new, path, "an element of the modified list")
-        old_set = {scalar_key(item) for item in old}
-        new_set = {scalar_key(item) for item in new}
-        added = _unique(item for item in new if scalar_key(item) not in old_set) if changes else []
-        removed = (
-            _unique(item for item in old if scalar_key(item) not in new_set) if deletions else []
-        )
-        if added:
-            patch[name] = added
-        if removed:
-            patch[f"{DELETE_FROM_PRIMITIVE_LIST}/{name}"] = removed
-        if new and ((deletions and removed) or (changes and not json_equal(old, new))):
-            patch[f"{SET_ELEMENT_ORDER}/{name}"] = deep_copy(new)
-        return
 
-    old_by_key: dict[Hashable, JSONDict] = {}
-    old_keys: list[Hashable] = []
-    for index, item in enumerate(old):
-        ident = _merge_key_of(item, key, (*path, f"[{index}]"), "an element of the original")
-        old_keys.append(ident)
-        old_by_key.setdefault(ident, item)
-    new_keys: list[Hashable] = [
+def _diff_primitive_lists(
+    name: str,
+    old: list[Any],
+    new: list[Any],
+    options: _DiffOptions,
+    patch: JSONDict,
+    path: _Path,
+) -> None:
+    _check_primitives(old, path, "an element of the original")
+    _check_primitives(new, path, "an element of the modified list")
+    changes = not options.ignore_changes_and_additions
+    deletions = not options.ignore_deletions
+    old_sorted = _go_sorted(old, [go_sprint(item) for item in old])
+    new_sorted = _go_sorted(new, [go_sprint(item) for item in new])
+    added: list[Any] = []
+    removed: list[Any] = []
+    for side, _, item in _walk(old_sorted, new_sorted):
+        if side == "added" and changes:
+            added.append(item)
+        elif side == "removed" and deletions:
+            removed.append(item)
+    removed = _go_deduplicate(removed)
+    if added:
+        patch[name] = _in_order_of(added, new, None)
+    if removed:
+        patch[f"{DELETE_FROM_PRIMITIVE_LIST}/{name}"] = removed
+    if new and (
+        (deletions and removed)
+        or (changes and not json_equal([item for _, item in old_sorted], new))
+    ):
+        patch[f"{SET_ELEMENT_ORDER}/{name}"] = deep_copy(new)
+
+
+def _diff_keyed_lists(
+    name: str,
+    old: list[Any],
+    new: list[Any],
+    meta: PatchMeta,
+    key: str,
+    options: _DiffOptions,
+    patch: JSONDict,
+    path: _Path,
+) -> None:
+    changes = not options.ignore_changes_and_additions
+    deletions = not options.ignore_deletions
+    old_keys = [
+        _merge_key_of(item, key, (*path, f"[{index}]"), "an element of the original")
+        for index, item in enumerate(old)
+    ]
+    new_keys = [
         _merge_key_of(item, key, (*path, f"[{index}]"), "an element of the modified list")
         for index, item in enumerate(new)
     ]
+    old_sorted = _go_sorted(list(enumerate(old)), [go_sprint(item[key]) for item in old])
+    new_sorted = _go_sorted(list(enumerate(new)), [go_sprint(item[key]) for item in new])
 
     item_meta = meta.item()
     item_retain = _RETAIN_KEYS_STRATEGY in meta.strategy
     patch_list: list[Any] = []
-    for index, (ident, item) in enumerate(zip(new_keys, new, strict=True)):
-        before = old_by_key.get(ident)
-        if before is None:
+    gone: list[Any] = []
+    for side, before, (index, item) in _walk(old_sorted, new_sorted):
+        if side == "both":
+            _, previous = before
+            where = (*path, f"[{index}]")
+            sub = _diff_objects(previous, item, item_meta, item_retain, options, where)
+            if sub:
+                sub[key] = deep_copy(item[key])
+                patch_list.append(sub)
+        elif side == "added":
             if changes:
                 patch_list.append(deep_copy(item))
-            continue
-        sub = _diff_objects(before, item, item_meta, item_retain, options, (*path, f"[{index}]"))
-        if sub:
-            patch_list.append({key: deep_copy(item[key]), **sub})
-    if deletions:
-        kept = set(new_keys)
-        gone: set[Hashable] = set()
-        for ident, item in zip(old_keys, old, strict=True):
-            if ident not in kept and ident not in gone:
-                gone.add(ident)
-                patch_list.append({key: deep_copy(item[key]), PATCH_DIRECTIVE: _DELETE})
+        elif deletions:
+            gone.append({key: deep_copy(item[key]), PATCH_DIRECTIVE: _DELETE})
+    patch_list = _in_order_of(patch_list, new, key) + gone
 
     reordered = old_keys != new_keys
     if new and ((changes and (patch_list or reordered)) or (deletions and patch_list)):
@@ -613,12 +674,135 @@ def _diff_merged_lists(
         patch[name] = patch_list
 
 
-def _unique(items: Any) -> list[Any]:
-    seen: set[Hashable] = set()
-    out: list[Any] = []
-    for item in items:
-        ident = scalar_key(item)
-        if ident not in seen:
-            seen.add(ident)
-            out.append(item)
+def _walk(old: list[tuple[str, Any]], new: list[tuple[str, Any]]) -> Any:
+    """Walk two lists sorted by text, as kubectl does: yields (side, old entry, entry).
+
+    `side` is `both` (same text on both sides: the entry is the new one), `added` (only in
+    the new list) or `removed` (only in the old one: the entry is the old one).
+    """
+    i = j = 0
+    while i < len(old) or j < len(new):
+        if i < len(old) and j < len(new) and old[i][0] == new[j][0]:
+            yield "both", old[i][1], new[j][1]
+            i += 1
+            j += 1
+        elif i >= len(old) or (j < len(new) and old[i][0] > new[j][0]):
+            yield "added", None, new[j][1]
+            j += 1
+        else:
+            yield "removed", None, old[i][1]
+            i += 1
+
+
+_INSERTION_SORT_MAX: Final = 12
+
+
+def _go_sorted(items: list[Any], texts: list[str]) -> list[tuple[str, Any]]:
+    """`items` paired with their texts and sorted by text the way Go's `sort.Sort` does it.
+
+    Go sorts these short lists by insertion sort with a "less or equal" comparison, which
+    reverses runs of equal texts; that decides which of two same-key elements kubectl pairs
+    with which. Longer lists (Go's pattern-defeating quicksort) sort stably here: the result
+    is the same unless keys repeat.
+    """
+    pairs = list(zip(texts, items, strict=True))
+    if len(pairs) > _INSERTION_SORT_MAX:
+        return sorted(pairs, key=lambda pair: pair[0])
+    for i in range(1, len(pairs)):
+        j = i
+        while j > 0 and pairs[j][0] <= pairs[j - 1][0]:
+            pairs[j], pairs[j - 1] = pairs[j - 1], pairs[j]
+            j -= 1
+    return pairs
+
+
+def _go_deduplicate(items: list[Any]) -> list[Any]:
+    """kubectl's in-place de-duplication: a repeated value is replaced by the last element."""
+    out = list(items)
+    length = len(out) - 1
+    i = 0
+    while i < length:
+        j = i + 1
+        while j <= length:
+            if scalar_key(out[i]) == scalar_key(out[j]):
+                out[j] = out[length]
+                out = out[:length]
+                length -= 1
+                j -= 1
+            j += 1
+        i += 1
     return out
+
+
+def _in_order_of(items: list[Any], order: list[Any], key: str | None) -> list[Any]:
+    """`items` stably sorted by where their identity first appears in `order`."""
+    positions = _positions(order, key)
+    ranked = sorted(
+        enumerate(items),
+        key=lambda pair: (positions.get(_identity(pair[1], key), -1), pair[0]),
+    )
+    return [deep_copy(item) for _, item in ranked]
+
+
+def go_sprint(value: Any) -> str:
+    """A JSON scalar as Go's `fmt.Sprint` writes it once kubectl has decoded it.
+
+    kubectl decodes integral numbers as int64 and the others as float64 (`%v`: shortest
+    digits, exponent form below 1e-4 and from 1e6); `null` is `<nil>`.
+    """
+    if value is None:
+        return "<nil>"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if -(2**63) <= value < 2**63:
+            return str(value)
+        value = float(value)  # beyond int64 kubectl decodes a float64
+    if isinstance(value, float):
+        if value.is_integer() and abs(value) < 2**63:
+            return str(int(value))
+        return _go_float_g(value)
+    return str(value)
+
+
+def go_float_digits(value: float) -> tuple[str, str, int]:
+    """(sign, shortest round-trip digits, decimal point position) of a finite float.
+
+    Go's `strconv` and Python's `repr` both pick the shortest digits that read back as the
+    same float, so the digits agree and only the layout differs. `1234.5` gives
+    `("", "12345", 4)`, `-0.001` gives `("-", "1", -2)`, `0.0` gives `("", "0", 1)`.
+    """
+    text = repr(value)
+    sign = "-" if text.startswith("-") else ""
+    mantissa, _, exponent = text.lstrip("-").partition("e")
+    whole, _, fraction = mantissa.partition(".")
+    all_digits = whole + fraction
+    digits = all_digits.lstrip("0")
+    if not digits.rstrip("0"):
+        return sign, "0", 1
+    point = len(whole) + int(exponent or 0) - (len(all_digits) - len(digits))
+    return sign, digits.rstrip("0"), point
+
+
+def go_float_text(value: float, exponent_form: bool) -> str:
+    """Go's shortest `strconv.FormatFloat` layout: `%e` (two exponent digits) or `%f`."""
+    sign, digits, point = go_float_digits(value)
+    if exponent_form:
+        exp = point - 1
+        body = digits[0] + ("." + digits[1:] if len(digits) > 1 else "")
+        return f"{sign}{body}e{'-' if exp < 0 else '+'}{abs(exp):02d}"
+    if point <= 0:
+        return f"{sign}0.{'0' * -point}{digits}"
+    if point >= len(digits):
+        return sign + digits + "0" * (point - len(digits))
+    return f"{sign}{digits[:point]}.{digits[point:]}"
+
+
+def _go_float_g(value: float) -> str:
+    """Go's `strconv.FormatFloat(value, 'g', -1, 64)`."""
+    if value != value or value in (float("inf"), float("-inf")):
+        return "NaN" if value != value else ("+Inf" if value > 0 else "-Inf")
+    _, _, point = go_float_digits(value)
+    exp = point - 1
+    # `%v` is `%g` with the shortest digits, and then Go switches to `%e` at precision 6.
+    return go_float_text(value, exp < -4 or exp >= 6)
