@@ -290,7 +290,7 @@ class ResourceHandlers:
             meta["remainingItemCount"] = result.remaining
         # Items are spliced in as stored JSON text: lists of thousands stay cheap.
         head = dumps({"kind": rt.list_kind, "apiVersion": rt.api_version, "metadata": meta})
-        items = ",".join(dumps(item) for item in result.items)
+        items = ",".join(result.texts)
         return web.Response(text=head[:-1] + ',"items":[' + items + "]}", content_type=_JSON)
 
     def _table(

@@ -17,7 +17,7 @@ import base64
 import json
 import secrets
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -81,6 +81,7 @@ class ListResult:
     revision: int
     continue_token: str | None
     remaining: int | None
+    texts: list[str] = field(default_factory=list)  # the items' stored JSON, same order
 
 
 @dataclass(frozen=True)
@@ -172,6 +173,7 @@ class ObjectService:
             except (ValueError, KeyError, TypeError) as e:
                 raise errors.bad_request(f"continue key is not valid: {e}") from e
         items: list[JSONDict] = []
+        texts: list[str] = []
         token = None
         remaining = None
         for index, entry in enumerate(stored):
@@ -191,7 +193,8 @@ class ObjectService:
                 remaining = sum(1 for e in stored[index:] if selection.matches(e.body))
                 break
             items.append(entry.body)
-        return ListResult(items, revision, token, remaining)
+            texts.append(entry.text)
+        return ListResult(items, revision, token, remaining, texts)
 
     def watch(
         self, rt: ResourceType, namespace: str | None, since: int | None

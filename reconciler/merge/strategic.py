@@ -613,7 +613,7 @@ def _diff_primitive_lists(
             added.append(item)
         elif side == "removed" and deletions:
             removed.append(item)
-    removed = _go_deduplicate(removed)
+    removed = go_deduplicate(removed)
     if added:
         patch[name] = _in_order_of(added, new, None)
     if removed:
@@ -716,7 +716,7 @@ def _go_sorted(items: list[Any], texts: list[str]) -> list[tuple[str, Any]]:
     return pairs
 
 
-def _go_deduplicate(items: list[Any]) -> list[Any]:
+def go_deduplicate(items: list[Any]) -> list[Any]:
     """kubectl's in-place de-duplication: a repeated value is replaced by the last element."""
     out = list(items)
     length = len(out) - 1

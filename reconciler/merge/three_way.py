@@ -45,6 +45,7 @@ from reconciler.merge.strategic import (
     SET_ELEMENT_ORDER,
     apply_strategic_merge_patch,
     create_strategic_merge_patch,
+    go_deduplicate,
     go_float_text,
 )
 from reconciler.schema.patchmeta import PatchMeta
@@ -334,7 +335,7 @@ def _merge_lists(original: list[Any], patch: list[Any], meta: PatchMeta, path: _
         return original
     key = meta.merge_key
     if all(is_scalar(item) for item in (*original, *patch)):
-        merged = _go_deduplicate([*original, *patch])
+        merged = go_deduplicate([*original, *patch])
         named, others = _partition(merged, patch, None, path)
         return _normalize_order(named, others, patch, original, None, path)
     if key is None:
@@ -455,24 +456,6 @@ def _first_positions(items: list[Any], key: str | None, path: _Path) -> dict[Has
         if key is None or (isinstance(item, dict) and key in item):
             positions.setdefault(_identity(item, key, path), index)
     return positions
-
-
-def _go_deduplicate(items: list[Any]) -> list[Any]:
-    """Upstream `deduplicateScalars`: a repeated value is replaced by the last element."""
-    out = list(items)
-    length = len(out) - 1
-    i = 0
-    while i < length:
-        j = i + 1
-        while j <= length:
-            if scalar_key(out[i]) == scalar_key(out[j]):
-                out[j] = out[length]
-                out = out[:length]
-                length -= 1
-                j -= 1
-            j += 1
-        i += 1
-    return out
 
 
 def _without_directives(value: Any) -> tuple[Any, bool]:
