@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 DEMO_DIR ?= $(CURDIR)/.demo
 
-.PHONY: demo test setup lint unit e2e bench clean
+.PHONY: demo test setup lint docker unit e2e bench clean
 
 setup:
 	@bash scripts/setup.sh
@@ -17,8 +17,12 @@ lint: setup
 	$(VENV)/bin/mypy
 	$(VENV)/bin/lint-imports
 
-test: lint
+test: lint docker
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+# Docker tests run wherever an engine can be had; in CI (CI set) a missing engine is an error.
+docker:
+	@bash scripts/setup-docker.sh || { [ -z "$$CI" ] || exit 1; echo "no Docker engine: Docker tests will be skipped" >&2; }
 
 unit: setup
 	$(VENV)/bin/pytest -q tests/unit

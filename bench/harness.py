@@ -136,6 +136,8 @@ class Server:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     pycache: Path | None = field(default_factory=warm_pycache)
+    runtime: str = "none"
+    """API benchmarks measure the server alone; node benchmarks pass "docker" or "memory"."""
 
     @property
     def url(self) -> str:
@@ -160,6 +162,8 @@ class Server:
             str(self.data_dir),
             "--listen",
             f"127.0.0.1:{self.port}",
+            "--runtime",
+            self.runtime,
         ]
 
     def start(self) -> float:

@@ -1,36 +1,88 @@
 """The embedded control plane: the API server plus everything that reconciles inside it.
 
 `recon serve` runs one `EmbeddedPlane`: the Kubernetes-compatible API server, then the
-controllers (on the in-process client, so they get exactly the API's semantics without
-HTTP). Later layers (the node agent, the GitOps operator) join here, and only here, so the
-API server itself knows nothing about what runs on top of it.
+controllers and the scheduler (on the in-process client, so they get exactly the API's
+semantics without HTTP), then the node agent that runs the pods on the container runtime.
+Later layers (the GitOps operator) join here, and only here, so the API server itself knows
+nothing about what runs on top of it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
+import socket
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
 from reconciler.controllers.cronjob import CronJobController
+from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
 from reconciler.controllers.endpoints import EndpointsController
 from reconciler.controllers.job import JobController
 from reconciler.controllers.replicaset import ReplicaSetController
+from reconciler.controllers.scheduler import Scheduler
+from reconciler.controllers.statefulset import StatefulSetController
+from reconciler.node.agent import NodeAgent
+from reconciler.node.context import NodeSettings
+from reconciler.node.prober import MemoryProber, NetworkProber, Prober
+from reconciler.runtime.base import ContainerRuntime
+from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+
+
+def default_node_name() -> str:
+    """The host name, lower-cased to a DNS label as the kubelet does."""
+    name = socket.gethostname().split(".")[0].lower()
+    cleaned = "".join(c if c.isalnum() or c == "-" else "-" for c in name).strip("-")
+    return cleaned or "recon-node"
+
+
+def agent_id_for(data_dir: Path) -> str:
+    """Unique per data directory: two servers on one engine never touch each other's pods."""
+    return hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class NodeOptions:
+    runtime: Literal["docker", "memory", "none"] = "docker"
+    pause_image: str = DEFAULT_PAUSE_IMAGE
+    node_name: str = ""
+    allow_privileged: bool = False
+    network_prefix: str = "recon"
 
 
 class EmbeddedPlane:
-    def __init__(self, options: ServerOptions, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        options: ServerOptions,
+        clock: Clock | None = None,
+        node: NodeOptions | None = None,
+    ) -> None:
         self.server = ApiServer(options, clock)
         self.client = InProcessClient(self.server.service)
-        self.controllers = ControllerManager(self.client, self.server.clock)
-        self.controllers.add(ReplicaSetController(self.client, self.server.clock))
-        self.controllers.add(DeploymentController(self.client, self.server.clock))
-        self.controllers.add(JobController(self.client, self.server.clock))
-        self.controllers.add(CronJobController(self.client, self.server.clock))
-        self.controllers.add(EndpointsController(self.client, self.server.clock))
+        clock = self.server.clock
+        self.controllers = ControllerManager(self.client, clock)
+        self.controllers.add(ReplicaSetController(self.client, clock))
+        self.controllers.add(DeploymentController(self.client, clock))
+        self.controllers.add(JobController(self.client, clock))
+        self.controllers.add(CronJobController(self.client, clock))
+        self.controllers.add(EndpointsController(self.client, clock))
+        self.controllers.add(StatefulSetController(self.client, clock))
+        self.controllers.add(DaemonSetController(self.client, clock))
+        self.controllers.add(Scheduler(self.client, clock))
+        self.node_options = node or NodeOptions()
+        self.agent_id = agent_id_for(options.data_dir)
+        self.runtime: ContainerRuntime | None = None
+        self.agent: NodeAgent | None = None
 
     @property
     def port(self) -> int:
@@ -40,10 +92,46 @@ class EmbeddedPlane:
     def kubeconfig(self) -> Path:
         return self.server.kubeconfig
 
+    async def _connect_runtime(self) -> tuple[ContainerRuntime, Prober] | None:
+        opts = self.node_options
+        if opts.runtime == "none":
+            return None
+        if opts.runtime == "memory":
+            from reconciler.runtime.memory import MemoryRuntime
+
+            memory = MemoryRuntime(
+                clock=self.server.clock, images=(opts.pause_image,), pullable=("*",)
+            )
+            return memory, MemoryProber(memory)
+        from reconciler.runtime.docker import DockerRuntime
+
+        docker = await DockerRuntime.connect(
+            memory_dir_root=DEFAULT_MEMORY_DIR_ROOT / self.agent_id
+        )
+        return docker, NetworkProber()
+
     async def start(self) -> None:
         await self.server.start()
         await self.controllers.start()
+        connected = await self._connect_runtime()
+        if connected is None:
+            return
+        self.runtime, prober = connected
+        opts = self.node_options
+        settings = NodeSettings(
+            node_name=opts.node_name or default_node_name(),
+            agent_id=self.agent_id,
+            pause_image=opts.pause_image,
+            allow_privileged=opts.allow_privileged,
+            network_prefix=opts.network_prefix,
+        )
+        self.agent = NodeAgent(self.client, self.runtime, self.server.clock, settings, prober)
+        await self.agent.start()
 
     async def stop(self) -> None:
+        if self.agent is not None:
+            await self.agent.stop()
+        if self.runtime is not None:
+            await self.runtime.close()
         await self.controllers.stop()
         await self.server.stop()

@@ -9,13 +9,15 @@ import os
 import signal
 import sys
 from pathlib import Path
+from typing import Literal
 
 import click
 
 from reconciler.apiserver.server import ListenError, ServerOptions, parse_listen
 from reconciler.cli.apply_diff import apply_command, diff_command
 from reconciler.cli.validate import validate_command
-from reconciler.embedded import EmbeddedPlane
+from reconciler.embedded import DEFAULT_PAUSE_IMAGE, EmbeddedPlane, NodeOptions
+from reconciler.runtime.errors import RuntimeUnavailableError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
 
@@ -51,8 +53,36 @@ def cli(verbose: bool) -> None:
     default=None,
     help="Schema version of the built-in kinds (default: the newest shipped).",
 )
-def serve(data_dir: Path, listen: str, allow_remote: bool, kubernetes_version: str | None) -> None:
-    """Run the embedded control plane (TLS, bearer token) in the foreground."""
+@click.option(
+    "--runtime",
+    type=click.Choice(["docker", "memory", "none"]),
+    default="docker",
+    show_default=True,
+    help="Where pods run: docker; memory (a simulation for tests and benchmarks: NOTHING "
+    "RUNS); none (an API server and controllers without a node).",
+)
+@click.option(
+    "--pause-image",
+    default=DEFAULT_PAUSE_IMAGE,
+    show_default=True,
+    help="The image of each pod's sandbox container (run with its own entrypoint).",
+)
+@click.option("--node-name", default="", help="Name of this host's Node [default: hostname].")
+@click.option(
+    "--allow-privileged", is_flag=True, help="Let pods run privileged containers on this host."
+)
+def serve(
+    data_dir: Path,
+    listen: str,
+    allow_remote: bool,
+    kubernetes_version: str | None,
+    runtime: Literal["docker", "memory", "none"],
+    pause_image: str,
+    node_name: str,
+    allow_privileged: bool,
+) -> None:
+    """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
+    foreground."""
     try:
         host, port = parse_listen(listen, allow_remote)
     except ListenError as e:
@@ -63,11 +93,25 @@ def serve(data_dir: Path, listen: str, allow_remote: bool, kubernetes_version: s
         port=port,
         kubernetes_version=kubernetes_version,
     )
-    asyncio.run(_serve(options))
+    if runtime == "memory":
+        click.secho(
+            "recon serve: --runtime memory: NOTHING REALLY RUNS. Pods are simulated in memory "
+            "(for tests and benchmarks); use --runtime docker to run containers.",
+            fg="yellow",
+            bold=True,
+            err=True,
+        )
+    node = NodeOptions(
+        runtime=runtime,
+        pause_image=pause_image,
+        node_name=node_name,
+        allow_privileged=allow_privileged,
+    )
+    asyncio.run(_serve(options, node))
 
 
-async def _serve(options: ServerOptions) -> None:
-    server = EmbeddedPlane(options)
+async def _serve(options: ServerOptions, node: NodeOptions) -> None:
+    server = EmbeddedPlane(options, node=node)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -75,6 +119,14 @@ async def _serve(options: ServerOptions) -> None:
             loop.add_signal_handler(sig, stop.set)
     try:
         await server.start()
+    except RuntimeUnavailableError as e:
+        click.echo(
+            f"recon serve: the container engine is not available ({e}); start dockerd "
+            "(scripts/setup-docker.sh does) or pass --runtime none",
+            err=True,
+        )
+        await server.stop()
+        sys.exit(1)
     except OSError as e:
         click.echo(f"recon serve: cannot listen on {options.host}:{options.port}: {e}", err=True)
         await server.stop()

@@ -188,11 +188,13 @@ class MemoryExecSession:
 
 class FakeImages:
     """Images "on this host" and in the "registry" (every `fake/...` reference, and those
-    added). Pulls are counted per reference; `fail_pulls` makes them fail."""
+    added; `"*"` makes every reference pullable, for scale runs of real manifests). Pulls
+    are counted per reference; `fail_pulls` makes them fail."""
 
     def __init__(self, pullable: Sequence[str]) -> None:
         self._local: dict[str, ImageInfo] = {}
-        self._registry: set[str] = {normalize_ref(r) for r in pullable}
+        self._registry: set[str] = {normalize_ref(r) for r in pullable if r != "*"}
+        self._pull_anything = "*" in pullable
         self.pull_counts: Counter[str] = Counter()
         self.fail_pulls: dict[str, str] = {}
 
@@ -227,7 +229,7 @@ class FakeImages:
         await asyncio.sleep(0)
         if key in self.fail_pulls:
             raise ImagePullError(ref, f"pulling image {ref} failed: {self.fail_pulls[key]}")
-        if key not in self._registry and not key.startswith("fake/"):
+        if key not in self._registry and not key.startswith("fake/") and not self._pull_anything:
             raise ImageNotFoundError(
                 ref, f"pulling image {ref} failed: manifest unknown (check the image name and tag)"
             )

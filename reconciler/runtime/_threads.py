@@ -110,9 +110,11 @@ class ThreadStream(Generic[T]):
     # -- the producing thread ------------------------------------------------------------
 
     def _hand_over(self, item: T | _End) -> bool:
+        put = self._queue.put(item)
         try:
-            future = asyncio.run_coroutine_threadsafe(self._queue.put(item), self._loop)
+            future = asyncio.run_coroutine_threadsafe(put, self._loop)
         except RuntimeError:
+            put.close()  # never scheduled: no "was never awaited" warning
             return False  # loop closed
         while True:
             try:

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+import threading
 import time
 from collections.abc import AsyncGenerator, Mapping, Sequence
 from datetime import datetime
@@ -130,6 +131,7 @@ class DockerRuntime:
         self._calls = BlockingCalls(max_workers, "recon-docker")
         self._memory_dirs = memory_dirs
         self._closed = False
+        self._network_lock = threading.Lock()
 
     @classmethod
     async def connect(
@@ -390,17 +392,22 @@ class DockerRuntime:
     # -- networks, volumes, memory dirs ------------------------------------------------------
 
     def _ensure_network(self, name: str, labels: dict[str, str]) -> None:
-        try:
-            found = self._api.inspect_network(name)
-            if found.get("Name") == name:
+        # Docker accepts two networks of one name (check_duplicate is best effort), and a
+        # name that matches two is unusable ("ambiguous"): create under a lock, and repair
+        # duplicates left by an earlier race by keeping the oldest.
+        with self._network_lock:
+            same = [n for n in self._api.networks(names=[name]) if n.get("Name") == name]
+            if same:
+                same.sort(key=lambda n: str(n.get("Created", "")))
+                for extra in same[1:]:
+                    with contextlib.suppress(docker.errors.APIError):
+                        self._api.remove_network(extra["Id"])
                 return
-        except docker.errors.NotFound:
-            pass
-        try:
-            self._api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
-        except docker.errors.APIError as exc:
-            if exc.status_code != 409:  # created meanwhile by someone else: fine
-                raise
+            try:
+                self._api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
+            except docker.errors.APIError as exc:
+                if exc.status_code != 409:  # created meanwhile by someone else: fine
+                    raise
 
     async def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> None:
         await self._run(Op.NETWORK, name, self._ensure_network, name, managed_labels(labels))

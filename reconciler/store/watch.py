@@ -79,7 +79,10 @@ class Watcher:
         if timeout is None:
             item = await self._queue.get()
         else:
-            item = await asyncio.wait_for(self._queue.get(), timeout)
+            # Not `wait_for`: on 3.11 it can swallow a cancellation that races with an
+            # arriving event, and a cancelled watcher would then keep running.
+            async with asyncio.timeout(timeout):
+                item = await self._queue.get()
         if item is _CLOSED:
             self._queue.put_nowait(_CLOSED)  # stay closed for any later call
             return None

@@ -13,12 +13,14 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from reconciler.embedded import agent_id_for
 
 RECON = [sys.executable, "-m", "reconciler.cli"]
 
@@ -36,6 +38,11 @@ class ReconServer:
     data_dir: Path
     port: int
     proc: subprocess.Popen[bytes] | None = None
+    runtime: str = "none"
+    namespaces: list[str] = field(default_factory=list)
+    """Namespaces a Docker test used, whose networks teardown removes."""
+    """The API tests need no node (pods stay Pending, as on a cluster without nodes); the
+    node and GitOps tests ask for "docker"."""
 
     @property
     def kubeconfig(self) -> Path:
@@ -59,6 +66,10 @@ class ReconServer:
                 str(self.data_dir),
                 "--listen",
                 f"127.0.0.1:{self.port}",
+                "--runtime",
+                self.runtime,
+                "--pause-image",
+                "recon.local/pause:latest",
             ],
             stdout=log,
             stderr=log,
@@ -131,6 +142,63 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReconServer]:
     srv.start()
     yield srv
     srv.stop()
+
+
+def remove_node_leftovers(data_dir: Path, namespaces: Iterable[str] = ()) -> None:
+    """Remove what a `recon serve --runtime docker` on `data_dir` left on the engine: its
+    containers and their volumes (by its agent label), its memory dirs, and the networks of
+    the given namespaces."""
+    agent = agent_id_for(data_dir.resolve())
+    docker = ["docker"]
+    found = subprocess.run(
+        [*docker, "ps", "-aq", "--filter", f"label=recon.dev/agent={agent}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    uids = set()
+    for container in found:
+        uid = subprocess.run(
+            [*docker, "inspect", "-f", '{{index .Config.Labels "recon.dev/pod-uid"}}', container],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        uids.add(uid)
+    if found:
+        subprocess.run([*docker, "rm", "-f", *found], capture_output=True, check=False)
+    for uid in uids - {""}:
+        volumes = subprocess.run(
+            [*docker, "volume", "ls", "-q", "--filter", f"label=recon.dev/pod-uid={uid}"],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        if volumes:
+            subprocess.run([*docker, "volume", "rm", "-f", *volumes], capture_output=True)
+    for namespace in namespaces:
+        subprocess.run([*docker, "network", "rm", f"recon-{namespace}"], capture_output=True)
+    shutil.rmtree(Path("/dev/shm/recon") / agent, ignore_errors=True)
+
+
+@pytest.fixture
+def docker_server(tmp_path: Path) -> Iterator[ReconServer]:
+    """`recon serve --runtime docker` (skips without an engine and the local images)."""
+    probe = subprocess.run(
+        ["docker", "image", "inspect", "recon.local/pause:latest", "recon.local/busybox:latest"],
+        capture_output=True,
+        check=False,
+    )
+    if shutil.which("docker") is None or probe.returncode != 0:
+        pytest.skip("no Docker engine with the recon.local images (scripts/setup-docker.sh)")
+    srv = ReconServer(tmp_path / "data", free_port(), runtime="docker")
+    srv.data_dir.mkdir()
+    try:
+        srv.start()
+        yield srv
+    finally:
+        srv.stop()
+        remove_node_leftovers(srv.data_dir, srv.namespaces)
 
 
 @pytest.fixture

@@ -1,0 +1,75 @@
+"""The port through which the API server reaches running containers: `pods/log`, `pods/exec`.
+
+Why a port: the API server must not know what runs pods (the layers contract forbids it to
+import the node agent or the runtime), yet `kubectl logs` and `kubectl exec` are API calls.
+`recon serve` hands the server an implementation of `PodStreams` (the node agent's); without
+one, both subresources answer as a cluster with no node would.
+
+The pod has already been looked up and the container name resolved (kubectl's defaulting:
+the only container, or the `kubectl.kubernetes.io/default-container` annotation) by the time
+these methods are called; they raise `PodStreamError` with an HTTP status and a message
+kubectl prints as is (`container "x" in pod "y" is waiting to start: ContainerCreating`,
+`previous terminated container "x" in pod "y" not found`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol
+
+__all__ = ["ExecStream", "LogOptions", "PodStreamError", "PodStreams"]
+
+
+class PodStreamError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+@dataclass(frozen=True)
+class LogOptions:
+    container: str
+    follow: bool = False
+    previous: bool = False
+    tail_lines: int | None = None
+    since: datetime | None = None
+    timestamps: bool = False
+    limit_bytes: int | None = None
+
+
+class ExecStream(Protocol):
+    """A process started by `kubectl exec`; the same shape as the runtime's exec session."""
+
+    async def read(self) -> tuple[Literal["stdout", "stderr"], bytes] | None:
+        """Output as it comes; None once both streams are closed."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
+
+    async def exit_code(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class PodStreams(Protocol):
+    def logs(self, pod: dict[str, Any], options: LogOptions) -> AsyncIterator[bytes]:
+        """The container's output, in chunks; raises PodStreamError before the first chunk
+        when there is nothing to show."""
+        ...
+
+    async def exec(
+        self,
+        pod: dict[str, Any],
+        container: str,
+        command: list[str],
+        *,
+        stdin: bool,
+        tty: bool,
+    ) -> ExecStream: ...

@@ -1,0 +1,225 @@
+"""The scheduler: binds each pod without a node to a node it fits, or says why it cannot.
+
+Why in-process and this small: Recon has one node (or a few registered by hand), so the
+scheduling question is "does it fit", not "where is best" — but it must be answered the way
+kube-scheduler answers it, because users read the answer: a pod that fits nowhere stays
+Pending with `PodScheduled=False`, reason `Unschedulable` and the scheduler's message
+(`0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.`), plus a
+FailedScheduling Event; a placed pod gets `spec.nodeName` and a Scheduled Event. Pods that
+could not be placed are retried when any Node changes (a label added, a taint removed) or
+when pods on a node go away (freeing resources).
+
+Binding is a patch of `spec.nodeName` (the API server allows it while the pod is unbound,
+as the `pods/binding` subresource would). Pods naming another `schedulerName` are left alone.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from typing import Any
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ConflictError, NotFoundError
+from reconciler.client.events import EventRecorder
+from reconciler.clock import Clock, rfc3339
+from reconciler.controllers.base import Result
+from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
+from reconciler.controllers.nodefit import fits, resources_fit
+from reconciler.controllers.podutil import is_terminal
+from reconciler.controllers.queue import WorkQueue
+
+__all__ = ["SCHEDULER_NAME", "Scheduler", "choose_node"]
+
+JSONDict = dict[str, Any]
+
+SCHEDULER_NAME = "default-scheduler"
+
+
+def _node_ready(node: JSONDict) -> bool:
+    for condition in (node.get("status") or {}).get("conditions") or []:
+        if condition.get("type") == "Ready":
+            return bool(condition.get("status") == "True")
+    return False
+
+
+def choose_node(
+    pod: JSONDict, nodes: list[JSONDict], placed: dict[str, list[JSONDict]]
+) -> tuple[str | None, str]:
+    """(the node to bind to, "") or (None, the scheduler's message). `placed` maps node name
+    to the specs of the pods already on it. Among fitting nodes the one with fewest pods
+    wins, ties by name: spreading, deterministically."""
+    spec = pod.get("spec") or {}
+    reasons: Counter[str] = Counter()
+    fitting: list[tuple[int, str]] = []
+    for node in nodes:
+        name = str((node.get("metadata") or {}).get("name"))
+        reason = fits(spec, node)
+        if reason is None:
+            on_node = placed.get(name, [])
+            reason = resources_fit(
+                spec, (node.get("status") or {}).get("allocatable") or {}, on_node
+            )
+        if reason is None:
+            fitting.append((len(placed.get(name, [])), name))
+        else:
+            reasons[reason] += 1
+    if fitting:
+        return min(fitting)[1], ""
+    if not nodes:
+        return None, "no nodes available to schedule pods"
+    detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
+    return None, f"0/{len(nodes)} nodes are available: {detail}."
+
+
+class Scheduler:
+    name = "scheduler"
+
+    def __init__(self, client: Client, clock: Clock) -> None:
+        self.client = client
+        self.clock = clock
+        self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
+        self.recorder = EventRecorder(client, clock, SCHEDULER_NAME)
+        self.pods: Informer | None = None
+        self.nodes: Informer | None = None
+        self._unschedulable: set[ObjKey] = set()
+
+    def setup(self, factory: InformerFactory) -> None:
+        self.pods = factory.informer("v1", "Pod")
+        self.nodes = factory.informer("v1", "Node")
+        self.pods.add_handlers(
+            Handlers(
+                on_add=self._pod_changed,
+                on_update=lambda _old, new: self._pod_changed(new),
+                on_delete=self._pod_deleted,
+            )
+        )
+        self.nodes.add_handlers(
+            Handlers(
+                on_add=lambda _n: self._retry_unschedulable(),
+                on_update=self._node_updated,
+            )
+        )
+
+    def _wants_scheduling(self, pod: JSONDict) -> bool:
+        spec = pod.get("spec") or {}
+        meta = pod.get("metadata") or {}
+        return (
+            not spec.get("nodeName")
+            and (spec.get("schedulerName") or SCHEDULER_NAME) == SCHEDULER_NAME
+            and not meta.get("deletionTimestamp")
+            and not is_terminal(pod)
+        )
+
+    def _pod_changed(self, pod: JSONDict) -> None:
+        if self._wants_scheduling(pod):
+            self.queue.add(obj_key(pod))
+
+    def _pod_deleted(self, pod: JSONDict) -> None:
+        self._unschedulable.discard(obj_key(pod))
+        if (pod.get("spec") or {}).get("nodeName"):
+            self._retry_unschedulable()  # resources were freed
+
+    def _node_updated(self, old: JSONDict, new: JSONDict) -> None:
+        def shape(node: JSONDict) -> tuple[Any, ...]:
+            return (
+                (node.get("metadata") or {}).get("labels"),
+                node.get("spec"),
+                _node_ready(node),  # taints follow readiness on real clusters
+                (node.get("status") or {}).get("allocatable"),
+            )
+
+        if shape(old) != shape(new):
+            self._retry_unschedulable()
+
+    def _retry_unschedulable(self) -> None:
+        for key in self._unschedulable:
+            self.queue.add(key)
+
+    def _placed(self) -> dict[str, list[JSONDict]]:
+        assert self.pods is not None
+        placed: dict[str, list[JSONDict]] = {}
+        for pod in self.pods.list():
+            node = (pod.get("spec") or {}).get("nodeName")
+            if node and not is_terminal(pod):
+                placed.setdefault(str(node), []).append(pod.get("spec") or {})
+        return placed
+
+    async def reconcile(self, key: ObjKey) -> Result:
+        assert self.pods is not None and self.nodes is not None
+        pod = self.pods.get(*key)
+        if pod is None or not self._wants_scheduling(pod):
+            self._unschedulable.discard(key)
+            return Result()
+        node, message = choose_node(pod, self.nodes.list(), self._placed())
+        namespace, name = key
+        if node is None:
+            self._unschedulable.add(key)
+            await self._mark_unschedulable(pod, message)
+            return Result()
+        self._unschedulable.discard(key)
+        try:
+            await self.client.patch(
+                "v1", "Pod", name, {"spec": {"nodeName": node}}, namespace=namespace
+            )
+        except NotFoundError:
+            return Result()
+        except ConflictError:
+            return Result(error="pod changed while binding")
+        status = {
+            "conditions": [
+                {
+                    "type": "PodScheduled",
+                    "status": "True",
+                    "lastProbeTime": None,
+                    "lastTransitionTime": rfc3339(self.clock.now()),
+                }
+            ]
+        }
+        with contextlib.suppress(NotFoundError):
+            await self.client.patch(
+                "v1",
+                "Pod",
+                name,
+                {"status": status},
+                namespace=namespace,
+                patch_type="strategic",
+                subresource="status",
+            )
+        self.recorder.record(
+            pod, "Normal", "Scheduled", f"Successfully assigned {namespace}/{name} to {node}"
+        )
+        return Result()
+
+    async def _mark_unschedulable(self, pod: JSONDict, message: str) -> None:
+        status = pod.get("status") or {}
+        for condition in status.get("conditions") or []:
+            if condition.get("type") == "PodScheduled" and condition.get("message") == message:
+                return  # already says so
+        meta = pod.get("metadata") or {}
+        patch = {
+            "status": {
+                "phase": "Pending",
+                "conditions": [
+                    {
+                        "type": "PodScheduled",
+                        "status": "False",
+                        "reason": "Unschedulable",
+                        "message": message,
+                        "lastProbeTime": None,
+                        "lastTransitionTime": rfc3339(self.clock.now()),
+                    }
+                ],
+            }
+        }
+        with contextlib.suppress(NotFoundError):
+            await self.client.patch(
+                "v1",
+                "Pod",
+                str(meta.get("name")),
+                patch,
+                namespace=str(meta.get("namespace")),
+                patch_type="strategic",
+                subresource="status",
+            )
+        self.recorder.record(pod, "Warning", "FailedScheduling", message)

@@ -1,0 +1,280 @@
+"""The node agent (Recon's kubelet): runs the pods bound to this node on the container engine.
+
+It owns one `PodWorker` per pod uid bound here and routes facts to them: a new version of
+the pod (from the pod informer), a change to a ConfigMap or Secret the pod references (its
+files are rewritten, a container stuck on a missing key retries), an engine event for one of
+the pod's containers (it exited: restart policy and back-off decide the rest). Workers are
+level-triggered, so a missed poke only delays, never breaks.
+
+Restart safety: at start, after the caches are in sync, everything this agent left on the
+engine (found by `AGENT_LABEL`) whose pod is no longer bound here is removed — containers,
+emptyDir volumes, memory dirs — and the pods that are still here get workers that re-adopt
+their running containers by label. When the engine goes away (dockerd restarts) the event
+subscription is renewed and every worker resyncs: dead sandboxes are re-created, so pods
+come back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Iterable
+from typing import Any
+
+from reconciler.client.base import Client
+from reconciler.client.events import EventRecorder
+from reconciler.clock import Clock
+from reconciler.controllers.informer import Handlers, Informer, InformerFactory
+from reconciler.node.containers import AGENT_LABEL
+from reconciler.node.context import NodeContext, NodeSettings
+from reconciler.node.node_status import NodeRegistration, allocatable_of
+from reconciler.node.pod_worker import PodWorker, remove_pod_resources
+from reconciler.node.prober import NetworkProber, Prober
+from reconciler.node.service_env import service_env
+from reconciler.runtime.base import POD_UID_LABEL, ContainerRuntime, ContainerState
+from reconciler.runtime.errors import ContainerRuntimeError, RuntimeUnavailableError
+
+__all__ = ["NodeAgent", "pod_references"]
+
+JSONDict = dict[str, Any]
+Ref = tuple[str, str, str]  # (kind, namespace, name)
+
+log = logging.getLogger(__name__)
+
+
+def pod_references(pod: JSONDict) -> tuple[set[Ref], set[Ref]]:
+    """(ConfigMaps/Secrets mounted as files, those read into env) the pod references."""
+    namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+    spec = pod.get("spec") or {}
+    files: set[Ref] = set()
+    env: set[Ref] = set()
+    for volume in spec.get("volumes") or []:
+        sources: list[JSONDict] = [volume]
+        sources += [s for s in (volume.get("projected") or {}).get("sources") or []]
+        for source in sources:
+            if isinstance(source.get("configMap"), dict):
+                files.add(("ConfigMap", namespace, str(source["configMap"].get("name") or "")))
+            secret = source.get("secret")
+            if isinstance(secret, dict):
+                name = secret.get("secretName") or secret.get("name") or ""
+                files.add(("Secret", namespace, str(name)))
+    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+        for entry in container.get("envFrom") or []:
+            if isinstance(entry.get("configMapRef"), dict):
+                env.add(("ConfigMap", namespace, str(entry["configMapRef"].get("name") or "")))
+            if isinstance(entry.get("secretRef"), dict):
+                env.add(("Secret", namespace, str(entry["secretRef"].get("name") or "")))
+        for var in container.get("env") or []:
+            source = var.get("valueFrom") or {}
+            if isinstance(source.get("configMapKeyRef"), dict):
+                env.add(("ConfigMap", namespace, str(source["configMapKeyRef"].get("name") or "")))
+            if isinstance(source.get("secretKeyRef"), dict):
+                env.add(("Secret", namespace, str(source["secretKeyRef"].get("name") or "")))
+    for secret_ref in spec.get("imagePullSecrets") or []:
+        env.add(("Secret", namespace, str(secret_ref.get("name") or "")))
+    return files, env
+
+
+class _CachedObjects:
+    """`ObjectLookup` served from the agent's informers (no API round trip per container)."""
+
+    def __init__(self, configmaps: Informer, secrets: Informer) -> None:
+        self._configmaps = configmaps
+        self._secrets = secrets
+
+    def configmap(self, namespace: str, name: str) -> JSONDict | None:
+        return self._configmaps.get(namespace, name)
+
+    def secret(self, namespace: str, name: str) -> JSONDict | None:
+        return self._secrets.get(namespace, name)
+
+
+class NodeAgent:
+    def __init__(
+        self,
+        client: Client,
+        runtime: ContainerRuntime,
+        clock: Clock,
+        settings: NodeSettings,
+        prober: Prober | None = None,
+    ) -> None:
+        self.client = client
+        self.runtime = runtime
+        self.clock = clock
+        self.settings = settings
+        self.factory = InformerFactory(client, clock)
+        self.pods = self.factory.informer("v1", "Pod")
+        self.configmaps = self.factory.informer("v1", "ConfigMap")
+        self.secrets = self.factory.informer("v1", "Secret")
+        self.claims = self.factory.informer("v1", "PersistentVolumeClaim")
+        self.services = self.factory.informer("v1", "Service")
+        self.recorder = EventRecorder(client, clock, "kubelet", settings.node_name)
+        self.ctx = NodeContext(
+            settings=settings,
+            runtime=runtime,
+            client=client,
+            clock=clock,
+            prober=prober or NetworkProber(),
+            recorder=self.recorder,
+            lookup=_CachedObjects(self.configmaps, self.secrets),
+            claim=lambda ns, name: self.claims.get(ns, name),
+            service_env=self._service_env,
+        )
+        self.workers: dict[str, PodWorker] = {}
+        self._refs: dict[str, tuple[set[Ref], set[Ref]]] = {}
+        self._registration: NodeRegistration | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        info = await self.runtime.engine_info()
+        self.ctx.allocatable = allocatable_of(info)
+        self._registration = NodeRegistration(
+            self.client, self.clock, self.settings, info, self.runtime.name
+        )
+        await self._registration.register()
+        self.factory.start()
+        await self.factory.wait_synced()
+        stream = await self.runtime.events()  # subscribe before listing: nothing is lost
+        await self.remove_orphans()
+        self.pods.add_handlers(
+            Handlers(
+                on_add=self._pod_seen,
+                on_update=lambda _old, new: self._pod_seen(new),
+                on_delete=self._pod_deleted,
+            )
+        )
+        referenced = Handlers(
+            on_add=self._object_changed,
+            on_update=lambda _old, new: self._object_changed(new),
+            on_delete=self._object_changed,
+        )
+        self.configmaps.add_handlers(referenced)
+        self.secrets.add_handlers(referenced)
+        self.claims.add_handlers(Handlers(on_add=self._claim_changed))
+        loop = asyncio.get_running_loop()
+        self._tasks.append(loop.create_task(self._engine_events(stream), name="node-events"))
+        self._registration.start()
+
+    async def stop(self) -> None:
+        """Stop managing pods; their containers keep running for the next agent to adopt."""
+        self._stopping = True
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await asyncio.gather(*(w.stop() for w in list(self.workers.values())))
+        self.workers.clear()
+        if self._registration is not None:
+            await self._registration.stop()
+        await self.factory.stop()
+        await self.recorder.flush()
+        await self.recorder.close()
+
+    # -- routing -------------------------------------------------------------------------
+
+    def _bound_here(self, pod: JSONDict) -> bool:
+        return (pod.get("spec") or {}).get("nodeName") == self.settings.node_name
+
+    def _pod_seen(self, pod: JSONDict) -> None:
+        if self._stopping or not self._bound_here(pod):
+            return
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        self._refs[uid] = pod_references(pod)
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(pod)
+            return
+        worker = PodWorker(self.ctx, pod)
+        self.workers[uid] = worker
+        worker.start()
+        asyncio.get_running_loop().create_task(self._forget_when_done(uid, worker))
+
+    async def _forget_when_done(self, uid: str, worker: PodWorker) -> None:
+        await worker.done.wait()
+        if self.workers.get(uid) is worker:
+            del self.workers[uid]
+            self._refs.pop(uid, None)
+
+    def _pod_deleted(self, pod: JSONDict) -> None:
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.update(None)
+
+    def _object_changed(self, obj: JSONDict) -> None:
+        meta = obj.get("metadata") or {}
+        ref = (str(obj.get("kind") or ""), str(meta.get("namespace")), str(meta.get("name")))
+        for uid, (files, env) in self._refs.items():
+            worker = self.workers.get(uid)
+            if worker is not None and (ref in files or ref in env):
+                worker.poke(files_changed=ref in files)
+
+    def _claim_changed(self, claim: JSONDict) -> None:
+        meta = claim.get("metadata") or {}
+        namespace, name = str(meta.get("namespace")), str(meta.get("name"))
+        for worker in self.workers.values():
+            if worker.namespace != namespace:
+                continue
+            for volume in (worker.pod.get("spec") or {}).get("volumes") or []:
+                if (volume.get("persistentVolumeClaim") or {}).get("claimName") == name:
+                    worker.poke()
+
+    def _service_env(self, namespace: str) -> dict[str, str]:
+        services = list(self.services.list(namespace))
+        if namespace != "default":
+            master = self.services.get("default", "kubernetes")
+            if master is not None:
+                services.append(master)
+        return dict(service_env(services))
+
+    # -- the engine ----------------------------------------------------------------------
+
+    async def _engine_events(self, stream: Any) -> None:
+        delay = 0.5
+        while True:
+            try:
+                async for event in stream:
+                    uid = event.labels.get(POD_UID_LABEL)
+                    worker = self.workers.get(uid) if uid else None
+                    if worker is not None:
+                        worker.poke()
+                    delay = 0.5
+            except RuntimeUnavailableError as exc:
+                log.warning("container engine unavailable (%s); resubscribing", exc)
+            with contextlib.suppress(Exception):
+                await stream.aclose()
+            while True:
+                await self.clock.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                try:
+                    stream = await self.runtime.events()
+                    break
+                except ContainerRuntimeError as exc:
+                    log.info("container engine still unavailable: %s", exc)
+            for worker in list(self.workers.values()):
+                worker.poke()  # whatever happened while we were deaf, look again
+
+    async def remove_orphans(self) -> None:
+        """Remove what this agent left on the engine for pods no longer bound here."""
+        wanted = {
+            str((p.get("metadata") or {}).get("uid"))
+            for p in self.pods.list()
+            if self._bound_here(p)
+        }
+        records = await self.runtime.list_containers({AGENT_LABEL: self.settings.agent_id})
+        by_uid: dict[str, list[ContainerState]] = {}
+        for record in records:
+            uid = record.labels.get(POD_UID_LABEL)
+            if uid:
+                by_uid.setdefault(uid, []).append(record)
+        stale = (set(by_uid) | await self.runtime.list_memory_dir_pods()) - wanted
+        for uid in sorted(stale):
+            log.info("removing containers of pod %s, which is no longer bound here", uid)
+            await remove_pod_resources(self.ctx, uid, by_uid.get(uid, []))
+
+    def pods_running_here(self) -> Iterable[str]:
+        return list(self.workers)

@@ -1,0 +1,59 @@
+"""What every pod worker of one node shares: the runtime, the API, the clock, the caches."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.client.base import Client
+from reconciler.client.events import EventRecorder
+from reconciler.clock import Clock
+from reconciler.node.backoff import Backoff
+from reconciler.node.env import ObjectLookup
+from reconciler.node.prober import Prober
+from reconciler.runtime.base import ContainerRuntime
+
+__all__ = ["NodeContext", "NodeSettings"]
+
+JSONDict = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class NodeSettings:
+    node_name: str
+    agent_id: str = "recon"
+    """Labels everything this agent creates on the engine (`AGENT_LABEL`), so two servers on
+    one dockerd (tests, a twin next to a demo) never adopt or remove each other's pods."""
+    pause_image: str = "registry.k8s.io/pause:3.10"
+    host_ip: str = "127.0.0.1"
+    allow_privileged: bool = False
+    network_prefix: str = "recon"
+    lease_duration_s: int = 40
+    heartbeat_s: float = 10.0
+
+
+@dataclass
+class NodeContext:
+    settings: NodeSettings
+    runtime: ContainerRuntime
+    client: Client
+    clock: Clock
+    prober: Prober
+    recorder: EventRecorder
+    lookup: ObjectLookup
+    claim: Callable[[str, str], JSONDict | None]
+    """(namespace, name) -> the PersistentVolumeClaim, or None."""
+    service_env: Callable[[str], dict[str, str]]
+    """namespace -> the Service variables a container started now gets."""
+    allocatable: dict[str, str] = field(default_factory=dict)
+    crash_backoff: Backoff = field(default_factory=Backoff)
+    pull_backoff: Backoff = field(default_factory=Backoff)
+    networks: set[str] = field(default_factory=set)
+
+    @property
+    def agent_id(self) -> str:
+        return self.settings.agent_id
+
+    def network_for(self, namespace: str) -> str:
+        return f"{self.settings.network_prefix}-{namespace}"

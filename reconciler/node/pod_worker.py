@@ -1,0 +1,820 @@
+"""One pod's life on this node: a level-triggered loop, like the kubelet's pod worker.
+
+Each pass (`_sync`) reads what the engine has for the pod (containers found by their pod-uid
+label, so a restarted agent picks up where the last one stopped) and takes the next steps
+toward the spec: a sandbox, volumes, init containers one at a time, app containers, restarts
+with back-off, probes; then it writes the pod status if it changed. Passes are triggered by
+pod updates, engine events for the pod, probe results and timers (back-off ends); nothing
+polls. Deletion runs preStop hooks, stops containers within the grace period, removes
+everything the pod had on the engine, then completes the API deletion.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.node.containers import (
+    AGENT_LABEL,
+    CONTAINER_NAME_LABEL,
+    RESTART_COUNT_LABEL,
+    SPEC_HASH_LABEL,
+    PreparedVolume,
+    build_container_spec,
+    container_hash,
+)
+from reconciler.node.context import NodeContext
+from reconciler.node.env import ConfigError, container_env
+from reconciler.node.hooks import run_hook
+from reconciler.node.images import pull_policy, registry_auth
+from reconciler.node.pod_sandbox import (
+    PUBLISHED_PORTS_ANNOTATION,
+    SANDBOX_ATTEMPT_LABEL,
+    published_ports,
+    sandbox_spec,
+)
+from reconciler.node.probes import ContainerProbes
+from reconciler.node.status import ContainerView, PodView, pod_status
+from reconciler.node.volumes import VolumeSourceError, prepare_volumes, refresh_file_volumes
+from reconciler.runtime.base import (
+    POD_UID_LABEL,
+    ROLE_LABEL,
+    SANDBOX_ID_LABEL,
+    ContainerState,
+    ContainerStatus,
+    PullPolicy,
+)
+from reconciler.runtime.errors import (
+    ContainerNotFoundError,
+    ContainerRuntimeError,
+    ImageError,
+    ImageNeverPullError,
+    RuntimeUnavailableError,
+)
+
+__all__ = ["PodWorker"]
+
+JSONDict = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+_RETRY_S = 10.0
+_ERR_IMAGE_PULL_SHOWN_S = 2.0
+_SANDBOX_BACKOFF_CAP_S = 60.0
+_DONE = -1.0
+_TERMINAL = ("Succeeded", "Failed")
+
+
+def _restart_count(record: ContainerState) -> int:
+    try:
+        return int(record.labels.get(RESTART_COUNT_LABEL, "0"))
+    except ValueError:
+        return 0
+
+
+def _ran_for(record: ContainerState) -> float | None:
+    if record.started_at and record.finished_at:
+        return max(0.0, (record.finished_at - record.started_at).total_seconds())
+    return None
+
+
+class PodWorker:
+    def __init__(self, ctx: NodeContext, pod: JSONDict) -> None:
+        self.ctx = ctx
+        self.pod = pod
+        meta = pod.get("metadata") or {}
+        self.uid = str(meta.get("uid") or "")
+        self.namespace = str(meta.get("namespace") or "default")
+        self.name = str(meta.get("name") or "")
+        self.gone = False
+        self.done = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._probes: dict[str, ContainerProbes] = {}
+        self._waiting: dict[str, tuple[str, str]] = {}
+        self._volumes: dict[str, PreparedVolume] | None = None
+        self._volumes_for = ""
+        self._files_dirty = False
+        self._written_status: JSONDict | None = None
+        self._written_ports = ""
+        self._host_ports: dict[int, int] = {}
+        self._killing: set[str] = set()
+        self._pull_failed_at: dict[str, float] = {}
+        self._sandbox_delay = 0.0
+        self._sandbox_retry_at = 0.0
+        self._start_time = None if not (pod.get("status") or {}).get("startTime") else True
+
+    # -- driving -------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(
+            self._run(), name=f"pod-{self.namespace}/{self.name}"
+        )
+
+    def update(self, pod: JSONDict | None) -> None:
+        """A new version of the pod (None: it is gone from the API)."""
+        if pod is None:
+            self.gone = True
+        else:
+            self.pod = pod
+        self._wake.set()
+
+    def poke(self, files_changed: bool = False) -> None:
+        self._files_dirty = self._files_dirty or files_changed
+        self._wake.set()
+
+    async def stop(self) -> None:
+        """Stop managing the pod, leaving its containers running (agent shutdown)."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self._stop_probes(set())
+
+    async def _run(self) -> None:
+        try:
+            while True:
+                self._wake.clear()
+                began = self.ctx.clock.monotonic()
+                try:
+                    delay: float | None = await self._sync()
+                except asyncio.CancelledError:
+                    raise
+                except RuntimeUnavailableError as exc:
+                    log.warning("pod %s/%s: container engine unavailable: %s", *self._key, exc)
+                    delay = 2.0
+                except ClientError as exc:
+                    log.info("pod %s/%s: API: %s", *self._key, exc)
+                    delay = 1.0
+                except Exception:
+                    log.exception("pod %s/%s: sync failed", *self._key)
+                    delay = 5.0
+                if delay == _DONE:
+                    return
+                if delay is not None:
+                    # Delays are reckoned from the pass's start: time spent since counts.
+                    delay = max(0.0, delay - (self.ctx.clock.monotonic() - began))
+                await self._sleep(delay)
+        finally:
+            self.done.set()
+
+    async def _sleep(self, delay: float | None) -> None:
+        if self._wake.is_set():
+            return
+        waker = asyncio.ensure_future(self._wake.wait())
+        if delay is None:
+            await waker
+            return
+        timer = asyncio.ensure_future(self.ctx.clock.sleep(max(delay, 0.0)))
+        try:
+            await asyncio.wait({waker, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (waker, timer):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    @property
+    def _key(self) -> tuple[str, str]:
+        return (self.namespace, self.name)
+
+    def _event(self, event_type: str, reason: str, message: str) -> None:
+        self.ctx.recorder.record(self.pod, event_type, reason, message)
+
+    # -- one pass ------------------------------------------------------------------------
+
+    async def _sync(self) -> float | None:
+        pod = self.pod
+        records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
+        meta = pod.get("metadata") or {}
+        if self.gone or meta.get("deletionTimestamp"):
+            given = meta.get("deletionGracePeriodSeconds")
+            grace = float(given) if given is not None else self._grace()
+            await self._terminate(records, grace)
+            if not self.gone:
+                with contextlib.suppress(NotFoundError):
+                    await self.ctx.client.delete(
+                        "v1", "Pod", self.name, self.namespace, grace_period=0
+                    )
+            return _DONE
+        if (pod.get("status") or {}).get("phase") in _TERMINAL:
+            await self._stop_running(records, include_sandbox=True)
+            await self._stop_probes(set())
+            return None
+        now = self.ctx.clock.monotonic()
+        if now < self._sandbox_retry_at:
+            return self._sandbox_retry_at - now  # a failed sandbox is retried with back-off
+        sandbox = await self._ensure_sandbox(records)
+        if sandbox is None:
+            self._sandbox_delay = min(max(self._sandbox_delay * 2, 1.0), _SANDBOX_BACKOFF_CAP_S)
+            self._sandbox_retry_at = self.ctx.clock.monotonic() + self._sandbox_delay
+            return self._sandbox_delay
+        self._sandbox_delay = 0.0
+        if sandbox.id != self._volumes_for:
+            records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
+        containers = [r for r in records if r.labels.get(ROLE_LABEL) != "sandbox"]
+        by_name: dict[str, list[ContainerState]] = {}
+        for record in sorted(containers, key=_restart_count):
+            by_name.setdefault(record.labels.get(CONTAINER_NAME_LABEL, ""), []).append(record)
+        next_wake: float | None = None
+
+        def sooner(delay: float | None) -> None:
+            nonlocal next_wake
+            if delay is not None:
+                next_wake = delay if next_wake is None else min(next_wake, delay)
+
+        volumes_ok = await self._ensure_volumes(sandbox)
+        initialized = failed_init = False
+        if volumes_ok:
+            initialized, failed_init, delay = await self._run_init(sandbox, by_name)
+            sooner(delay)
+            if initialized and not failed_init:
+                sooner(await self._run_app(sandbox, by_name))
+        else:
+            sooner(_RETRY_S)
+        records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
+        await self._garbage(records)
+        await self._write_status(sandbox, records, initialized, failed_init)
+        return next_wake
+
+    # -- sandbox -------------------------------------------------------------------------
+
+    async def _ensure_sandbox(self, records: list[ContainerState]) -> ContainerState | None:
+        sandboxes = [r for r in records if r.labels.get(ROLE_LABEL) == "sandbox"]
+        running = [s for s in sandboxes if s.status == ContainerStatus.RUNNING]
+        if running:
+            sandbox = max(running, key=lambda s: int(s.labels.get(SANDBOX_ATTEMPT_LABEL, "0")))
+            self._host_ports = published_ports(sandbox)
+            return sandbox
+        runtime = self.ctx.runtime
+        attempt = 1 + max(
+            (int(s.labels.get(SANDBOX_ATTEMPT_LABEL, "0")) for s in sandboxes), default=-1
+        )
+        if sandboxes:
+            # The sandbox died (engine restart, kill): its containers lost their network.
+            self._event(
+                "Normal", "SandboxChanged", "Pod sandbox changed, it will be killed and re-created."
+            )
+            await self._stop_running(records, include_sandbox=False)
+            await self._stop_probes(set())
+            for old in sandboxes:
+                with contextlib.suppress(ContainerNotFoundError):
+                    await runtime.remove_container(old.id)
+        network = self.ctx.network_for(self.namespace)
+        if network not in self.ctx.networks:
+            await runtime.ensure_network(network, {"recon.dev/namespace": self.namespace})
+            self.ctx.networks.add(network)
+        image = self.ctx.settings.pause_image
+        try:
+            await runtime.ensure_image(image, PullPolicy.IF_NOT_PRESENT)
+        except ImageError as exc:
+            self._waiting_all("ContainerCreating", f"pause image: {exc}")
+            self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+            await self._write_status(None, records, False, False)
+            return None
+        spec = sandbox_spec(self.pod, network, image, attempt)
+        spec = dataclasses.replace(spec, labels={**spec.labels, AGENT_LABEL: self.ctx.agent_id})
+        try:
+            state = await runtime.run_sandbox(spec)
+        except ContainerRuntimeError as exc:
+            if isinstance(exc, RuntimeUnavailableError):
+                raise
+            self.ctx.networks.discard(network)  # ensured again next time (it may be gone)
+            self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
+            self._waiting_all("ContainerCreating", str(exc))
+            await self._write_status(None, records, False, False)
+            return None
+        self._host_ports = published_ports(state)
+        await self._write_ports_annotation()
+        return state
+
+    async def _write_ports_annotation(self) -> None:
+        value = json.dumps(
+            {f"{port}/TCP": host for port, host in sorted(self._host_ports.items())},
+            separators=(",", ":"),
+        )
+        annotations = (self.pod.get("metadata") or {}).get("annotations") or {}
+        if value == self._written_ports or annotations.get(PUBLISHED_PORTS_ANNOTATION) == value:
+            self._written_ports = value
+            return
+        await self.ctx.client.patch(
+            "v1",
+            "Pod",
+            self.name,
+            {"metadata": {"annotations": {PUBLISHED_PORTS_ANNOTATION: value}}},
+            namespace=self.namespace,
+        )
+        self._written_ports = value
+
+    def _waiting_all(self, reason: str, message: str) -> None:
+        spec = self.pod.get("spec") or {}
+        for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+            self._waiting[str(container.get("name"))] = (reason, message)
+
+    # -- volumes -------------------------------------------------------------------------
+
+    async def _ensure_volumes(self, sandbox: ContainerState) -> bool:
+        ctx = self.ctx
+        if self._volumes is not None and self._volumes_for == sandbox.id:
+            if self._files_dirty:
+                self._files_dirty = False
+                await refresh_file_volumes(self.pod, ctx.runtime, ctx.lookup, ctx.allocatable)
+            return True
+        claims: dict[str, JSONDict | None] = {}
+        for volume in (self.pod.get("spec") or {}).get("volumes") or []:
+            source = volume.get("persistentVolumeClaim")
+            if isinstance(source, dict):
+                claim_name = str(source.get("claimName") or "")
+                claim = ctx.claim(self.namespace, claim_name)
+                claims[claim_name] = claim
+                if claim is not None and (claim.get("status") or {}).get("phase") != "Bound":
+                    await self._bind_claim(claim)
+        try:
+            self._volumes = await prepare_volumes(
+                self.pod, ctx.runtime, ctx.lookup, ctx.allocatable, claims
+            )
+        except VolumeSourceError as exc:
+            self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}")
+            self._waiting_all("ContainerCreating", "")
+            return False
+        self._volumes_for = sandbox.id
+        self._files_dirty = False
+        return True
+
+    async def _bind_claim(self, claim: JSONDict) -> None:
+        """The node is the storage provisioner: a claim becomes a named engine volume."""
+        spec = claim.get("spec") or {}
+        status = {
+            "phase": "Bound",
+            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+            "capacity": {
+                "storage": ((spec.get("resources") or {}).get("requests") or {}).get(
+                    "storage", "1Gi"
+                )
+            },
+        }
+        meta = claim.get("metadata") or {}
+        with contextlib.suppress(NotFoundError):
+            await self.ctx.client.patch(
+                "v1",
+                "PersistentVolumeClaim",
+                str(meta.get("name")),
+                {"status": status},
+                namespace=self.namespace,
+                subresource="status",
+            )
+
+    # -- containers ----------------------------------------------------------------------
+
+    def _current(
+        self, records: list[ContainerState] | None, sandbox: ContainerState
+    ) -> tuple[ContainerState | None, ContainerState | None]:
+        """(the newest record, that record if it belongs to the current sandbox)."""
+        latest = records[-1] if records else None
+        if latest is not None and latest.labels.get(SANDBOX_ID_LABEL) == sandbox.id:
+            return latest, latest
+        return latest, None
+
+    async def _run_init(
+        self, sandbox: ContainerState, by_name: Mapping[str, list[ContainerState]]
+    ) -> tuple[bool, bool, float | None]:
+        """(initialized, failed, next wake)."""
+        spec = self.pod.get("spec") or {}
+        policy = str(spec.get("restartPolicy") or "Always")
+        for container in spec.get("initContainers") or []:
+            name = str(container.get("name"))
+            latest, current = self._current(by_name.get(name), sandbox)
+            if current is not None and current.status == ContainerStatus.EXITED:
+                if current.exit_code == 0:
+                    self._waiting.pop(name, None)
+                    continue
+                if policy == "Never":
+                    self._waiting.pop(name, None)
+                    return False, True, None
+                delay = self._backoff_due(name, current)
+                if delay is not None:
+                    return False, False, delay
+            elif current is not None:
+                return False, False, None  # running (or being created): wait for its exit
+            count = _restart_count(latest) + 1 if latest is not None else 0
+            return False, False, await self._start(container, sandbox, count, init=True)
+        return True, False, None
+
+    def _backoff_due(self, name: str, exited: ContainerState) -> float | None:
+        """Seconds until `name` may restart (CrashLoopBackOff), or None to restart now."""
+        now = self.ctx.clock.monotonic()
+        key = f"{self.uid}/{name}"
+        due = self.ctx.crash_backoff.wait_until(key, now, _ran_for(exited))
+        if due is None:
+            return None
+        delay = self.ctx.crash_backoff.delay(key)
+        message = (
+            f"back-off {delay:g}s restarting failed container={name} "
+            f"pod={self.name}_{self.namespace}({self.uid})"
+        )
+        if self._waiting.get(name, ("", ""))[0] != "CrashLoopBackOff":
+            self._event(
+                "Warning",
+                "BackOff",
+                "Back-off restarting failed container "
+                f"{name} in pod {self.name}_{self.namespace}({self.uid})",
+            )
+        self._waiting[name] = ("CrashLoopBackOff", message)
+        return max(due - now, 0.0)
+
+    async def _run_app(
+        self, sandbox: ContainerState, by_name: Mapping[str, list[ContainerState]]
+    ) -> float | None:
+        spec = self.pod.get("spec") or {}
+        policy = str(spec.get("restartPolicy") or "Always")
+        next_wake: float | None = None
+        live: set[str] = set()
+        for container in spec.get("containers") or []:
+            name = str(container.get("name"))
+            latest, current = self._current(by_name.get(name), sandbox)
+            delay: float | None = None
+            if current is not None and current.status != ContainerStatus.EXITED:
+                self._waiting.pop(name, None)
+                if current.labels.get(SPEC_HASH_LABEL) != container_hash(container):
+                    if current.id not in self._killing:
+                        self._event(
+                            "Normal",
+                            "Killing",
+                            f"Container {name} definition changed, will be restarted",
+                        )
+                        await self._kill_container(container, current, "definition changed")
+                    continue
+                live.add(current.id)
+                self._ensure_probes(container, current)
+                continue
+            if current is not None:
+                code = current.exit_code or 0
+                if policy == "Never" or (policy == "OnFailure" and code == 0):
+                    self._waiting.pop(name, None)
+                    continue
+                delay = self._backoff_due(name, current)
+                if delay is not None:
+                    next_wake = delay if next_wake is None else min(next_wake, delay)
+                    continue
+            count = _restart_count(latest) + 1 if latest is not None else 0
+            delay = await self._start(container, sandbox, count, init=False)
+            if delay is not None:
+                next_wake = delay if next_wake is None else min(next_wake, delay)
+        await self._stop_probes(live)
+        return next_wake
+
+    async def _pull(self, container: JSONDict) -> float | None:
+        """Make the image present; on failure record ErrImagePull / ImagePullBackOff and
+        return when to try again."""
+        ctx = self.ctx
+        name = str(container.get("name"))
+        image = str(container.get("image") or "")
+        policy = pull_policy(container)
+        key = f"{self.uid}/{name}/image"
+        now = ctx.clock.monotonic()
+        if self._waiting.get(name, ("", ""))[0] in ("ErrImagePull", "ImagePullBackOff"):
+            due = ctx.pull_backoff.wait_until(key, now)
+            if due is not None:
+                # Like the kubelet's next sync: the failure shows as ErrImagePull for a
+                # moment, then as ImagePullBackOff until the next attempt.
+                shown_until = self._pull_failed_at.get(name, now) + _ERR_IMAGE_PULL_SHOWN_S
+                if now < shown_until:
+                    return min(due, shown_until) - now
+                self._waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
+                return max(due - now, 0.0)
+        present = await ctx.runtime.inspect_image(image)
+        if (policy == PullPolicy.ALWAYS or present is None) and policy != PullPolicy.NEVER:
+            self._event("Normal", "Pulling", f'Pulling image "{image}"')
+        try:
+            await ctx.runtime.ensure_image(
+                image, policy, registry_auth(self.pod, image, ctx.lookup)
+            )
+        except ImageNeverPullError:
+            message = f'Container image "{image}" is not present with pull policy of Never'
+            self._waiting[name] = ("ErrImageNeverPull", message)
+            self._event("Warning", "ErrImageNeverPull", message)
+            return _RETRY_S
+        except ImageError as exc:
+            if self._waiting.get(name, ("", ""))[0] not in ("ErrImagePull", "ImagePullBackOff"):
+                ctx.pull_backoff.wait_until(key, now)
+            self._waiting[name] = ("ErrImagePull", str(exc))
+            self._pull_failed_at[name] = now
+            self._event("Warning", "Failed", f'Failed to pull image "{image}": {exc}')
+            return max(ctx.pull_backoff.delay(key), 1.0)
+        ctx.pull_backoff.forget(key)
+        if policy == PullPolicy.ALWAYS or present is None:
+            self._event("Normal", "Pulled", f'Successfully pulled image "{image}"')
+        return None
+
+    async def _start(
+        self, container: JSONDict, sandbox: ContainerState, restart_count: int, *, init: bool
+    ) -> float | None:
+        ctx = self.ctx
+        name = str(container.get("name"))
+        delay = await self._pull(container)
+        if delay is not None:
+            return delay
+        try:
+            env = container_env(
+                self.pod, container, ctx.lookup, ctx.service_env(self.namespace), ctx.allocatable
+            )
+            spec = build_container_spec(
+                self.pod,
+                container,
+                env=env,
+                volumes=self._volumes or {},
+                sandbox_id=sandbox.id,
+                restart_count=restart_count,
+                init=init,
+                allow_privileged=ctx.settings.allow_privileged,
+            )
+        except ConfigError as exc:
+            self._waiting[name] = ("CreateContainerConfigError", str(exc))
+            self._event("Warning", "Failed", f"Error: {exc}")
+            return _RETRY_S
+        self._waiting.pop(name, None)
+        spec = dataclasses.replace(spec, labels={**spec.labels, AGENT_LABEL: ctx.agent_id})
+        try:
+            container_id = await ctx.runtime.create_container(spec)
+        except ContainerRuntimeError as exc:
+            if isinstance(exc, RuntimeUnavailableError):
+                raise
+            self._waiting[name] = ("CreateContainerError", str(exc))
+            self._event("Warning", "Failed", f"Error: {exc}")
+            return _RETRY_S
+        self._event("Normal", "Created", f"Created container {name}")
+        try:
+            await ctx.runtime.start_container(container_id)
+        except ContainerRuntimeError as exc:
+            if isinstance(exc, RuntimeUnavailableError):
+                raise
+            self._event("Warning", "Failed", f"Error: {exc}")
+            return None  # the record shows it exited; the next pass applies the back-off
+        self._event("Normal", "Started", f"Started container {name}")
+        hook = (container.get("lifecycle") or {}).get("postStart")
+        if isinstance(hook, dict):
+            problem = await run_hook(
+                hook,
+                container,
+                container_id,
+                self._host_ports,
+                ctx.runtime,
+                ctx.prober,
+                ctx.clock,
+                float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30)),
+            )
+            if problem is not None:
+                self._event("Warning", "FailedPostStartHook", problem)
+                state = await ctx.runtime.inspect(container_id)
+                await self._kill_container(container, state, "FailedPostStartHook")
+        return None
+
+    # -- probes --------------------------------------------------------------------------
+
+    def _ensure_probes(self, container: JSONDict, state: ContainerState) -> None:
+        if state.id in self._probes or state.status != ContainerStatus.RUNNING:
+            return
+        name = str(container.get("name"))
+
+        async def failed(kind: str, message: str) -> None:
+            self._event(
+                "Normal",
+                "Killing",
+                f"Container {name} failed {kind.lower()} probe, will be restarted",
+            )
+            await self._kill_container(container, state, f"{kind} probe failed")
+
+        probes = ContainerProbes(
+            container,
+            state.id,
+            self._host_ports,
+            self.ctx.runtime,
+            self.ctx.prober,
+            self.ctx.clock,
+            on_change=self._wake.set,
+            on_failure=failed,
+            on_event=lambda reason, message: self._event("Warning", reason, message),
+        )
+        self._probes[state.id] = probes
+        probes.start()
+
+    async def _stop_probes(self, keep: set[str]) -> None:
+        for container_id in [c for c in self._probes if c not in keep]:
+            await self._probes.pop(container_id).stop()
+
+    def _ready(self, state: ContainerState | None) -> tuple[bool, bool]:
+        """(ready, started) of a container record."""
+        if state is None or state.status != ContainerStatus.RUNNING:
+            return False, False
+        probes = self._probes.get(state.id)
+        if probes is None:
+            return False, False
+        return probes.ready and probes.started, probes.started
+
+    # -- stopping ------------------------------------------------------------------------
+
+    def _grace(self) -> float:
+        return float((self.pod.get("spec") or {}).get("terminationGracePeriodSeconds", 30))
+
+    async def _kill_container(
+        self, container: JSONDict, state: ContainerState, why: str, grace: float | None = None
+    ) -> None:
+        """preStop, then SIGTERM and SIGKILL when the grace period runs out."""
+        if state.id in self._killing:
+            return
+        self._killing.add(state.id)
+        try:
+            budget = self._grace() if grace is None else grace
+            started = self.ctx.clock.monotonic()
+            hook = (container.get("lifecycle") or {}).get("preStop")
+            if isinstance(hook, dict) and state.status == ContainerStatus.RUNNING:
+                problem = await run_hook(
+                    hook,
+                    container,
+                    state.id,
+                    self._host_ports,
+                    self.ctx.runtime,
+                    self.ctx.prober,
+                    self.ctx.clock,
+                    budget,
+                )
+                if problem is not None:
+                    self._event("Warning", "FailedPreStopHook", problem)
+            left = max(0.0, budget - (self.ctx.clock.monotonic() - started))
+            with contextlib.suppress(ContainerNotFoundError):
+                await self.ctx.runtime.stop_container(state.id, left)
+            log.debug("pod %s/%s: stopped %s (%s)", *self._key, container.get("name"), why)
+        finally:
+            self._killing.discard(state.id)
+            self._wake.set()
+
+    async def _stop_running(self, records: list[ContainerState], *, include_sandbox: bool) -> None:
+        spec = self.pod.get("spec") or {}
+        by_name = {
+            str(c.get("name")): c
+            for c in (spec.get("initContainers") or []) + (spec.get("containers") or [])
+        }
+        running = [
+            r
+            for r in records
+            if r.status == ContainerStatus.RUNNING and r.labels.get(ROLE_LABEL) != "sandbox"
+        ]
+        await asyncio.gather(
+            *(
+                self._kill_container(
+                    by_name.get(r.labels.get(CONTAINER_NAME_LABEL, ""), {}), r, "pod stopping"
+                )
+                for r in running
+            )
+        )
+        if include_sandbox:
+            for record in records:
+                if (
+                    record.labels.get(ROLE_LABEL) == "sandbox"
+                    and record.status == ContainerStatus.RUNNING
+                ):
+                    with contextlib.suppress(ContainerNotFoundError):
+                        await self.ctx.runtime.stop_container(record.id, 0)
+
+    async def _terminate(self, records: list[ContainerState], grace: float) -> None:
+        await self._stop_probes(set())
+        spec = self.pod.get("spec") or {}
+        by_name = {str(c.get("name")): c for c in spec.get("containers") or []}
+        running = [
+            r
+            for r in records
+            if r.status == ContainerStatus.RUNNING and r.labels.get(ROLE_LABEL) != "sandbox"
+        ]
+        for record in running:
+            name = record.labels.get(CONTAINER_NAME_LABEL, "")
+            self._event("Normal", "Killing", f"Stopping container {name}")
+        await asyncio.gather(
+            *(
+                self._kill_container(
+                    by_name.get(r.labels.get(CONTAINER_NAME_LABEL, ""), {}), r, "deleted", grace
+                )
+                for r in running
+            )
+        )
+        await remove_pod_resources(self.ctx, self.uid, records)
+        self.ctx.crash_backoff.forget_prefix(f"{self.uid}/")
+        self.ctx.pull_backoff.forget_prefix(f"{self.uid}/")
+
+    async def _garbage(self, records: list[ContainerState]) -> None:
+        """Keep the newest two records per container (the current and `--previous`)."""
+        by_name: dict[str, list[ContainerState]] = {}
+        for record in records:
+            if record.labels.get(ROLE_LABEL) != "sandbox":
+                by_name.setdefault(record.labels.get(CONTAINER_NAME_LABEL, ""), []).append(record)
+        for group in by_name.values():
+            group.sort(key=_restart_count)
+            for old in group[:-2]:
+                if old.status == ContainerStatus.EXITED:
+                    with contextlib.suppress(ContainerNotFoundError):
+                        await self.ctx.runtime.remove_container(old.id)
+
+    # -- status --------------------------------------------------------------------------
+
+    def _views(
+        self, specs: list[JSONDict], by_name: Mapping[str, list[ContainerState]], init: bool
+    ) -> list[ContainerView]:
+        views = []
+        for container in specs:
+            name = str(container.get("name"))
+            group = by_name.get(name, [])
+            latest = group[-1] if group else None
+            before = group[-2] if len(group) > 1 else None
+            waiting = self._waiting.get(name)
+            if latest is not None and latest.status != ContainerStatus.EXITED:
+                waiting = None
+            if waiting is not None:
+                current = None
+                previous = latest if latest is not None else before
+            else:
+                current, previous = latest, before
+            ready, started = (False, False) if init else self._ready(current)
+            if init and current is not None:
+                started = current.status == ContainerStatus.RUNNING
+            views.append(
+                ContainerView(
+                    name=name,
+                    image=str(container.get("image") or ""),
+                    current=current,
+                    previous=previous,
+                    restart_count=_restart_count(latest) if latest is not None else 0,
+                    waiting_reason=waiting[0] if waiting else None,
+                    waiting_message=waiting[1] if waiting else "",
+                    ready=ready,
+                    started=started,
+                )
+            )
+        return views
+
+    async def _write_status(
+        self,
+        sandbox: ContainerState | None,
+        records: list[ContainerState],
+        initialized: bool,
+        failed_init: bool,
+    ) -> None:
+        spec = self.pod.get("spec") or {}
+        by_name: dict[str, list[ContainerState]] = {}
+        for record in sorted(records, key=_restart_count):
+            if record.labels.get(ROLE_LABEL) != "sandbox":
+                by_name.setdefault(record.labels.get(CONTAINER_NAME_LABEL, ""), []).append(record)
+        old = self.pod.get("status") or {}
+        start = old.get("startTime")
+        now = self.ctx.clock.now()
+        view = PodView(
+            init=self._views(spec.get("initContainers") or [], by_name, True),
+            app=self._views(spec.get("containers") or [], by_name, False),
+            pod_ip=sandbox.ip_address if sandbox is not None else old.get("podIP"),
+            host_ip=self.ctx.settings.host_ip,
+            start_time=None,
+            initialized=initialized,
+            failed_init=failed_init,
+            sandbox_ready=sandbox is not None and sandbox.status == ContainerStatus.RUNNING,
+            runtime=self.ctx.runtime.name,
+        )
+        status = pod_status(self.pod, view, now)
+        status["startTime"] = start or status.get("startTime") or now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if status == self._written_status:
+            return
+        if status == old:
+            self._written_status = status
+            return
+        if status["phase"] in _TERMINAL and old.get("phase") not in _TERMINAL:
+            await self._stop_probes(set())
+        # A JSON merge patch: lists are replaced whole; keys that left the status (a
+        # `reason` once the pod runs again) are removed explicitly.
+        patch: JSONDict = {k: None for k in old if k not in status}
+        patch.update(status)
+        updated = await self.ctx.client.patch(
+            "v1",
+            "Pod",
+            self.name,
+            {"status": patch},
+            namespace=self.namespace,
+            subresource="status",
+        )
+        self._written_status = status
+        self.pod = updated
+
+
+async def remove_pod_resources(ctx: NodeContext, uid: str, records: list[ContainerState]) -> None:
+    """Everything the pod had on the engine: containers, sandbox, memory dirs, emptyDirs."""
+    runtime = ctx.runtime
+    for record in sorted(records, key=lambda r: r.labels.get(ROLE_LABEL) == "sandbox"):
+        with contextlib.suppress(ContainerNotFoundError):
+            await runtime.remove_container(record.id)
+    await runtime.remove_memory_dirs(uid)
+    for volume in await runtime.list_volumes({POD_UID_LABEL: uid}):
+        with contextlib.suppress(ContainerRuntimeError):
+            await runtime.remove_volume(volume)

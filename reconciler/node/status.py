@@ -1,0 +1,238 @@
+"""The pod status a kubelet reports, computed from what the agent observed. Pure.
+
+`kubectl get pods` reads READY, STATUS and RESTARTS from this: the phase follows the
+kubelet's `getPhase`, a waiting container's reason (ContainerCreating, CrashLoopBackOff,
+ErrImagePull, ...) becomes the STATUS column, a terminated one gives Completed / Error /
+OOMKilled. Condition times only move when a condition changes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from reconciler.runtime.base import ContainerState, ContainerStatus
+
+__all__ = ["ContainerView", "PodView", "pod_phase", "pod_status", "qos_class", "rfc3339"]
+
+JSONDict = dict[str, Any]
+
+
+def rfc3339(moment: datetime | None) -> str | None:
+    if moment is None:
+        return None
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+@dataclass(frozen=True)
+class ContainerView:
+    """One container of the pod as the agent sees it now."""
+
+    name: str
+    image: str
+    current: ContainerState | None = None
+    previous: ContainerState | None = None
+    restart_count: int = 0
+    waiting_reason: str | None = None
+    waiting_message: str = ""
+    ready: bool = False
+    started: bool = False
+
+
+@dataclass(frozen=True)
+class PodView:
+    init: Sequence[ContainerView]
+    app: Sequence[ContainerView]
+    pod_ip: str | None
+    host_ip: str
+    start_time: datetime | None
+    initialized: bool
+    failed_init: bool = False
+    sandbox_ready: bool = False
+    runtime: str = "docker"
+    """The containerID scheme (`docker://<id>`), as kubectl shows it."""
+
+
+def _terminated(state: ContainerState, runtime: str) -> JSONDict:
+    code = state.exit_code if state.exit_code is not None else 0
+    reason = "OOMKilled" if state.oom_killed else ("Completed" if code == 0 else "Error")
+    out: JSONDict = {
+        "exitCode": code,
+        "reason": reason,
+        "startedAt": rfc3339(state.started_at),
+        "finishedAt": rfc3339(state.finished_at),
+        "containerID": f"{runtime}://{state.id}",
+    }
+    if state.error:
+        out["message"] = state.error
+    return out
+
+
+def _state(view: ContainerView, runtime: str) -> JSONDict:
+    current = view.current
+    if view.waiting_reason or current is None:
+        waiting: JSONDict = {"reason": view.waiting_reason or "ContainerCreating"}
+        if view.waiting_message:
+            waiting["message"] = view.waiting_message
+        return {"waiting": waiting}
+    if current.status == ContainerStatus.RUNNING:
+        return {"running": {"startedAt": rfc3339(current.started_at)}}
+    if current.status == ContainerStatus.EXITED:
+        return {"terminated": _terminated(current, runtime)}
+    return {"waiting": {"reason": "ContainerCreating"}}
+
+
+def _container_status(view: ContainerView, runtime: str) -> JSONDict:
+    out: JSONDict = {
+        "name": view.name,
+        "image": view.image,
+        "imageID": "",
+        "ready": view.ready,
+        "restartCount": view.restart_count,
+        "started": view.started,
+        "state": _state(view, runtime),
+        "lastState": {},
+    }
+    if view.current is not None:
+        out["containerID"] = f"{runtime}://{view.current.id}"
+        out["imageID"] = view.current.image_id
+    last = view.previous
+    if last is not None and last.status == ContainerStatus.EXITED:
+        out["lastState"] = {"terminated": _terminated(last, runtime)}
+    return out
+
+
+def pod_phase(view: PodView, restart_policy: str) -> str:
+    """The kubelet's getPhase."""
+    if view.failed_init:
+        return "Failed"
+    if not view.initialized:
+        return "Pending"
+    running = waiting = stopped = succeeded = 0
+    for container in view.app:
+        state = _state(container, view.runtime)
+        if "running" in state:
+            running += 1
+        elif "terminated" in state:
+            stopped += 1
+            if state["terminated"]["exitCode"] == 0:
+                succeeded += 1
+        elif container.previous is not None:
+            stopped += 1
+        else:
+            waiting += 1
+    if waiting > 0:
+        return "Pending"
+    if running > 0:
+        return "Running"
+    if stopped > 0:
+        if restart_policy == "Always":
+            return "Running"
+        if stopped == succeeded:
+            return "Succeeded"
+        if restart_policy == "OnFailure":
+            return "Running"
+        return "Failed"
+    return "Pending"
+
+
+def qos_class(pod: JSONDict) -> str:
+    containers = (pod.get("spec") or {}).get("containers") or []
+    requests_any = limits_all = False
+    limits_all = bool(containers)
+    for container in containers:
+        resources = container.get("resources") or {}
+        limits = resources.get("limits") or {}
+        requests = resources.get("requests") or {}
+        if limits or requests:
+            requests_any = True
+        if not ("cpu" in limits and "memory" in limits):
+            limits_all = False
+        for key in ("cpu", "memory"):
+            if key in requests and key in limits and str(requests[key]) != str(limits[key]):
+                limits_all = False
+    if limits_all:
+        return "Guaranteed"
+    return "Burstable" if requests_any else "BestEffort"
+
+
+def _conditions(
+    view: PodView, phase: str, old: Sequence[Mapping[str, Any]], now: datetime
+) -> list[JSONDict]:
+    previous = {c.get("type"): c for c in old}
+    containers_ready = bool(view.app) and all(c.ready for c in view.app)
+    if phase == "Succeeded":
+        containers_ready = False
+    gates_ok = True
+    wanted: list[tuple[str, bool, str | None]] = [
+        ("PodReadyToStartContainers", view.sandbox_ready, None),
+        ("Initialized", view.initialized, None if view.initialized else "ContainersNotInitialized"),
+        (
+            "Ready",
+            containers_ready and gates_ok,
+            None if containers_ready else "ContainersNotReady",
+        ),
+        ("ContainersReady", containers_ready, None if containers_ready else "ContainersNotReady"),
+        ("PodScheduled", True, None),
+    ]
+    if phase == "Succeeded":
+        wanted[2] = ("Ready", False, "PodCompleted")
+        wanted[3] = ("ContainersReady", False, "PodCompleted")
+    out: list[JSONDict] = []
+    for kind, value, reason in wanted:
+        status = "True" if value else "False"
+        before = previous.get(kind)
+        condition: JSONDict = {"type": kind, "status": status, "lastProbeTime": None}
+        if before is not None and before.get("status") == status:
+            condition["lastTransitionTime"] = before.get("lastTransitionTime")
+        else:
+            condition["lastTransitionTime"] = rfc3339(now)
+        if reason and status == "False":
+            condition["reason"] = reason
+            if reason == "ContainersNotReady":
+                names = [c.name for c in view.app if not c.ready]
+                condition["message"] = f"containers with unready status: [{' '.join(names)}]"
+            elif reason == "ContainersNotInitialized":
+                names = [c.name for c in view.init if not _init_done(c)]
+                condition["message"] = f"containers with incomplete status: [{' '.join(names)}]"
+        out.append(condition)
+    return out
+
+
+def _init_done(view: ContainerView) -> bool:
+    current = view.current
+    return (
+        current is not None
+        and current.status == ContainerStatus.EXITED
+        and current.exit_code == 0
+        and not view.waiting_reason
+    )
+
+
+def pod_status(pod: JSONDict, view: PodView, now: datetime) -> JSONDict:
+    """The full `status` to write back for `pod`."""
+    spec = pod.get("spec") or {}
+    old = pod.get("status") or {}
+    phase = pod_phase(view, str(spec.get("restartPolicy") or "Always"))
+    status: JSONDict = {
+        "phase": phase,
+        "conditions": _conditions(view, phase, old.get("conditions") or [], now),
+        "hostIP": view.host_ip,
+        "hostIPs": [{"ip": view.host_ip}],
+        "startTime": rfc3339(view.start_time),
+        "containerStatuses": [_container_status(c, view.runtime) for c in view.app],
+        "qosClass": qos_class(pod),
+    }
+    if view.init:
+        statuses = []
+        for container in view.init:
+            entry = _container_status(container, view.runtime)
+            entry["ready"] = _init_done(container)
+            statuses.append(entry)
+        status["initContainerStatuses"] = statuses
+    if view.pod_ip:
+        status["podIP"] = view.pod_ip
+        status["podIPs"] = [{"ip": view.pod_ip}]
+    return status
