@@ -138,6 +138,7 @@ class Server:
     pycache: Path | None = field(default_factory=warm_pycache)
     runtime: str = "none"
     """API benchmarks measure the server alone; node benchmarks pass "docker" or "memory"."""
+    extra_args: tuple[str, ...] = ()
 
     @property
     def url(self) -> str:
@@ -164,6 +165,7 @@ class Server:
             f"127.0.0.1:{self.port}",
             "--runtime",
             self.runtime,
+            *self.extra_args,
         ]
 
     def start(self) -> float:

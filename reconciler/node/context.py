@@ -50,6 +50,8 @@ class NodeContext:
     crash_backoff: Backoff = field(default_factory=Backoff)
     pull_backoff: Backoff = field(default_factory=Backoff)
     networks: set[str] = field(default_factory=set)
+    images_present: set[str] = field(default_factory=set)
+    """Images known to be on the engine (the pause image: ensured once, not per pod)."""
 
     @property
     def agent_id(self) -> str:

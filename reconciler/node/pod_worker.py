@@ -23,6 +23,7 @@ from reconciler.client.errors import ClientError, NotFoundError
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
+    INIT_LABEL,
     RESTART_COUNT_LABEL,
     SPEC_HASH_LABEL,
     PreparedVolume,
@@ -240,6 +241,7 @@ class PodWorker:
         else:
             sooner(_RETRY_S)
         records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
+        self._probe_started(sandbox, records)
         await self._garbage(records)
         await self._write_status(sandbox, records, initialized, failed_init)
         return next_wake
@@ -273,7 +275,9 @@ class PodWorker:
             self.ctx.networks.add(network)
         image = self.ctx.settings.pause_image
         try:
-            await runtime.ensure_image(image, PullPolicy.IF_NOT_PRESENT)
+            if image not in self.ctx.images_present:
+                await runtime.ensure_image(image, PullPolicy.IF_NOT_PRESENT)
+                self.ctx.images_present.add(image)
         except ImageError as exc:
             self._waiting_all("ContainerCreating", f"pause image: {exc}")
             self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
@@ -490,7 +494,11 @@ class PodWorker:
                 self._waiting[name] = ("ImagePullBackOff", f'Back-off pulling image "{image}"')
                 return max(due - now, 0.0)
         present = await ctx.runtime.inspect_image(image)
-        if (policy == PullPolicy.ALWAYS or present is None) and policy != PullPolicy.NEVER:
+        if present is not None and policy != PullPolicy.ALWAYS:
+            ctx.pull_backoff.forget(key)
+            self._event("Normal", "Pulled", f'Container image "{image}" already present on machine')
+            return None
+        if policy != PullPolicy.NEVER:
             self._event("Normal", "Pulling", f'Pulling image "{image}"')
         try:
             await ctx.runtime.ensure_image(
@@ -604,6 +612,22 @@ class PodWorker:
         )
         self._probes[state.id] = probes
         probes.start()
+
+    def _probe_started(self, sandbox: ContainerState, records: list[ContainerState]) -> None:
+        """Probe the app containers that started in this pass at once, so the status
+        written next already says whether they are ready (no extra round trip)."""
+        running = {
+            r.labels.get(CONTAINER_NAME_LABEL, ""): r
+            for r in records
+            if r.status == ContainerStatus.RUNNING
+            and r.labels.get(SANDBOX_ID_LABEL) == sandbox.id
+            and r.labels.get(INIT_LABEL) != "true"
+            and r.id not in self._killing
+        }
+        for container in (self.pod.get("spec") or {}).get("containers") or []:
+            state = running.get(str(container.get("name")))
+            if state is not None and state.labels.get(SPEC_HASH_LABEL) == container_hash(container):
+                self._ensure_probes(container, state)
 
     async def _stop_probes(self, keep: set[str]) -> None:
         for container_id in [c for c in self._probes if c not in keep]:

@@ -59,7 +59,7 @@ def test_kill_9_readopts_running_pods_and_removes_deleted_ones(
     # While the server is down nothing changes on the engine.
     assert _containers(label) == before
     docker_server.start()
-    kubectl.run("-n", namespace, "delete", "pod", "p4", "--wait=false")
+    kubectl.run("-n", namespace, "delete", "pod", "p4", "--grace-period=1", "--wait=false")
     kubectl.run(
         "-n", namespace, "wait", "--for=condition=Ready", "pod", "p0", "p1", "p2", "p3",
         "--timeout=60s",

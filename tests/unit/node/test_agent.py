@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -70,9 +70,17 @@ async def test_pod_is_bound_runs_and_reports_status(node: NodeHarness) -> None:
     # One sandbox and one container: nothing duplicated by repeated syncs.
     records = await node.containers(pod)
     assert sorted(r.labels["recon.dev/role"] for r in records) == ["container", "sandbox"]
-    events = await node.client.list("v1", "Event", "default")
-    reasons = {e["reason"] for e in events.items if e["involvedObject"]["name"] == "web"}
-    assert {"Scheduled", "Pulling", "Pulled", "Created", "Started"} <= reasons
+
+    async def reasons() -> set[str]:
+        events = await node.client.list("v1", "Event", "default")
+        return {e["reason"] for e in events.items if e["involvedObject"]["name"] == "web"}
+
+    wanted = {"Scheduled", "Pulling", "Pulled", "Created", "Started"}
+    await node.eventually(lambda: _includes(reasons(), wanted), what=f"events {wanted}")
+
+
+async def _includes(found: Awaitable[set[str]], wanted: set[str]) -> bool:
+    return wanted <= await found
 
 
 async def test_pod_that_fits_no_node_stays_pending_with_the_reason(node: NodeHarness) -> None:
@@ -288,6 +296,11 @@ async def test_configmap_and_secret_as_env_and_files(node: NodeHarness, tmp_path
     )
     pod = await node.wait_pod("configured", running)
     (c,) = await node.containers(pod, "c")
+
+    async def started() -> bool:
+        return "env" in seen_env
+
+    await node.eventually(started, what="the program started")
     spec_env = seen_env["env"]
     assert spec_env["GREETING"] == "hello" and spec_env["PASSWORD"] == "s3cret"
     assert spec_env["MSG"] == "hello from configured" and spec_env["CFG_greeting"] == "hello"
