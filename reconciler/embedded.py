@@ -31,6 +31,8 @@ from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
 from reconciler.node.context import NodeSettings
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
+from reconciler.node.service_proxy import ServiceProxy
+from reconciler.node.streams import NodeStreams
 from reconciler.runtime.base import ContainerRuntime
 from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
 
@@ -83,6 +85,7 @@ class EmbeddedPlane:
         self.agent_id = agent_id_for(options.data_dir)
         self.runtime: ContainerRuntime | None = None
         self.agent: NodeAgent | None = None
+        self.proxy: ServiceProxy | None = None
 
     @property
     def port(self) -> int:
@@ -127,8 +130,16 @@ class EmbeddedPlane:
         )
         self.agent = NodeAgent(self.client, self.runtime, self.server.clock, settings, prober)
         await self.agent.start()
+        self.server.pod_streams = NodeStreams(self.runtime)
+        if opts.runtime == "docker":
+            # NodePort and LoadBalancer Services on 127.0.0.1, to the pods' published ports.
+            self.proxy = ServiceProxy(self.client, clock=self.server.clock)
+            await self.proxy.start()
 
     async def stop(self) -> None:
+        self.server.pod_streams = None
+        if self.proxy is not None:
+            await self.proxy.stop()
         if self.agent is not None:
             await self.agent.stop()
         if self.runtime is not None:

@@ -19,6 +19,7 @@ from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.handlers import ResourceHandlers, WatchSettings, json_response
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
+from reconciler.apiserver.pod_subresources import StreamsSource
 from reconciler.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -61,9 +62,15 @@ def _unauthorized() -> web.Response:
 
 
 def build_app(
-    service: ObjectService, openapi: OpenAPIV3, clock: Clock, config: AppConfig
+    service: ObjectService,
+    openapi: OpenAPIV3,
+    clock: Clock,
+    config: AppConfig,
+    pod_streams: StreamsSource = lambda: None,
 ) -> web.Application:
-    resources = ResourceHandlers(service, clock, WatchSettings(config.bookmark_interval))
+    resources = ResourceHandlers(
+        service, clock, WatchSettings(config.bookmark_interval), pod_streams
+    )
     expected = f"Bearer {config.token}".encode()
 
     @web.middleware

@@ -160,6 +160,16 @@ def service(obj: JSONDict) -> None:
             port["targetPort"] = port["port"]
     if spec["type"] in ("NodePort", "LoadBalancer"):
         spec.setdefault("externalTrafficPolicy", "Cluster")
+    # Static defaults only; cluster IPs, node ports and IP families depend on what is
+    # taken and on the previous version, so service_alloc.py sets them.
+    if spec["type"] != "ExternalName":
+        spec.setdefault("internalTrafficPolicy", "Cluster")
+    if spec["type"] == "LoadBalancer":
+        spec.setdefault("allocateLoadBalancerNodePorts", True)
+    if spec["sessionAffinity"] == "ClientIP":
+        config = spec.setdefault("sessionAffinityConfig", {})
+        if isinstance(config, dict):
+            config.setdefault("clientIP", {}).setdefault("timeoutSeconds", 10800)
 
 
 def namespace(obj: JSONDict) -> None:

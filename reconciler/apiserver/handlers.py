@@ -26,6 +26,7 @@ from reconciler.apiserver.objects import (
     Selection,
 )
 from reconciler.apiserver.paths import ResourcePath
+from reconciler.apiserver.pod_subresources import PodSubresources, StreamsSource
 from reconciler.apiserver.resources import ResourceType
 from reconciler.apiserver.tables import build_table
 from reconciler.clock import Clock
@@ -118,10 +119,22 @@ def _strict(request: web.Request) -> bool:
 class ResourceHandlers:
     """Serves every resource URL of the registry through one ObjectService."""
 
-    def __init__(self, service: ObjectService, clock: Clock, watch: WatchSettings) -> None:
+    def __init__(
+        self,
+        service: ObjectService,
+        clock: Clock,
+        watch: WatchSettings,
+        pod_streams: StreamsSource = lambda: None,
+    ) -> None:
         self.service = service
         self.clock = clock
         self.watch_settings = watch
+        pods = service.registry.lookup("", "v1", "pods")
+        self.pod_io = (
+            PodSubresources(lambda ns, name: service.get(pods, ns, name), pod_streams, clock)
+            if pods is not None
+            else None
+        )
 
     def resolve(self, rp: ResourcePath) -> ResourceType:
         rt = self.service.registry.lookup(rp.group, rp.version, rp.plural)
@@ -256,6 +269,11 @@ class ResourceHandlers:
                 return json_response(
                     self.service.patch_scale(rt, ns, name, content_type, patch, _dry_run(request))
                 )
+        if sub in rt.extra_subresources and self.pod_io is not None:
+            if sub == "log" and method == "GET":
+                return await self.pod_io.log(request, ns, name)
+            if sub == "exec" and method in ("GET", "POST"):
+                return await self.pod_io.exec(request, ns, name)
         if sub == "finalize" and rt.plural == "namespaces" and method == "PUT":
             body = await read_body(request, self.service.defs)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))

@@ -25,6 +25,7 @@ from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
+from reconciler.apiserver.service_alloc import SERVICE_RESOURCE, ServiceAllocator
 from reconciler.clock import Clock, rfc3339
 from reconciler.merge import (
     PatchError,
@@ -129,6 +130,11 @@ class ObjectService:
         self._crd_validators: dict[tuple[str, str, str], Validator] = {}
         for stored in store.list(CRD_RESOURCE):
             registry.set_crd(stored.body)
+        # Service cluster IPs and node ports (service_alloc.py): what is taken is rebuilt
+        # from the stored Services and kept current by every committed event.
+        self.service_alloc = ServiceAllocator()
+        self.service_alloc.load(s.body for s in store.list(SERVICE_RESOURCE))
+        store.hub.add_listener(self.service_alloc.observe)
 
     # -- selectors -------------------------------------------------------------------
 
@@ -358,6 +364,8 @@ class ObjectService:
             obj.pop("status", None)
         self._default(rt, obj)
         self._validate(rt, obj, strict, warnings)
+        if rt.storage_key == SERVICE_RESOURCE:
+            self.service_alloc.prepare(obj, None)  # cluster IP, node ports (service_alloc.py)
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock.now())
         after_uid(rt.group, rt.kind, obj)
@@ -472,6 +480,8 @@ class ObjectService:
         if subresource is None:
             self._default(rt, obj)
         self._validate(rt, obj, strict, warnings)
+        if subresource is None and rt.storage_key == SERVICE_RESOURCE:
+            self.service_alloc.prepare(obj, old)  # keep, check, allocate (service_alloc.py)
         include_status = "status" not in rt.subresources
         if "generation" in old_meta and _spec_part(obj, include_status) != _spec_part(
             old, include_status

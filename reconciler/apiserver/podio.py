@@ -59,9 +59,12 @@ class ExecStream(Protocol):
 
 
 class PodStreams(Protocol):
-    def logs(self, pod: dict[str, Any], options: LogOptions) -> AsyncIterator[bytes]:
-        """The container's output, in chunks; raises PodStreamError before the first chunk
-        when there is nothing to show."""
+    async def logs(self, pod: dict[str, Any], options: LogOptions) -> AsyncIterator[bytes]:
+        """The container's output, in chunks (stop iterating to stop following).
+
+        Awaiting the call finds the container and raises PodStreamError when there is
+        nothing to show, so the server can still answer with an error status; only then
+        does it start the response and iterate."""
         ...
 
     async def exec(
@@ -72,4 +75,7 @@ class PodStreams(Protocol):
         *,
         stdin: bool,
         tty: bool,
-    ) -> ExecStream: ...
+    ) -> ExecStream:
+        """Start `command` in the (running) container; raises PodStreamError when it is not
+        running (`container not found ("x")`)."""
+        ...

@@ -160,6 +160,10 @@ def version_priority(version: str) -> tuple[int, int, int]:
     return (stability, int(match[1]), int(match[3] or 0))
 
 
+# Subresources answered by the node agent through the API server (`pods/log`, `pods/exec`).
+_NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec"})}
+
+
 @dataclass(frozen=True)
 class ResourceType:
     """How one kind is served: its URL segments, scope, names and validation schema source."""
@@ -236,6 +240,7 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
                 short_names=_SHORT_NAMES.get((group, kind), ()),
                 categories=("all",) if (group, kind) in _ALL_CATEGORY else (),
                 subresources=frozenset(subresources),
+                extra_subresources=_NODE_SUBRESOURCES.get((group, kind), frozenset()),
                 definition=name,
             )
         )

@@ -20,6 +20,7 @@ from reconciler.apiserver.lifecycle import Lifecycle
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
 from reconciler.apiserver.pki import ServerCredentials, ensure_credentials, ssl_context
+from reconciler.apiserver.podio import PodStreams
 from reconciler.apiserver.resources import ResourceRegistry, builtin_types
 from reconciler.clock import Clock, SystemClock
 from reconciler.schema import definitions
@@ -85,6 +86,8 @@ class ApiServer:
         self._runner: web.AppRunner | None = None
         self.port = options.port
         self.credentials: ServerCredentials | None = None
+        # Set by whoever runs pods (the node agent) so `kubectl logs` / `exec` reach them.
+        self.pod_streams: PodStreams | None = None
 
     def bootstrap(self) -> None:
         ns_type = self.registry.lookup("", "v1", "namespaces")
@@ -115,8 +118,13 @@ class ApiServer:
                 server_address=address,
                 bookmark_interval=self.options.bookmark_interval,
             ),
+            lambda: self.pod_streams,
         )
-        self._runner = web.AppRunner(app, access_log=None, handle_signals=False)
+        # Cancel a handler whose client hung up: a `kubectl logs -f` or watch left open on an
+        # idle stream would otherwise wait for its next write to notice.
+        self._runner = web.AppRunner(
+            app, access_log=None, handle_signals=False, handler_cancellation=True
+        )
         await self._runner.setup()
         site = web.TCPSite(
             self._runner, host, port, ssl_context=ssl_context(self.credentials), reuse_address=True

@@ -31,7 +31,7 @@ from reconciler.node.context import NodeContext, NodeSettings
 from reconciler.node.node_status import NodeRegistration, allocatable_of
 from reconciler.node.pod_worker import PodWorker, remove_pod_resources
 from reconciler.node.prober import NetworkProber, Prober
-from reconciler.node.service_env import service_env
+from reconciler.node.service_env import pod_service_env
 from reconciler.runtime.base import POD_UID_LABEL, ContainerRuntime, ContainerState
 from reconciler.runtime.errors import ContainerRuntimeError, RuntimeUnavailableError
 
@@ -223,13 +223,10 @@ class NodeAgent:
                 if (volume.get("persistentVolumeClaim") or {}).get("claimName") == name:
                     worker.poke()
 
-    def _service_env(self, namespace: str) -> dict[str, str]:
-        services = list(self.services.list(namespace))
-        if namespace != "default":
-            master = self.services.get("default", "kubernetes")
-            if master is not None:
-                services.append(master)
-        return dict(service_env(services))
+    def _service_env(self, pod: JSONDict) -> dict[str, str]:
+        namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+        master = self.services.get("default", "kubernetes")
+        return pod_service_env(pod, self.services.list(namespace), [master] if master else [])
 
     # -- the engine ----------------------------------------------------------------------
 

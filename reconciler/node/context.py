@@ -44,8 +44,8 @@ class NodeContext:
     lookup: ObjectLookup
     claim: Callable[[str, str], JSONDict | None]
     """(namespace, name) -> the PersistentVolumeClaim, or None."""
-    service_env: Callable[[str], dict[str, str]]
-    """namespace -> the Service variables a container started now gets."""
+    service_env: Callable[[JSONDict], dict[str, str]]
+    """pod -> the Service variables a container of it started now gets."""
     allocatable: dict[str, str] = field(default_factory=dict)
     crash_backoff: Backoff = field(default_factory=Backoff)
     pull_backoff: Backoff = field(default_factory=Backoff)

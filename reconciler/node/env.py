@@ -1,7 +1,7 @@
 """A container's environment, computed the way the kubelet does it.
 
-Order (later wins): the Service variables of the pod's namespace (unless
-`enableServiceLinks: false`), then `envFrom` sources in order, then `env` in order, each
+Order (later wins): the Service variables (`service_env.pod_service_env` decides which,
+honouring `enableServiceLinks`), then `envFrom` sources in order, then `env` in order, each
 `value` expanded with `$(NAME)` references to what is already defined (`$$` escapes). A
 reference to a missing ConfigMap, Secret or key fails the container with
 `CreateContainerConfigError` (`ConfigError` here), unless it is marked optional. Pure: the
@@ -200,8 +200,7 @@ def container_env(
     """The environment the container starts with; raises ConfigError."""
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
     env: dict[str, str] = {}
-    if (pod.get("spec") or {}).get("enableServiceLinks", True) is not False:
-        env.update(service_env or {})
+    env.update(service_env or {})  # `enableServiceLinks` is applied by the caller
     for source in container.get("envFrom") or []:
         if isinstance(source, dict):
             _source_env(namespace, source, lookup, env)

@@ -531,7 +531,7 @@ class PodWorker:
             return delay
         try:
             env = container_env(
-                self.pod, container, ctx.lookup, ctx.service_env(self.namespace), ctx.allocatable
+                self.pod, container, ctx.lookup, ctx.service_env(self.pod), ctx.allocatable
             )
             spec = build_container_spec(
                 self.pod,

@@ -1,0 +1,307 @@
+"""The service proxy: NodePort and LoadBalancer Services answer on 127.0.0.1:<nodePort>.
+
+On one host there is no kube-proxy and no cluster network the host can route into; a pod
+is reachable from the host only on the ports the node agent published for it (the pod's
+`recon.dev/published-ports` annotation). This component closes the gap for Services: for
+every TCP port of a NodePort or LoadBalancer Service it listens on `host:<nodePort>` and
+splices each accepted connection to one ready endpoint, round-robin, at
+127.0.0.1:<published host port> (`service_routes.plan_node_ports` decides which).
+
+Behaviour:
+- level-triggered: any change of a Service, an Endpoints or a pod's published ports wakes
+  one loop that recomputes the whole table and converges the listeners to it;
+- a listener's backends are swapped in place, so established connections are never cut by
+  an endpoint change; a listener is closed when its Service goes or stops being
+  NodePort/LoadBalancer (its established connections run on until they end);
+- a connection that finds no ready endpoint (or none that accepts) is reset, which a
+  client sees like a refused connection;
+- a node port that cannot be bound is logged, reported as a Warning Event
+  (`FailedBindNodePort`) on the Service, and retried every `retry_interval` seconds;
+- a LoadBalancer Service gets `status.loadBalancer.ingress: [{ip: <host>}]` through the
+  status subresource, so `kubectl get svc` shows EXTERNAL-IP; it is removed again when
+  the Service changes type.
+
+Not done: UDP node ports (only TCP is routed), `sessionAffinity: ClientIP`,
+`externalTrafficPolicy: Local`, and LoadBalancer Services answering on their own `port`
+(they answer on their node ports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+from typing import Any
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ClientError
+from reconciler.client.events import EventRecorder
+from reconciler.clock import Clock, SystemClock
+from reconciler.controllers.informer import Handlers, Informer, InformerFactory
+from reconciler.node.pod_sandbox import PUBLISHED_PORTS_ANNOTATION
+from reconciler.node.service_routes import (
+    NodePortRoute,
+    load_balancer_status_patch,
+    plan_node_ports,
+)
+
+__all__ = ["ServiceProxy"]
+
+JSONDict = dict[str, Any]
+
+log = logging.getLogger(__name__)
+
+BACKEND_HOST = "127.0.0.1"  # where the node agent publishes pod ports
+_CHUNK = 64 * 1024
+
+
+class _Listener:
+    """One bound node port; `route` is replaced when its backends change."""
+
+    def __init__(self, route: NodePortRoute) -> None:
+        self.route = route
+        self.server: asyncio.Server | None = None
+        self._turn = 0
+
+    def backends_in_turn(self) -> list[int]:
+        """The backends, starting with the next one in round-robin order."""
+        backends = list(self.route.backends)
+        if not backends:
+            return []
+        start = self._turn % len(backends)
+        self._turn += 1
+        return backends[start:] + backends[:start]
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with an RST (SO_LINGER 0): the client sees a reset, not a clean end."""
+    sock = writer.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
+
+
+async def _pump(
+    src: asyncio.StreamReader, dst: asyncio.StreamWriter, other: asyncio.StreamWriter
+) -> None:
+    """Copy until EOF, then half-close `dst`; on an error abort both sides."""
+    try:
+        while data := await src.read(_CHUNK):
+            dst.write(data)
+            await dst.drain()
+        if dst.can_write_eof():
+            dst.write_eof()
+    except (ConnectionError, OSError):
+        dst.transport.abort()
+        other.transport.abort()
+
+
+class ServiceProxy:
+    """`ServiceProxy(client, host="127.0.0.1")`; `await start()`, then `await stop()`.
+
+    `informers` lets the proxy share a factory (e.g. the node agent's) instead of starting
+    its own; the caller then starts and stops that factory.
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        host: str = "127.0.0.1",
+        *,
+        clock: Clock | None = None,
+        informers: InformerFactory | None = None,
+        connect_timeout: float = 5.0,
+        retry_interval: float = 10.0,
+    ) -> None:
+        self.client = client
+        self.host = host
+        self.clock = clock or SystemClock()
+        self.connect_timeout = connect_timeout
+        self.retry_interval = retry_interval
+        self._own_factory = informers is None
+        self.factory = informers or InformerFactory(client, self.clock)
+        self.recorder = EventRecorder(client, self.clock, "recon-service-proxy", host)
+        self.services: Informer
+        self.endpoints: Informer
+        self.pods: Informer
+        self._listeners: dict[int, _Listener] = {}
+        self._failed: dict[int, str] = {}  # node port -> the bind error already reported
+        self._connections: set[asyncio.Task[Any]] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._retry: asyncio.Task[None] | None = None
+
+    # -- lifecycle -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.services = self.factory.informer("v1", "Service")
+        self.endpoints = self.factory.informer("v1", "Endpoints")
+        self.pods = self.factory.informer("v1", "Pod")
+        kick = Handlers(self._kicked, lambda _old, _new: self._kick(), self._kicked)
+        self.services.add_handlers(kick)
+        self.endpoints.add_handlers(kick)
+        self.pods.add_handlers(Handlers(self._kicked, self._pod_changed, self._kicked))
+        if self._own_factory:
+            self.factory.start()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="service-proxy")
+
+    async def stop(self) -> None:
+        for task in (self._task, self._retry):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        for port in list(self._listeners):
+            await self._close(port)
+        for task in list(self._connections):
+            task.cancel()
+        if self._connections:
+            await asyncio.gather(*self._connections, return_exceptions=True)
+        if self._own_factory:
+            await self.factory.stop()
+        await self.recorder.close()
+
+    @property
+    def routes(self) -> dict[int, NodePortRoute]:
+        """The node ports listened on now, with their current backends."""
+        return {port: listener.route for port, listener in self._listeners.items()}
+
+    # -- events --------------------------------------------------------------------------
+
+    def _kick(self) -> None:
+        self._wake.set()
+
+    def _kicked(self, _obj: JSONDict) -> None:
+        self._wake.set()
+
+    def _pod_changed(self, old: JSONDict, new: JSONDict) -> None:
+        def ports(pod: JSONDict) -> object:
+            meta = pod.get("metadata") or {}
+            return (
+                meta.get("uid"),
+                (meta.get("annotations") or {}).get(PUBLISHED_PORTS_ANNOTATION),
+            )
+
+        if ports(old) != ports(new):
+            self._wake.set()
+
+    async def _run(self) -> None:
+        await asyncio.gather(
+            self.services.synced.wait(), self.endpoints.synced.wait(), self.pods.synced.wait()
+        )
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            try:
+                await self._sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("service proxy: sync failed")
+
+    # -- converging --------------------------------------------------------------------------
+
+    async def _sync(self) -> None:
+        routes = plan_node_ports(self.services.list(), self.endpoints.get, self.pods.get)
+        for port in set(self._listeners) - set(routes):
+            await self._close(port)
+        for port in set(self._failed) - set(routes):
+            del self._failed[port]
+        for port, route in sorted(routes.items()):
+            listener = self._listeners.get(port)
+            if listener is not None:
+                listener.route = route
+            else:
+                await self._open(route)
+        if self._failed and (self._retry is None or self._retry.done()):
+            self._retry = asyncio.get_running_loop().create_task(self._retry_later())
+        for service in self.services.list():
+            patch = load_balancer_status_patch(service, self.host)
+            if patch is None:
+                continue
+            meta = service.get("metadata") or {}
+            try:
+                await self.client.patch(
+                    "v1",
+                    "Service",
+                    str(meta.get("name")),
+                    patch,
+                    namespace=str(meta.get("namespace")),
+                    subresource="status",
+                )
+            except ClientError as exc:
+                log.info("service proxy: status of %s: %s", meta.get("name"), exc)
+
+    async def _retry_later(self) -> None:
+        await self.clock.sleep(self.retry_interval)
+        self._wake.set()
+
+    async def _open(self, route: NodePortRoute) -> None:
+        port = route.node_port
+        listener = _Listener(route)
+
+        async def accepted(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await self._serve(listener, reader, writer)
+
+        try:
+            server = await asyncio.start_server(accepted, self.host, port, reuse_address=True)
+        except OSError as exc:
+            reason = str(exc)
+            if self._failed.get(port) != reason:
+                self._failed[port] = reason
+                message = f"cannot listen on {self.host}:{port} for {route.service}: {reason}"
+                log.warning("service proxy: %s", message)
+                service = self.services.get(route.namespace, route.service)
+                if service is not None:
+                    self.recorder.record(service, "Warning", "FailedBindNodePort", message)
+            return
+        self._failed.pop(port, None)
+        listener.server = server
+        self._listeners[port] = listener
+        log.info("service proxy: %s/%s on %s:%s", route.namespace, route.service, self.host, port)
+
+    async def _close(self, port: int) -> None:
+        listener = self._listeners.pop(port, None)
+        if listener is not None and listener.server is not None:
+            listener.server.close()
+            log.info("service proxy: closed %s:%s", self.host, port)
+
+    # -- one connection ----------------------------------------------------------------------
+
+    async def _serve(
+        self, listener: _Listener, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        try:
+            upstream = await self._connect(listener.backends_in_turn())
+            if upstream is None:
+                _reset(writer)
+                return
+            up_reader, up_writer = upstream
+            try:
+                await asyncio.gather(
+                    _pump(reader, up_writer, writer), _pump(up_reader, writer, up_writer)
+                )
+            finally:
+                up_writer.close()
+        finally:
+            writer.close()
+            if task is not None:
+                self._connections.discard(task)
+
+    async def _connect(
+        self, backends: list[int]
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+        for port in backends:
+            try:
+                return await asyncio.wait_for(
+                    asyncio.open_connection(BACKEND_HOST, port), self.connect_timeout
+                )
+            except (OSError, TimeoutError) as exc:
+                log.debug("service proxy: backend %s:%s: %s", BACKEND_HOST, port, exc)
+        return None

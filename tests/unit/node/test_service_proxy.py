@@ -1,0 +1,514 @@
+"""The NodePort/LoadBalancer proxy on 127.0.0.1, with real sockets.
+
+A real embedded API server holds the Services, pods and Endpoints (written here by hand,
+as the node agent and the Endpoints controller would write them); real asyncio TCP servers
+on 127.0.0.1 stand in for the pods' published ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.client.inprocess import InProcessClient
+from reconciler.node.service_proxy import ServiceProxy
+from reconciler.node.service_routes import (
+    load_balancer_status_patch,
+    plan_node_ports,
+    published_ports,
+)
+
+JSONDict = dict[str, Any]
+
+
+# -- stand-ins for pods ----------------------------------------------------------------------
+
+
+class Backend:
+    """Answers each line with `<name>:<line>` and keeps the connection open."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.server: asyncio.Server | None = None
+        self.port = 0
+        self.accepted = 0
+
+    async def start(self) -> Backend:
+        self.server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = int(self.server.sockets[0].getsockname()[1])
+        return self
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.accepted += 1
+        try:
+            while line := await reader.readline():
+                writer.write(f"{self.name}:{line.decode().strip()}\n".encode())
+                await writer.drain()
+        except ConnectionError:
+            pass
+        finally:
+            writer.close()
+
+    async def stop(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+class Conn:
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    async def ask(self, text: str) -> str:
+        self.writer.write(f"{text}\n".encode())
+        await self.writer.drain()
+        line = await asyncio.wait_for(self.reader.readline(), 5)
+        return line.decode().strip()
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def connect(port: int) -> Conn:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    return Conn(reader, writer)
+
+
+async def ask_once(port: int, text: str = "hi") -> str:
+    conn = await connect(port)
+    try:
+        return await conn.ask(text)
+    finally:
+        conn.close()
+
+
+def free_node_port() -> int:
+    """A node port nothing on this host listens on now."""
+    for _ in range(200):
+        port = random.randint(30000, 32767)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port in 30000-32767")
+
+
+# -- the harness -----------------------------------------------------------------------------
+
+
+class Harness:
+    def __init__(self, server: ApiServer, client: InProcessClient, proxy: ServiceProxy) -> None:
+        self.server = server
+        self.client = client
+        self.proxy = proxy
+        self.backends: list[Backend] = []
+
+    async def eventually(
+        self, check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = ""
+    ) -> Any:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        last: Any = None
+        while loop.time() < deadline:
+            last = await check()
+            if last:
+                return last
+            await asyncio.sleep(0.01)
+        raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
+
+    async def backend(self, name: str) -> Backend:
+        started = await Backend(name).start()
+        self.backends.append(started)
+        return started
+
+    async def pod(self, name: str, backend: Backend | None, container_port: int = 8080) -> JSONDict:
+        annotations = {}
+        if backend is not None:
+            annotations["recon.dev/published-ports"] = json.dumps(
+                {f"{container_port}/TCP": backend.port}
+            )
+        return await self.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Pod",
+                "metadata": {"name": name, "namespace": "default", "annotations": annotations},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": "c",
+                            "image": "example/app:1",
+                            "ports": [{"containerPort": container_port}],
+                        }
+                    ]
+                },
+            }
+        )
+
+    async def service(self, name: str, node_port: int, kind: str = "NodePort") -> JSONDict:
+        return await self.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": name, "namespace": "default"},
+                "spec": {
+                    "type": kind,
+                    "ports": [
+                        {"name": "http", "port": 80, "targetPort": 8080, "nodePort": node_port}
+                    ],
+                },
+            }
+        )
+
+    async def endpoints(
+        self,
+        name: str,
+        ready: list[JSONDict],
+        not_ready: Sequence[JSONDict] = (),
+    ) -> None:
+        def address(pod: JSONDict) -> JSONDict:
+            meta = pod["metadata"]
+            return {
+                "ip": "10.244.0.9",
+                "targetRef": {
+                    "kind": "Pod",
+                    "namespace": meta["namespace"],
+                    "name": meta["name"],
+                    "uid": meta["uid"],
+                },
+            }
+
+        subset: JSONDict = {"ports": [{"name": "http", "port": 8080, "protocol": "TCP"}]}
+        if ready:
+            subset["addresses"] = [address(p) for p in ready]
+        if not_ready:
+            subset["notReadyAddresses"] = [address(p) for p in not_ready]
+        body: JSONDict = {
+            "apiVersion": "v1",
+            "kind": "Endpoints",
+            "metadata": {"name": name, "namespace": "default"},
+            "subsets": [subset] if ready or not_ready else [],
+        }
+        try:
+            current = await self.client.get("v1", "Endpoints", name, "default")
+        except Exception:
+            await self.client.create(body)
+        else:
+            body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+            await self.client.update(body)
+
+    async def routed(self, node_port: int, backends: int) -> bool:
+        route = self.proxy.routes.get(node_port)
+        return route is not None and len(route.backends) == backends
+
+
+@pytest.fixture
+async def harness(tmp_path: Path) -> AsyncIterator[Harness]:
+    server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
+    await server.start()
+    client = InProcessClient(server.service)
+    proxy = ServiceProxy(client, "127.0.0.1", retry_interval=0.05)
+    await proxy.start()
+    h = Harness(server, client, proxy)
+    try:
+        yield h
+    finally:
+        await proxy.stop()
+        for backend in h.backends:
+            await backend.stop()
+        await server.stop()
+
+
+# -- behaviour -------------------------------------------------------------------------------
+
+
+async def test_round_robin_across_two_ready_backends(harness: Harness) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a, pod_b])
+    await harness.eventually(lambda: harness.routed(port, 2), what="two backends")
+    answers = [await ask_once(port, str(i)) for i in range(6)]
+    names = [answer.split(":")[0] for answer in answers]
+    assert set(names[:2]) == {"a", "b"}
+    assert names == [names[0], names[1]] * 3
+    assert answers[0].endswith(":0")
+
+
+async def test_only_ready_endpoints_are_used(harness: Harness) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a], not_ready=[pod_b])
+    await harness.eventually(lambda: harness.routed(port, 1), what="one backend")
+    assert {(await ask_once(port)).split(":")[0] for _ in range(4)} == {"a"}
+    assert b.accepted == 0
+
+
+async def test_endpoint_becoming_not_ready_moves_new_connections_only(harness: Harness) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a], not_ready=[pod_b])
+    await harness.eventually(lambda: harness.routed(port, 1), what="a only")
+    held = await connect(port)
+    assert await held.ask("first") == "a:first"
+    await harness.endpoints("web", [pod_b], not_ready=[pod_a])
+
+    async def moved() -> bool:
+        route = harness.proxy.routes.get(port)
+        return route is not None and route.backends == (b.port,)
+
+    await harness.eventually(moved, what="b only")
+    assert {(await ask_once(port)).split(":")[0] for _ in range(3)} == {"b"}
+    assert await held.ask("still") == "a:still"  # the established connection lives on
+    held.close()
+
+
+async def test_a_pod_without_published_ports_is_not_a_backend_until_it_has_them(
+    harness: Harness,
+) -> None:
+    a = await harness.backend("a")
+    pod = await harness.pod("pa", None)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod])
+    await harness.eventually(lambda: harness.routed(port, 0), what="a listener, no backend")
+    await harness.client.patch(
+        "v1",
+        "Pod",
+        "pa",
+        {
+            "metadata": {
+                "annotations": {"recon.dev/published-ports": json.dumps({"8080/TCP": a.port})}
+            }
+        },
+        namespace="default",
+    )
+    await harness.eventually(lambda: harness.routed(port, 1), what="the annotated pod")
+    assert await ask_once(port) == "a:hi"
+
+
+async def test_no_ready_endpoint_closes_the_connection(harness: Harness) -> None:
+    b = await harness.backend("b")
+    pod_b = await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [], not_ready=[pod_b])
+    await harness.eventually(lambda: harness.routed(port, 0), what="a listener, no backend")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(b"hello\n")
+    with contextlib.suppress(ConnectionError):
+        await writer.drain()
+    try:
+        data = await asyncio.wait_for(reader.read(100), 5)
+    except ConnectionError:
+        data = b""
+    assert data == b""
+    writer.close()
+    assert b.accepted == 0
+
+
+async def test_a_backend_that_refuses_is_skipped(harness: Harness) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    await a.stop()  # published, ready, but nothing listens any more
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a, pod_b])
+    await harness.eventually(lambda: harness.routed(port, 2), what="two backends")
+    assert [(await ask_once(port)).split(":")[0] for _ in range(4)] == ["b"] * 4
+
+
+async def refused(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    return False
+
+
+async def test_listener_closes_when_the_service_is_deleted(harness: Harness) -> None:
+    a = await harness.backend("a")
+    pod_a = await harness.pod("pa", a)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a])
+    await harness.eventually(lambda: harness.routed(port, 1), what="listening")
+    assert await ask_once(port) == "a:hi"
+    await harness.client.delete("v1", "Service", "web", "default")
+    await harness.eventually(lambda: refused(port), what="the port to close")
+    assert port not in harness.proxy.routes
+
+
+async def test_listener_closes_when_the_type_changes(harness: Harness) -> None:
+    a = await harness.backend("a")
+    pod_a = await harness.pod("pa", a)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a])
+    await harness.eventually(lambda: harness.routed(port, 1), what="listening")
+    await harness.client.patch(
+        "v1", "Service", "web", {"spec": {"type": "ClusterIP"}}, namespace="default"
+    )
+    await harness.eventually(lambda: refused(port), what="the port to close")
+
+
+async def test_load_balancer_gets_an_ingress_ip_and_loses_it(harness: Harness) -> None:
+    a = await harness.backend("a")
+    pod_a = await harness.pod("pa", a)
+    port = free_node_port()
+    await harness.service("lb", port, kind="LoadBalancer")
+    await harness.endpoints("lb", [pod_a])
+
+    async def ingress() -> Any:
+        svc = await harness.client.get("v1", "Service", "lb", "default")
+        return ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress")
+
+    assert await harness.eventually(ingress, what="ingress") == [{"ip": "127.0.0.1"}]
+    await harness.eventually(lambda: harness.routed(port, 1), what="listening")
+    assert await ask_once(port) == "a:hi"
+    await harness.client.patch(
+        "v1", "Service", "lb", {"spec": {"type": "NodePort"}}, namespace="default"
+    )
+
+    async def cleared() -> bool:
+        return not await ingress()
+
+    await harness.eventually(cleared, what="ingress removed")
+    assert await ask_once(port) == "a:hi"  # still a NodePort Service
+
+
+async def test_a_busy_node_port_is_reported_and_retried(harness: Harness) -> None:
+    a = await harness.backend("a")
+    pod_a = await harness.pod("pa", a)
+    port = free_node_port()
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", port))
+    blocker.listen()
+    try:
+        await harness.service("web", port)
+        await harness.endpoints("web", [pod_a])
+
+        async def warned() -> bool:
+            events = await harness.client.list("v1", "Event", "default")
+            return any(e.get("reason") == "FailedBindNodePort" for e in events.items)
+
+        await harness.eventually(warned, what="a Warning Event")
+        event = next(
+            e
+            for e in (await harness.client.list("v1", "Event", "default")).items
+            if e.get("reason") == "FailedBindNodePort"
+        )
+        assert event["type"] == "Warning"
+        assert event["involvedObject"]["name"] == "web"
+        assert str(port) in event["message"]
+        assert port not in harness.proxy.routes
+    finally:
+        blocker.close()
+    await harness.eventually(lambda: harness.routed(port, 1), what="bound after the retry")
+    assert await ask_once(port) == "a:hi"
+
+
+# -- the routing table, pure -------------------------------------------------------------------
+
+
+def test_plan_matches_ports_by_name_and_reads_published_ports() -> None:
+    services: list[JSONDict] = [
+        {
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {
+                "type": "NodePort",
+                "ports": [
+                    {"name": "http", "port": 80, "nodePort": 30080, "protocol": "TCP"},
+                    {"name": "metrics", "port": 9090, "nodePort": 30090, "protocol": "TCP"},
+                    {"name": "dns", "port": 53, "nodePort": 30053, "protocol": "UDP"},
+                ],
+            },
+        },
+        {"metadata": {"name": "plain", "namespace": "ns"}, "spec": {"type": "ClusterIP"}},
+    ]
+    endpoints = {
+        ("ns", "web"): {
+            "subsets": [
+                {
+                    "addresses": [
+                        {"ip": "x", "targetRef": {"kind": "Pod", "name": "p1", "uid": "u1"}},
+                        {"ip": "y", "targetRef": {"kind": "Pod", "name": "p2", "uid": "stale"}},
+                    ],
+                    "notReadyAddresses": [{"ip": "z", "targetRef": {"kind": "Pod", "name": "p3"}}],
+                    "ports": [
+                        {"name": "http", "port": 8080, "protocol": "TCP"},
+                        {"name": "metrics", "port": 9100, "protocol": "TCP"},
+                    ],
+                }
+            ]
+        }
+    }
+
+    def pod(name: str, uid: str, ports: JSONDict) -> JSONDict:
+        return {
+            "metadata": {
+                "name": name,
+                "uid": uid,
+                "annotations": {"recon.dev/published-ports": json.dumps(ports)},
+            }
+        }
+
+    pods = {
+        ("ns", "p1"): pod("p1", "u1", {"8080/TCP": 41000, "9100/TCP": 41001}),
+        ("ns", "p2"): pod("p2", "u2", {"8080/TCP": 42000}),
+        ("ns", "p3"): pod("p3", "u3", {"8080/TCP": 43000}),
+    }
+    routes = plan_node_ports(
+        services, lambda ns, n: endpoints.get((ns, n)), lambda ns, n: pods.get((ns, n))
+    )
+    assert sorted(routes) == [30080, 30090]  # UDP is not served
+    assert routes[30080].backends == (41000,)  # p2's uid is stale, p3 is not ready
+    assert routes[30090].backends == (41001,)
+    assert routes[30080].service == "web" and routes[30080].port_name == "http"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ('{"80/TCP": 41234}', {"80/TCP": 41234}),
+        ("not json", {}),
+        ("[1, 2]", {}),
+        ('{"80/TCP": "x"}', {}),
+    ],
+)
+def test_published_ports_tolerates_bad_annotations(text: str, expected: JSONDict) -> None:
+    pod = {"metadata": {"annotations": {"recon.dev/published-ports": text}}}
+    assert published_ports(pod) == expected
+
+
+def test_load_balancer_status_patch() -> None:
+    lb: JSONDict = {"spec": {"type": "LoadBalancer"}}
+    assert load_balancer_status_patch(lb, "127.0.0.1") == {
+        "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+    }
+    lb["status"] = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+    assert load_balancer_status_patch(lb, "127.0.0.1") is None
+    was_lb = {"spec": {"type": "NodePort"}, "status": lb["status"]}
+    assert load_balancer_status_patch(was_lb, "127.0.0.1") == {
+        "status": {"loadBalancer": {"ingress": None}}
+    }
+    foreign = {
+        "spec": {"type": "ClusterIP"},
+        "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}},
+    }
+    assert load_balancer_status_patch(foreign, "127.0.0.1") is None
