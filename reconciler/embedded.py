@@ -31,7 +31,9 @@ from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
 from reconciler.node.context import NodeSettings
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
+from reconciler.node.service_gateways import ServiceGateways
 from reconciler.node.service_proxy import ServiceProxy
+from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.streams import NodeStreams
 from reconciler.runtime.base import ContainerRuntime
 from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
@@ -39,6 +41,7 @@ from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
 log = logging.getLogger(__name__)
 
 DEFAULT_PAUSE_IMAGE = "registry.k8s.io/pause:3.10"
+DEFAULT_PROXY_IMAGE = "docker.io/library/busybox:1.36"
 
 
 def default_node_name() -> str:
@@ -57,6 +60,7 @@ def agent_id_for(data_dir: Path) -> str:
 class NodeOptions:
     runtime: Literal["docker", "memory", "none"] = "docker"
     pause_image: str = DEFAULT_PAUSE_IMAGE
+    proxy_image: str = DEFAULT_PROXY_IMAGE
     node_name: str = ""
     allow_privileged: bool = False
     network_prefix: str = "recon"
@@ -86,6 +90,7 @@ class EmbeddedPlane:
         self.runtime: ContainerRuntime | None = None
         self.agent: NodeAgent | None = None
         self.proxy: ServiceProxy | None = None
+        self.gateways: ServiceGateways | None = None
 
     @property
     def port(self) -> int:
@@ -128,16 +133,34 @@ class EmbeddedPlane:
             allow_privileged=opts.allow_privileged,
             network_prefix=opts.network_prefix,
         )
-        self.agent = NodeAgent(self.client, self.runtime, self.server.clock, settings, prober)
+        # Cluster IPs and Service names inside pods need real networking: Docker only.
+        shared = ServicesNetwork(self.runtime) if opts.runtime == "docker" else None
+        self.agent = NodeAgent(
+            self.client, self.runtime, self.server.clock, settings, prober, services_network=shared
+        )
         await self.agent.start()
         self.server.pod_streams = NodeStreams(self.runtime)
         if opts.runtime == "docker":
             # NodePort and LoadBalancer Services on 127.0.0.1, to the pods' published ports.
             self.proxy = ServiceProxy(self.client, clock=self.server.clock)
             await self.proxy.start()
+            assert shared is not None
+            self.gateways = ServiceGateways(
+                self.client,
+                self.runtime,
+                agent_id=self.agent_id,
+                image=opts.proxy_image,
+                state_dir=self.server.options.data_dir / "service-gateways",
+                services_network=shared,
+                network_prefix=opts.network_prefix,
+                clock=self.server.clock,
+            )
+            await self.gateways.start()
 
     async def stop(self) -> None:
         self.server.pod_streams = None
+        if self.gateways is not None:
+            await self.gateways.stop()
         if self.proxy is not None:
             await self.proxy.stop()
         if self.agent is not None:

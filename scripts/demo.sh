@@ -10,7 +10,7 @@ bash scripts/setup-docker.sh
 export KUBECONFIG="$data_dir/kubeconfig"
 
 .venv/bin/recon serve --data-dir "$data_dir" --listen "$listen" \
-    --pause-image recon.local/pause:latest &
+    --pause-image recon.local/pause:latest --proxy-image recon.local/busybox:latest &
 server=$!
 trap 'kill -TERM "$server" 2>/dev/null; wait "$server"' INT TERM
 for _ in $(seq 1 100); do

@@ -36,11 +36,13 @@ from typing import Any
 
 from reconciler.apiserver import errors
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.cluster_network import POD_ADDRESS_RANGE, SERVICE_CIDR
 from reconciler.store.watch import Event
 
 __all__ = [
     "MASTER_SERVICE",
     "NODE_PORT_RANGE",
+    "POD_ADDRESS_RANGE",
     "SERVICE_CIDR",
     "SERVICE_RESOURCE",
     "ServiceAllocator",
@@ -56,7 +58,6 @@ ObjKey = tuple[str, str]  # (namespace, name)
 log = logging.getLogger(__name__)
 
 SERVICE_RESOURCE = "core/services"
-SERVICE_CIDR = ipaddress.IPv4Network("10.96.0.0/12")
 NODE_PORT_RANGE = (30000, 32767)
 MASTER_SERVICE: ObjKey = ("default", "kubernetes")  # gets the range's first IP, 10.96.0.1
 
@@ -381,8 +382,10 @@ class ServiceAllocator:
         self,
         cidr: ipaddress.IPv4Network = SERVICE_CIDR,
         node_ports: tuple[int, int] = NODE_PORT_RANGE,
+        reserved: ipaddress.IPv4Network | None = POD_ADDRESS_RANGE,
     ) -> None:
         self.cidr = cidr
+        self.reserved = reserved if reserved is not None and reserved.subnet_of(cidr) else None
         self.node_ports = node_ports
         base, size = int(cidr.network_address), cidr.num_addresses
         # Network and broadcast addresses are never handed out.
@@ -419,6 +422,9 @@ class ServiceAllocator:
                 ips.append(value)
         self._ips.set_holdings(key, ips)
         self._ports.set_holdings(key, (_node_port(p) for p in _ports(spec)))
+
+    def _reserved(self, value: int) -> bool:
+        return self.reserved is not None and ipaddress.IPv4Address(value) in self.reserved
 
     def _parse_ip(self, text: str) -> int | None:
         try:
@@ -470,6 +476,8 @@ class ServiceAllocator:
                     f"the provided IP ({requested}) is not in the valid range. The range of "
                     f"valid IPs is {self.cidr}"
                 )
+            elif self._reserved(value):
+                problem = f"addresses in {self.reserved} are reserved for pods on this node"
             elif not self._ips.free_for(value, key):
                 problem = "provided IP is already allocated"
             if problem is not None:
@@ -484,7 +492,7 @@ class ServiceAllocator:
             value = first
         else:
             # The first address stays for the `kubernetes` Service, created or not.
-            found = self._ips.pick(key, lambda v: v == first)
+            found = self._ips.pick(key, lambda v: v == first or self._reserved(v))
             if found is None:
                 raise _internal("failed to allocate a serviceIP: range is full")
             value = found

@@ -16,7 +16,12 @@ import click
 from reconciler.apiserver.server import ListenError, ServerOptions, parse_listen
 from reconciler.cli.apply_diff import apply_command, diff_command
 from reconciler.cli.validate import validate_command
-from reconciler.embedded import DEFAULT_PAUSE_IMAGE, EmbeddedPlane, NodeOptions
+from reconciler.embedded import (
+    DEFAULT_PAUSE_IMAGE,
+    DEFAULT_PROXY_IMAGE,
+    EmbeddedPlane,
+    NodeOptions,
+)
 from reconciler.runtime.errors import RuntimeUnavailableError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
@@ -67,6 +72,13 @@ def cli(verbose: bool) -> None:
     show_default=True,
     help="The image of each pod's sandbox container (run with its own entrypoint).",
 )
+@click.option(
+    "--proxy-image",
+    default=DEFAULT_PROXY_IMAGE,
+    show_default=True,
+    help="The image of the Service gateways that pods reach Services through (it needs a "
+    "busybox `sh` and `nc`).",
+)
 @click.option("--node-name", default="", help="Name of this host's Node [default: hostname].")
 @click.option(
     "--allow-privileged", is_flag=True, help="Let pods run privileged containers on this host."
@@ -78,6 +90,7 @@ def serve(
     kubernetes_version: str | None,
     runtime: Literal["docker", "memory", "none"],
     pause_image: str,
+    proxy_image: str,
     node_name: str,
     allow_privileged: bool,
 ) -> None:
@@ -104,6 +117,7 @@ def serve(
     node = NodeOptions(
         runtime=runtime,
         pause_image=pause_image,
+        proxy_image=proxy_image,
         node_name=node_name,
         allow_privileged=allow_privileged,
     )

@@ -32,6 +32,7 @@ from reconciler.node.node_status import NodeRegistration, allocatable_of
 from reconciler.node.pod_worker import PodWorker, remove_pod_resources
 from reconciler.node.prober import NetworkProber, Prober
 from reconciler.node.service_env import pod_service_env
+from reconciler.node.services_network import ServicesNetwork
 from reconciler.runtime.base import POD_UID_LABEL, ContainerRuntime, ContainerState
 from reconciler.runtime.errors import ContainerRuntimeError, RuntimeUnavailableError
 
@@ -98,6 +99,7 @@ class NodeAgent:
         clock: Clock,
         settings: NodeSettings,
         prober: Prober | None = None,
+        services_network: ServicesNetwork | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -120,6 +122,7 @@ class NodeAgent:
             lookup=_CachedObjects(self.configmaps, self.secrets),
             claim=lambda ns, name: self.claims.get(ns, name),
             service_env=self._service_env,
+            services_network=services_network,
         )
         self.workers: dict[str, PodWorker] = {}
         self._refs: dict[str, tuple[set[Ref], set[Ref]]] = {}

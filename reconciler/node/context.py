@@ -12,6 +12,7 @@ from reconciler.clock import Clock
 from reconciler.node.backoff import Backoff
 from reconciler.node.env import ObjectLookup
 from reconciler.node.prober import Prober
+from reconciler.node.services_network import ServicesNetwork
 from reconciler.runtime.base import ContainerRuntime
 
 __all__ = ["NodeContext", "NodeSettings"]
@@ -52,6 +53,8 @@ class NodeContext:
     networks: set[str] = field(default_factory=set)
     images_present: set[str] = field(default_factory=set)
     """Images known to be on the engine (the pause image: ensured once, not per pod)."""
+    services_network: ServicesNetwork | None = None
+    """Where cluster IPs live; every sandbox joins it (None: pods get no cluster DNS setup)."""
 
     @property
     def agent_id(self) -> str:

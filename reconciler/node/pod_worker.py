@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.cluster_network import dns_search
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
@@ -41,6 +42,7 @@ from reconciler.node.pod_sandbox import (
     sandbox_spec,
 )
 from reconciler.node.probes import ContainerProbes
+from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.status import ContainerView, PodView, pod_status
 from reconciler.node.volumes import VolumeSourceError, prepare_volumes, refresh_file_volumes
 from reconciler.runtime.base import (
@@ -49,7 +51,9 @@ from reconciler.runtime.base import (
     SANDBOX_ID_LABEL,
     ContainerState,
     ContainerStatus,
+    NetworkAttachment,
     PullPolicy,
+    SandboxSpec,
 )
 from reconciler.runtime.errors import (
     ContainerNotFoundError,
@@ -285,12 +289,16 @@ class PodWorker:
             return None
         spec = sandbox_spec(self.pod, network, image, attempt)
         spec = dataclasses.replace(spec, labels={**spec.labels, AGENT_LABEL: self.ctx.agent_id})
+        if self.ctx.services_network is not None:
+            spec = await self._with_cluster_dns(spec, self.ctx.services_network)
         try:
             state = await runtime.run_sandbox(spec)
         except ContainerRuntimeError as exc:
             if isinstance(exc, RuntimeUnavailableError):
                 raise
             self.ctx.networks.discard(network)  # ensured again next time (it may be gone)
+            if self.ctx.services_network is not None:
+                self.ctx.services_network.forget()
             self._event("Warning", "FailedCreatePodSandBox", f"Failed to create pod sandbox: {exc}")
             self._waiting_all("ContainerCreating", str(exc))
             await self._write_status(None, records, False, False)
@@ -298,6 +306,19 @@ class PodWorker:
         self._host_ports = published_ports(state)
         await self._write_ports_annotation()
         return state
+
+    async def _with_cluster_dns(self, spec: SandboxSpec, shared: ServicesNetwork) -> SandboxSpec:
+        """Join the services network (cluster IPs) and resolve names as a kubelet sets a
+        pod up: `web` is tried as `web.<ns>.svc.cluster.local` first (ndots:5)."""
+        if (self.pod.get("spec") or {}).get("dnsPolicy") == "Default":
+            return spec  # the node's resolver, no cluster names (as on Kubernetes)
+        network = await shared.ensure()
+        return dataclasses.replace(
+            spec,
+            extra_networks=(NetworkAttachment(network),) if network else (),
+            dns_search=dns_search(self.namespace),
+            dns_options=("ndots:5",),
+        )
 
     async def _write_ports_annotation(self) -> None:
         value = json.dumps(

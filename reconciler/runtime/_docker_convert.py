@@ -26,6 +26,7 @@ from reconciler.runtime.base import (
     EventKind,
     ImageInfo,
     MountInfo,
+    NetworkAttachment,
     PublishedPort,
     RuntimeEvent,
     SandboxSpec,
@@ -69,6 +70,9 @@ class CreateArgs:
     host_config: dict[str, Any]
     network: str | None = None
     aliases: tuple[str, ...] = ()
+    ip_address: str | None = None
+    attachments: tuple[NetworkAttachment, ...] = ()
+    """Networks connected after create, before start."""
 
 
 def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
@@ -95,6 +99,7 @@ def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
         "extra_hosts": dict(spec.extra_hosts) or None,
         "dns": list(spec.dns_servers) or None,
         "dns_search": list(spec.dns_search) or None,
+        "dns_opt": list(spec.dns_options) or None,
     }
     container: dict[str, Any] = {
         "image": spec.image,
@@ -109,6 +114,7 @@ def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
         host_config=host_config,
         network=spec.network,
         aliases=spec.dns_aliases,
+        attachments=spec.extra_networks,
     )
 
 
@@ -180,7 +186,15 @@ def container_create_args(spec: ContainerSpec) -> CreateArgs:
         "tty": spec.tty,
         "detach": True,
     }
-    return CreateArgs(name=spec.name, container=container, host_config=host_config)
+    return CreateArgs(
+        name=spec.name,
+        container=container,
+        host_config=host_config,
+        network=spec.network if spec.sandbox is None else None,
+        aliases=spec.network_aliases,
+        ip_address=spec.ip_address,
+        attachments=spec.extra_networks,
+    )
 
 
 def parse_engine_time(text: str | None) -> datetime | None:

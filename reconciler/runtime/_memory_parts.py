@@ -21,6 +21,7 @@ from reconciler.runtime.base import (
     ContainerStatus,
     ExecChunk,
     ImageInfo,
+    NetworkConfig,
     PortMapping,
     PublishedPort,
     PullPolicy,
@@ -101,6 +102,7 @@ class Container:
 class Network:
     labels: dict[str, str]
     next_ip: int = 2
+    config: NetworkConfig | None = None
 
 
 @dataclass

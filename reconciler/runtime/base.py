@@ -46,6 +46,8 @@ __all__ = [
     "ImageInfo",
     "Mount",
     "MountInfo",
+    "NetworkAttachment",
+    "NetworkConfig",
     "PortMapping",
     "PublishedPort",
     "PullPolicy",
@@ -182,6 +184,26 @@ class MountInfo:
 
 
 @dataclass(frozen=True)
+class NetworkAttachment:
+    """A further network a container joins, the names it answers to there and, optionally,
+    a fixed address (inside the network's subnet, outside its dynamic `ip_range`)."""
+
+    network: str
+    aliases: tuple[str, ...] = ()
+    ip_address: str | None = None
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Addressing of a network that needs fixed addresses (`ensure_network`): the subnet,
+    the part of it the engine hands out by itself, and the bridge's own address."""
+
+    subnet: str
+    ip_range: str | None = None
+    gateway: str | None = None
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     """The pod sandbox: one container from `image` (a pause image, run with its own
     entrypoint) that holds the network, IPC and (optionally shared) PID namespaces.
@@ -204,6 +226,10 @@ class SandboxSpec:
     """host name -> IP address, added to the sandbox's /etc/hosts (Kubernetes' hostAliases)."""
     dns_servers: tuple[str, ...] = ()
     dns_search: tuple[str, ...] = ()
+    dns_options: tuple[str, ...] = ()
+    """resolv.conf options, e.g. `ndots:5` (so `web` is tried with the search domains first)."""
+    extra_networks: tuple[NetworkAttachment, ...] = ()
+    """Networks joined besides `network` (whose address stays the pod's IP)."""
     attempt: int = 0
 
 
@@ -239,6 +265,12 @@ class ContainerSpec:
     share_ipc: bool = True
     share_pid: bool = False
     network: str | None = None
+    network_aliases: tuple[str, ...] = ()
+    """Names on `network` (without a sandbox only)."""
+    ip_address: str | None = None
+    """A fixed address on `network` (without a sandbox only)."""
+    extra_networks: tuple[NetworkAttachment, ...] = ()
+    """Networks joined besides `network` (without a sandbox only)."""
     stdin: bool = False
     tty: bool = False
 
@@ -418,7 +450,14 @@ class ContainerRuntime(Protocol):
         containers use `events()` instead: each `wait` holds a connection to the engine."""
         ...
 
-    async def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> None: ...
+    async def ensure_network(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        config: NetworkConfig | None = None,
+    ) -> None:
+        """Create the bridge network unless it exists (an existing one is kept as it is)."""
+        ...
 
     async def remove_network(self, name: str) -> None: ...
 
@@ -501,6 +540,23 @@ def _check_ports(ports: Sequence[PortMapping]) -> None:
         seen.add(key)
 
 
+def _check_ip(what: str, ip: str) -> None:
+    try:
+        ipaddress.IPv4Address(ip)
+    except ValueError:
+        raise InvalidSpecError(f"{what}: {ip!r} is not an IPv4 address") from None
+
+
+def _check_attachments(what: str, attachments: Sequence[NetworkAttachment]) -> None:
+    seen: set[str] = set()
+    for attachment in attachments:
+        if not attachment.network or attachment.network in seen:
+            raise InvalidSpecError(f"{what}: network {attachment.network!r} is empty or repeated")
+        seen.add(attachment.network)
+        if attachment.ip_address is not None:
+            _check_ip(f"{what} on {attachment.network}", attachment.ip_address)
+
+
 def validate_sandbox_spec(spec: SandboxSpec) -> None:
     """Raise InvalidSpecError for a sandbox no engine should be asked to run."""
     for what, value in (
@@ -516,6 +572,7 @@ def validate_sandbox_spec(spec: SandboxSpec) -> None:
     if not spec.image:
         raise InvalidSpecError("sandbox spec names no (pause) image")
     _check_ports(spec.ports)
+    _check_attachments("sandbox", spec.extra_networks)
     for host, ip in spec.extra_hosts.items():
         try:
             ipaddress.ip_address(ip)
@@ -537,6 +594,17 @@ def validate_container_spec(spec: ContainerSpec) -> None:
         raise InvalidSpecError(f"container {spec.name}: CPU limit must be positive")
     if spec.cpu_shares is not None and spec.cpu_shares < 2:
         raise InvalidSpecError(f"container {spec.name}: CPU shares must be at least 2")
+    if spec.sandbox is not None and (
+        spec.network_aliases or spec.ip_address or spec.extra_networks
+    ):
+        raise InvalidSpecError(
+            f"container {spec.name}: joins a sandbox, so its network is the sandbox's"
+        )
+    if (spec.ip_address is not None or spec.network_aliases) and spec.network is None:
+        raise InvalidSpecError(f"container {spec.name}: an address or alias needs a network")
+    _check_attachments(f"container {spec.name}", spec.extra_networks)
+    if spec.ip_address is not None:
+        _check_ip(f"container {spec.name}", spec.ip_address)
     targets: set[str] = set()
     for mount in spec.mounts:
         if not mount.target.startswith("/"):

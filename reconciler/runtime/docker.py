@@ -34,6 +34,7 @@ from typing import Any
 
 import docker  # type: ignore[import-untyped, unused-ignore]
 import docker.errors  # type: ignore[import-untyped, unused-ignore]
+import docker.types  # type: ignore[import-untyped, unused-ignore]
 import docker.utils  # type: ignore[import-untyped, unused-ignore]
 
 from reconciler.runtime._docker_convert import (
@@ -54,6 +55,7 @@ from reconciler.runtime.base import (
     ContainerState,
     EngineInfo,
     ImageInfo,
+    NetworkConfig,
     PullPolicy,
     RegistryAuth,
     RuntimeEvent,
@@ -242,12 +244,26 @@ class DockerRuntime:
         host_config = self._api.create_host_config(**args.host_config)
         networking = None
         if args.network is not None:
-            endpoint = self._api.create_endpoint_config(aliases=list(args.aliases) or None)
+            endpoint = self._api.create_endpoint_config(
+                aliases=list(args.aliases) or None, ipv4_address=args.ip_address
+            )
             networking = self._api.create_networking_config({args.network: endpoint})
         created = self._api.create_container(
             name=args.name, host_config=host_config, networking_config=networking, **args.container
         )
-        return str(created["Id"])
+        container_id = str(created["Id"])
+        try:
+            for attachment in args.attachments:
+                self._api.connect_container_to_network(
+                    container_id,
+                    attachment.network,
+                    aliases=list(attachment.aliases) or None,
+                    ipv4_address=attachment.ip_address,
+                )
+        except BaseException:
+            self._remove_quietly(container_id)
+            raise
+        return container_id
 
     def _remove_quietly(self, container_id: str) -> None:
         with contextlib.suppress(Exception):
@@ -391,7 +407,9 @@ class DockerRuntime:
 
     # -- networks, volumes, memory dirs ------------------------------------------------------
 
-    def _ensure_network(self, name: str, labels: dict[str, str]) -> None:
+    def _ensure_network(
+        self, name: str, labels: dict[str, str], config: NetworkConfig | None
+    ) -> None:
         # Docker accepts two networks of one name (check_duplicate is best effort), and a
         # name that matches two is unusable ("ambiguous"): create under a lock, and repair
         # duplicates left by an earlier race by keeping the oldest.
@@ -403,14 +421,29 @@ class DockerRuntime:
                     with contextlib.suppress(docker.errors.APIError):
                         self._api.remove_network(extra["Id"])
                 return
+            ipam = None
+            if config is not None:
+                pool = docker.types.IPAMPool(
+                    subnet=config.subnet, iprange=config.ip_range, gateway=config.gateway
+                )
+                ipam = docker.types.IPAMConfig(pool_configs=[pool])
             try:
-                self._api.create_network(name, driver="bridge", labels=labels, check_duplicate=True)
+                self._api.create_network(
+                    name, driver="bridge", labels=labels, check_duplicate=True, ipam=ipam
+                )
             except docker.errors.APIError as exc:
                 if exc.status_code != 409:  # created meanwhile by someone else: fine
                     raise
 
-    async def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> None:
-        await self._run(Op.NETWORK, name, self._ensure_network, name, managed_labels(labels))
+    async def ensure_network(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        config: NetworkConfig | None = None,
+    ) -> None:
+        await self._run(
+            Op.NETWORK, name, self._ensure_network, name, managed_labels(labels), config
+        )
 
     async def remove_network(self, name: str) -> None:
         try:

@@ -24,6 +24,7 @@ Everything is O(1) per operation except listing (a scan), so 10,000 containers a
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import itertools
 import logging
 import os
@@ -61,6 +62,8 @@ from reconciler.runtime.base import (
     EventKind,
     ImageInfo,
     MountInfo,
+    NetworkAttachment,
+    NetworkConfig,
     PullPolicy,
     RegistryAuth,
     RuntimeEvent,
@@ -77,6 +80,7 @@ from reconciler.runtime.errors import (
     ContainerNotFoundError,
     ContainerNotRunningError,
     ContainerStartError,
+    InvalidSpecError,
     NetworkNotFoundError,
     ResourceInUseError,
     RuntimeUnavailableError,
@@ -239,17 +243,16 @@ class MemoryRuntime:
         self._by_name[container.name] = container.id
         self._emit(EventKind.CREATED, container)
 
-    def _resolve_host(self, network: str | None) -> Resolver:
+    def _resolve_host(self, networks: set[str]) -> Resolver:
+        """Names and addresses as a Docker network's DNS answers them: a running container
+        on one of `networks`, by its name, an alias there, or its address there."""
+
         def resolve(host: str) -> FakeNetns | None:
             for other in self._containers.values():
-                spec = other.sandbox_spec
-                if (
-                    spec is not None
-                    and spec.network == network
-                    and other.status is ContainerStatus.RUNNING
-                    and other.netns is not None
-                    and host in other.netns.names
-                ):
+                if other.status is not ContainerStatus.RUNNING or other.netns is None:
+                    continue
+                names = _names_by_network(other)
+                if any(host in names.get(network, ()) for network in networks):
                     return other.netns
             return None
 
@@ -274,6 +277,7 @@ class MemoryRuntime:
         validate_sandbox_spec(spec)
         if spec.network not in self._networks:
             raise NetworkNotFoundError(f"create container: network {spec.network} not found")
+        self._check_attachments(spec.name, spec.extra_networks)
         self.images.require(spec.image)
         labels = managed_labels(
             spec.labels,
@@ -315,6 +319,11 @@ class MemoryRuntime:
             sandbox = self._get(spec.sandbox)
         elif spec.network is not None and spec.network not in self._networks:
             raise NetworkNotFoundError(f"create container {spec.name}: network not found")
+        self._check_attachments(spec.name, spec.extra_networks)
+        if spec.ip_address is not None and spec.network is not None:
+            self._check_attachments(
+                spec.name, (NetworkAttachment(spec.network, ip_address=spec.ip_address),)
+            )
         ours = {ROLE_LABEL: "container"}
         if spec.sandbox is not None:
             ours[SANDBOX_ID_LABEL] = sandbox.id
@@ -339,7 +348,7 @@ class MemoryRuntime:
     async def _start(self, container: Container) -> None:
         spec = container.spec
         assert spec is not None
-        network: str | None
+        networks: set[str]
         if container.sandbox_spec is not None:
             network = container.sandbox_spec.network
             container.ports = self._host_ports.publish(
@@ -352,6 +361,7 @@ class MemoryRuntime:
             # hostname.
             names = {container.name, *container.sandbox_spec.dns_aliases}
             container.netns = FakeNetns(names=names)
+            networks = set(_names_by_network(container))
         elif spec.sandbox is not None:
             sandbox = self._get(spec.sandbox)
             if sandbox.status is not ContainerStatus.RUNNING:
@@ -360,10 +370,10 @@ class MemoryRuntime:
                     f"container: {sandbox.id}"
                 )
             container.netns = sandbox.netns
-            network = sandbox.sandbox_spec.network if sandbox.sandbox_spec else None
+            networks = set(_names_by_network(sandbox))
         else:
             container.netns = FakeNetns(names={container.name})
-            network = spec.network
+            networks = set(_names_by_network(container))
         container.tmpfs = {m.target: {} for m in spec.mounts if isinstance(m, TmpfsMount)}
         files = FakeFiles(
             spec,
@@ -378,7 +388,7 @@ class MemoryRuntime:
             clock=self.clock,
             files=files,
             netns=container.netns,
-            resolve=self._resolve_host(network),
+            resolve=self._resolve_host(networks),
             sink=lambda stream, data: self._append_log(container, stream, data),
             argv=argv,
         )
@@ -597,9 +607,40 @@ class MemoryRuntime:
 
     # -- networks, volumes, memory dirs ------------------------------------------------------
 
-    async def ensure_network(self, name: str, labels: Mapping[str, str] | None = None) -> None:
+    async def ensure_network(
+        self,
+        name: str,
+        labels: Mapping[str, str] | None = None,
+        config: NetworkConfig | None = None,
+    ) -> None:
         if name not in self._networks:
-            self._networks[name] = Network(managed_labels(labels))
+            self._networks[name] = Network(managed_labels(labels), config=config)
+
+    def _check_attachments(self, name: str, attachments: Sequence[NetworkAttachment]) -> None:
+        """What the engine refuses: a missing network, a fixed address outside its subnet or
+        already held by another container."""
+        for attachment in attachments:
+            network = self._networks.get(attachment.network)
+            if network is None:
+                raise NetworkNotFoundError(
+                    f"create container {name}: network {attachment.network} not found"
+                )
+            ip = attachment.ip_address
+            if ip is None:
+                continue
+            if network.config is None or ipaddress.IPv4Address(ip) not in ipaddress.IPv4Network(
+                network.config.subnet
+            ):
+                raise InvalidSpecError(
+                    f"create container {name}: address {ip} is not in the subnet of network "
+                    f"{attachment.network}"
+                )
+            for other in self._containers.values():
+                if _fixed_address(other, attachment.network) == ip:
+                    raise InvalidSpecError(
+                        f"create container {name}: address {ip} is already in use on network "
+                        f"{attachment.network}"
+                    )
 
     async def remove_network(self, name: str) -> None:
         if name not in self._networks:
@@ -673,3 +714,43 @@ class MemoryRuntime:
             await subscriber.aclose()
         if self._owns_memory_root:
             self._memory_dirs.remove_root()
+
+
+_NO_SANDBOX = SandboxSpec(pod_uid="", name="", namespace="", image="", network="")
+
+
+def _fixed_address(container: Container, network: str) -> str | None:
+    spec = container.spec
+    if spec is None:
+        return None
+    if spec.network == network and spec.ip_address is not None:
+        return spec.ip_address
+    attached = [*spec.extra_networks, *(container.sandbox_spec or _NO_SANDBOX).extra_networks]
+    for attachment in attached:
+        if attachment.network == network:
+            return attachment.ip_address
+    return None
+
+
+def _names_by_network(container: Container) -> dict[str, set[str]]:
+    """Network -> what finds this container there (name, aliases, addresses)."""
+    spec, sandbox = container.spec, container.sandbox_spec
+    found: dict[str, set[str]] = {}
+    if sandbox is not None:
+        found[sandbox.network] = {container.name, *sandbox.dns_aliases}
+        if container.ip_address:
+            found[sandbox.network].add(container.ip_address)
+        attachments: Sequence[NetworkAttachment] = sandbox.extra_networks
+    elif spec is not None and spec.sandbox is None and spec.network is not None:
+        found[spec.network] = {container.name, *spec.network_aliases}
+        if spec.ip_address:
+            found[spec.network].add(spec.ip_address)
+        attachments = spec.extra_networks
+    else:
+        attachments = spec.extra_networks if spec is not None else ()
+    for attachment in attachments:
+        names = {container.name, *attachment.aliases}
+        if attachment.ip_address:
+            names.add(attachment.ip_address)
+        found[attachment.network] = names
+    return found

@@ -70,6 +70,8 @@ class ReconServer:
                 self.runtime,
                 "--pause-image",
                 "recon.local/pause:latest",
+                "--proxy-image",
+                "recon.local/busybox:latest",
             ],
             stdout=log,
             stderr=log,
@@ -178,6 +180,8 @@ def remove_node_leftovers(data_dir: Path, namespaces: Iterable[str] = ()) -> Non
             subprocess.run([*docker, "volume", "rm", "-f", *volumes], capture_output=True)
     for namespace in namespaces:
         subprocess.run([*docker, "network", "rm", f"recon-{namespace}"], capture_output=True)
+    # Shared by every server on this engine: removed only when none uses it any more.
+    subprocess.run([*docker, "network", "rm", "recon-services"], capture_output=True)
     shutil.rmtree(Path("/dev/shm/recon") / agent, ignore_errors=True)
 
 

@@ -105,6 +105,20 @@ async def test_every_service_gets_its_own_ip(api: Api) -> None:
     assert len(ips) == 30
 
 
+def test_pod_addresses_are_never_picked() -> None:
+    # A /12 whose upper half is reserved: every pick lands in the lower half.
+    alloc = ServiceAllocator(
+        ipaddress.IPv4Network("10.0.0.0/28"), reserved=ipaddress.IPv4Network("10.0.0.8/29")
+    )
+    for i in range(6):
+        obj = service(f"s{i}")
+        alloc.prepare(obj, None)
+        alloc.load([obj])
+        assert ipaddress.IPv4Address(obj["spec"]["clusterIP"]) < ipaddress.IPv4Address("10.0.0.8")
+    with pytest.raises(ApiError):
+        alloc.prepare(service("full"), None)
+
+
 async def test_the_kubernetes_service_gets_the_first_ip(api: Api) -> None:
     svc = await api.create("kubernetes", ports=[{"name": "https", "port": 443}])
     assert svc["spec"]["clusterIP"] == "10.96.0.1"
@@ -153,6 +167,11 @@ async def test_a_requested_ip_must_be_free_and_in_range(api: Api) -> None:
     await expect_invalid(
         api.create("g", ipFamilies=["IPv6"]),
         'spec.ipFamilies[0]: Invalid value: "IPv6": not configured on this cluster',
+    )
+    await expect_invalid(
+        api.create("p", clusterIP="10.111.0.9"),
+        "failed to allocate IP 10.111.0.9: addresses in 10.111.0.0/16 are reserved for pods "
+        "on this node",
     )
     # None of the rejected writes holds anything.
     assert (await api.create("h", clusterIP="10.96.0.60"))["spec"]["clusterIP"] == "10.96.0.60"

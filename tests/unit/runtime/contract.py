@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -37,6 +38,8 @@ from reconciler.runtime.base import (
     ContainerStatus,
     EventKind,
     MountInfo,
+    NetworkAttachment,
+    NetworkConfig,
     PortMapping,
     PullPolicy,
     RuntimeEvent,
@@ -50,6 +53,7 @@ from reconciler.runtime.errors import (
     ConflictError,
     ContainerNotFoundError,
     ContainerNotRunningError,
+    ContainerRuntimeError,
     ContainerStartError,
     ImageNeverPullError,
     ImageNotFoundError,
@@ -280,6 +284,44 @@ class RuntimeContract:
         )
         assert await harness.runtime.wait(fetch) == 0
         assert b"by-name" in await harness.logs(fetch)
+
+    async def test_fixed_address_on_a_second_network(self, harness: Harness) -> None:
+        """A standalone container with a fixed address and an alias on a network of its own
+        subnet; a pod that also joins that network reaches it by both."""
+        rt = harness.runtime
+        shared = harness.name("fixed")
+        third = secrets.randbelow(200) + 20  # a subnet no other run of this test holds
+        subnet = f"10.254.{third}.0/24"
+        await rt.ensure_network(
+            shared, harness.labels, NetworkConfig(subnet, f"10.254.{third}.128/25")
+        )
+        address, alias = f"10.254.{third}.10", harness.name("gw")
+        server = await harness.start(
+            "gw",
+            harness.recipes.http_server(8080, "fixed"),
+            network=await harness.network(),
+            extra_networks=(NetworkAttachment(shared, (alias,), address),),
+        )
+        assert (await rt.inspect(server)).status is ContainerStatus.RUNNING
+        client = await harness.sandbox(extra_networks=(NetworkAttachment(shared),))
+        for host in (address, alias):
+            fetch = await harness.start(
+                f"fetch-{host.count('.')}",
+                harness.recipes.http_get(f"http://{host}:8080/"),
+                sandbox=client.id,
+            )
+            assert await rt.wait(fetch) == 0
+            assert b"fixed" in await harness.logs(fetch)
+        with pytest.raises(ContainerRuntimeError):
+            await harness.start(
+                "taken",
+                harness.recipes.run_forever(),
+                network=shared,
+                ip_address=address,
+            )
+        await rt.remove_container(client.id)
+        await rt.remove_container(server)
+        await rt.remove_network(shared)
 
     async def test_published_port_reaches_the_pod_from_the_host(self, harness: Harness) -> None:
         sandbox = await harness.sandbox(ports=(PortMapping(8080),))

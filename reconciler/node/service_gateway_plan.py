@@ -1,0 +1,175 @@
+"""What each Service's gateway container must be, from the Services and Endpoints. Pure.
+
+Inside the cluster a pod reaches a Service by name or cluster IP. With no kube-proxy and no
+cluster DNS on one Docker host, each Service that has TCP ports gets a small gateway
+container (busybox `nc` forwarding each connection to one ready endpoint):
+
+- on the Service's namespace network (`recon-<ns>`), where it can reach the pods, answering
+  to the Service's names (`web`, `web.ns`, `web.ns.svc`, `web.ns.svc.cluster.local`);
+- on the services network, at the Service's cluster IP, answering to the qualified names,
+  so `$WEB_SERVICE_HOST`, `web.other-namespace` and the cluster IP work from any pod.
+
+Worked example. Service `web` in `shop`, cluster IP 10.96.4.7, port `http` 80 → 8080; its
+Endpoints have ready 10.0.3.5 and 10.0.3.6 and not-ready 10.0.3.7 on port `http` 8080.
+The plan: listen on 80, forward to `10.0.3.5 8080` and `10.0.3.6 8080` (one, chosen at
+random, per connection); 10.0.3.7 gets nothing until it is ready. A headless Service with
+ports gets a gateway too, with an engine-chosen address (it has no cluster IP); an
+ExternalName Service with ports forwards to the external name on the same ports.
+
+The backends are files the gateway reads on every connection, so an endpoint change only
+rewrites files; the container is re-created only when its spec hash changes (ports, names,
+addresses, image). Not done: UDP ports, `sessionAffinity`, DNS answers listing a headless
+Service's pods (StatefulSet pods have their own names: see `pod_sandbox.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.cluster_network import CLUSTER_DOMAIN
+
+__all__ = [
+    "FORWARD_SCRIPT",
+    "RUN_SCRIPT",
+    "GatewayPlan",
+    "backends_text",
+    "plan_gateway",
+    "plan_gateways",
+]
+
+JSONDict = dict[str, Any]
+Lookup = Callable[[str, str], JSONDict | None]
+
+# Per connection: pick one line of /gw/backends-<port> at random and splice to it. An empty
+# list closes the connection at once, as a Service without ready endpoints refuses it.
+FORWARD_SCRIPT = """#!/bin/sh
+f=/gw/backends-$1
+n=$(grep -c . "$f" 2>/dev/null)
+[ "${n:-0}" -gt 0 ] || exit 1
+i=$(( $(od -An -N2 -tu2 /dev/urandom) % n + 1 ))
+set -- $(grep . "$f" | sed -n "${i}p")
+exec nc "$1" "$2"
+"""
+
+# One persistent `nc` listener per port (it forks FORWARD_SCRIPT per connection).
+RUN_SCRIPT = """#!/bin/sh
+for port in $(cat /gw/ports); do
+  nc -ll -p "$port" -e /gw/forward "$port" &
+done
+wait
+"""
+
+
+@dataclass(frozen=True)
+class GatewayPlan:
+    namespace: str
+    name: str
+    uid: str
+    cluster_ip: str | None
+    """Its fixed address on the services network (None: headless or ExternalName)."""
+    ports: tuple[int, ...]
+    local_names: tuple[str, ...]
+    """Names on the namespace network."""
+    qualified_names: tuple[str, ...]
+    """Names on the services network (unique across namespaces)."""
+    backends: dict[int, tuple[tuple[str, int], ...]] = field(compare=False, hash=False)
+    """Listening port -> (host, port) to forward to."""
+
+    @property
+    def spec_hash(self) -> str:
+        """What the container is made from; a change re-creates it (backends are files)."""
+        material = json.dumps(
+            [self.cluster_ip, self.ports, self.local_names, self.qualified_names],
+            separators=(",", ":"),
+        )
+        return hashlib.sha256(material.encode()).hexdigest()[:16]
+
+
+def _tcp_ports(spec: JSONDict) -> list[JSONDict]:
+    return [
+        p
+        for p in spec.get("ports") or []
+        if str(p.get("protocol") or "TCP") == "TCP" and isinstance(p.get("port"), int)
+    ]
+
+
+def _ready_backends(endpoints: JSONDict | None, port_name: str) -> tuple[tuple[str, int], ...]:
+    """Ready addresses with the endpoint port of the same name (kube-proxy's matching)."""
+    found: list[tuple[str, int]] = []
+    for subset in (endpoints or {}).get("subsets") or []:
+        number = None
+        for port in subset.get("ports") or []:
+            if (
+                str(port.get("name") or "") == port_name
+                and str(port.get("protocol") or "TCP") == "TCP"
+            ):
+                number = port.get("port")
+        if not isinstance(number, int):
+            continue
+        for address in subset.get("addresses") or []:
+            ip = address.get("ip")
+            if isinstance(ip, str) and ip:
+                found.append((ip, number))
+    return tuple(sorted(set(found)))
+
+
+def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan | None:
+    """The gateway `service` needs, or None when it needs none (no TCP port)."""
+    meta = service.get("metadata") or {}
+    spec = service.get("spec") or {}
+    if meta.get("deletionTimestamp"):
+        return None
+    ports = _tcp_ports(spec)
+    if not ports:
+        return None
+    namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
+    kind = str(spec.get("type") or "ClusterIP")
+    cluster_ip = str(spec.get("clusterIP") or "")
+    backends: dict[int, tuple[tuple[str, int], ...]] = {}
+    if kind == "ExternalName":
+        external = str(spec.get("externalName") or "").rstrip(".")
+        if not external:
+            return None
+        for port in ports:
+            backends[int(port["port"])] = ((external, int(port["port"])),)
+        fixed = None
+    else:
+        for port in ports:
+            backends[int(port["port"])] = _ready_backends(endpoints, str(port.get("name") or ""))
+        fixed = cluster_ip if cluster_ip and cluster_ip != "None" else None
+    qualified = (
+        f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}",
+        f"{name}.{namespace}.svc",
+        f"{name}.{namespace}",
+    )
+    return GatewayPlan(
+        namespace=namespace,
+        name=name,
+        uid=str(meta.get("uid") or ""),
+        cluster_ip=fixed,
+        ports=tuple(sorted(backends)),
+        local_names=(name, *qualified),
+        qualified_names=qualified,
+        backends=backends,
+    )
+
+
+def plan_gateways(services: Iterable[JSONDict], endpoints: Lookup) -> dict[str, GatewayPlan]:
+    """Service uid -> its gateway, for every Service that needs one."""
+    plans: dict[str, GatewayPlan] = {}
+    for service in services:
+        meta = service.get("metadata") or {}
+        found = endpoints(str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+        plan = plan_gateway(service, found)
+        if plan is not None and plan.uid:
+            plans[plan.uid] = plan
+    return plans
+
+
+def backends_text(backends: Iterable[tuple[str, int]]) -> str:
+    """One `host port` line per backend (the format FORWARD_SCRIPT reads)."""
+    return "".join(f"{host} {port}\n" for host, port in backends)

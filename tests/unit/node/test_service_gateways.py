@@ -1,0 +1,224 @@
+"""Service gateways: the plan from Services + Endpoints (pure), and the loop converging the
+in-memory runtime to it (real forwarding over Docker is in tests/e2e)."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+from reconciler.cluster_network import SERVICES_NETWORK
+from reconciler.node.service_gateway_plan import backends_text, plan_gateway, plan_gateways
+from reconciler.node.service_gateways import (
+    GATEWAY_HASH_LABEL,
+    SERVICE_UID_LABEL,
+    ServiceGateways,
+)
+from reconciler.node.services_network import ServicesNetwork
+from reconciler.runtime.base import ContainerSpec, ContainerState, ContainerStatus
+from reconciler.runtime.memory import MemoryRuntime
+from tests.unit.node.conftest import NodeHarness
+
+JSONDict = dict[str, Any]
+
+
+def _service(name: str = "web", **spec: Any) -> JSONDict:
+    body = {"selector": {"app": name}, "clusterIP": "10.96.4.7", **spec}
+    body.setdefault("ports", [{"name": "http", "port": 80, "targetPort": 8080}])
+    return {"metadata": {"name": name, "namespace": "shop", "uid": f"uid-{name}"}, "spec": body}
+
+
+ENDPOINTS = {
+    "subsets": [
+        {
+            "addresses": [{"ip": "10.0.3.6"}, {"ip": "10.0.3.5"}],
+            "notReadyAddresses": [{"ip": "10.0.3.7"}],
+            "ports": [{"name": "http", "port": 8080, "protocol": "TCP"}],
+        }
+    ]
+}
+
+
+def test_plan_forwards_to_ready_addresses_only() -> None:
+    plan = plan_gateway(_service(), ENDPOINTS)
+    assert plan is not None
+    assert plan.cluster_ip == "10.96.4.7" and plan.ports == (80,)
+    assert plan.backends == {80: (("10.0.3.5", 8080), ("10.0.3.6", 8080))}
+    assert plan.local_names == ("web", "web.shop.svc.cluster.local", "web.shop.svc", "web.shop")
+    assert "web" not in plan.qualified_names  # unique across namespaces only
+    assert backends_text(plan.backends[80]) == "10.0.3.5 8080\n10.0.3.6 8080\n"
+
+
+def test_plan_matches_endpoint_ports_by_name() -> None:
+    service = _service(
+        ports=[{"name": "http", "port": 80}, {"name": "admin", "port": 9000}],
+    )
+    plan = plan_gateway(service, ENDPOINTS)
+    assert plan is not None
+    assert plan.backends[9000] == ()  # no endpoint port named admin: nothing answers
+
+
+def test_plan_headless_external_name_and_none() -> None:
+    headless = plan_gateway(_service(clusterIP="None"), ENDPOINTS)
+    assert headless is not None and headless.cluster_ip is None
+    external = plan_gateway(
+        _service(type="ExternalName", externalName="db.example.com.", clusterIP=None), None
+    )
+    assert external is not None
+    assert external.backends == {80: (("db.example.com", 80),)}
+    assert plan_gateway(_service(ports=[]), ENDPOINTS) is None
+    assert plan_gateway(_service(ports=[{"port": 53, "protocol": "UDP"}]), ENDPOINTS) is None
+    # The hash changes with what the container is made of, not with the endpoints.
+    one, two = plan_gateway(_service(), ENDPOINTS), plan_gateway(_service(), None)
+    assert one is not None and two is not None and one.spec_hash == two.spec_hash
+    moved = plan_gateway(_service(clusterIP="10.96.4.8"), None)
+    assert moved is not None and moved.spec_hash != one.spec_hash
+    assert set(plan_gateways([_service(), _service("db", ports=[])], lambda ns, n: None)) == {
+        "uid-web"
+    }
+
+
+async def _gateways(node: NodeHarness, tmp_path: Path) -> ServiceGateways:
+    node.runtime.add_local_image("fake/gateway")
+    gateways = ServiceGateways(
+        node.client,
+        node.runtime,
+        agent_id="test",
+        image="fake/gateway",
+        state_dir=tmp_path / "gw",
+        services_network=ServicesNetwork(node.runtime),
+        retry_interval=0.05,
+    )
+    await gateways.start()
+    return gateways
+
+
+async def _create_service(node: NodeHarness, name: str, **spec: Any) -> JSONDict:
+    body = {"selector": {"app": name}, "ports": [{"name": "http", "port": 80}], **spec}
+    return await node.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": body,
+        }
+    )
+
+
+async def _one(gateways: ServiceGateways, uid: str) -> ContainerState | None:
+    found = [g for g in await gateways.gateways() if g.labels.get(SERVICE_UID_LABEL) == uid]
+    assert len(found) <= 1
+    return found[0] if found and found[0].status is ContainerStatus.RUNNING else None
+
+
+async def test_gateway_follows_service_and_endpoints(node: NodeHarness, tmp_path: Path) -> None:
+    gateways = await _gateways(node, tmp_path)
+    try:
+        service = await _create_service(node, "web")
+        uid = service["metadata"]["uid"]
+        first = await node.eventually(lambda: _one(gateways, uid), what="a gateway")
+        container = node.runtime._get(first.id)
+        assert container.spec is not None
+        assert container.spec.network == "recon-default"
+        assert "web" in container.spec.network_aliases
+        [shared] = container.spec.extra_networks
+        assert shared.network == SERVICES_NETWORK
+        assert shared.ip_address == service["spec"]["clusterIP"]
+        assert shared.aliases[0] == "web.default.svc.cluster.local"
+        files = tmp_path / "gw" / uid
+        assert (files / "ports").read_text() == "80\n"
+        assert (files / "backends-80").read_text() == ""
+
+        # Endpoints change: only the file is rewritten, the container stays.
+        await node.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Endpoints",
+                "metadata": {"name": "web", "namespace": "default"},
+                "subsets": [
+                    {"addresses": [{"ip": "10.0.0.9"}], "ports": [{"name": "http", "port": 81}]}
+                ],
+            }
+        )
+
+        async def rewritten() -> bool:
+            return (files / "backends-80").read_text() == "10.0.0.9 81\n"
+
+        await node.eventually(rewritten, what="backends rewritten")
+        assert (await _one(gateways, uid)) == first
+
+        # A new port changes the spec hash: re-created.
+        ports = [{"name": "http", "port": 80}, {"name": "alt", "port": 8081}]
+        await node.client.patch(
+            "v1", "Service", "web", {"spec": {"ports": ports}}, namespace="default"
+        )
+
+        async def recreated() -> ContainerState | None:
+            now = await _one(gateways, uid)
+            return now if now is not None and now.id != first.id else None
+
+        second = await node.eventually(recreated, what="a re-created gateway")
+        assert second.labels[GATEWAY_HASH_LABEL] != first.labels[GATEWAY_HASH_LABEL]
+
+        # Killed behind our back (an engine restart): started again.
+        await node.runtime.remove_container(second.id)
+        await node.eventually(lambda: _one(gateways, uid), what="a gateway again")
+
+        # Deleted Service: gateway and files gone.
+        await node.client.delete("v1", "Service", "web", namespace="default")
+
+        async def gone() -> bool:
+            return not await gateways.gateways() and not files.exists()
+
+        await node.eventually(gone, what="gateway removed")
+    finally:
+        await gateways.stop()
+
+
+async def test_restarted_gateways_are_adopted_not_duplicated(
+    node: NodeHarness, tmp_path: Path
+) -> None:
+    gateways = await _gateways(node, tmp_path)
+    service = await _create_service(node, "api")
+    uid = service["metadata"]["uid"]
+    first = await node.eventually(lambda: _one(gateways, uid), what="a gateway")
+    await gateways.stop()
+    again = await _gateways(node, tmp_path)
+    try:
+        await asyncio.sleep(0.2)
+        assert [g.id for g in await again.gateways()] == [first.id]
+    finally:
+        await again.stop()
+
+
+async def test_a_taken_cluster_ip_is_reported_and_retried(
+    node: NodeHarness, tmp_path: Path
+) -> None:
+    runtime: MemoryRuntime = node.runtime
+    network = await ServicesNetwork(runtime).ensure()
+    assert network == SERVICES_NETWORK
+    runtime.add_local_image("fake/gateway")
+    # Another server on the same engine holds the address this Service will ask for.
+    intruder = await runtime.create_container(
+        ContainerSpec(
+            name="intruder",
+            image="fake/gateway",
+            network=network,
+            ip_address="10.96.200.200",
+        )
+    )
+    gateways = await _gateways(node, tmp_path)
+    try:
+        service = await _create_service(node, "dup", clusterIP="10.96.200.200")
+        uid = service["metadata"]["uid"]
+
+        async def warned() -> bool:
+            events = await node.client.list("v1", "Event", namespace="default")
+            return any(e.get("reason") == "FailedServiceGateway" for e in events.items)
+
+        await node.eventually(warned, what="a FailedServiceGateway event")
+        assert await _one(gateways, uid) is None
+        await runtime.remove_container(intruder)
+        await node.eventually(lambda: _one(gateways, uid), what="the gateway, retried")
+    finally:
+        await gateways.stop()
