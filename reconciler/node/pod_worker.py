@@ -222,9 +222,12 @@ class PodWorker:
             self._sandbox_retry_at = self.ctx.clock.monotonic() + self._sandbox_delay
             return self._sandbox_delay
         self._sandbox_delay = 0.0
-        if sandbox.id != self._volumes_for:
-            records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
         containers = [r for r in records if r.labels.get(ROLE_LABEL) != "sandbox"]
+        if sandbox.id != self._volumes_for and containers:
+            # A new sandbox stopped the old one's containers: read their states again
+            # (with none, as for a pod just created, there is nothing to read).
+            records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
+            containers = [r for r in records if r.labels.get(ROLE_LABEL) != "sandbox"]
         by_name: dict[str, list[ContainerState]] = {}
         for record in sorted(containers, key=_restart_count):
             by_name.setdefault(record.labels.get(CONTAINER_NAME_LABEL, ""), []).append(record)
