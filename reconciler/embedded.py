@@ -9,12 +9,13 @@ nothing about what runs on top of it.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
@@ -37,6 +38,9 @@ from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.streams import NodeStreams
 from reconciler.runtime.base import ContainerRuntime
 from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
+
+if TYPE_CHECKING:
+    from reconciler.gitops.manager import AppManager
 
 log = logging.getLogger(__name__)
 
@@ -72,8 +76,14 @@ class EmbeddedPlane:
         options: ServerOptions,
         clock: Clock | None = None,
         node: NodeOptions | None = None,
+        *,
+        gitops: bool = False,
     ) -> None:
         self.server = ApiServer(options, clock)
+        self.gitops_enabled = gitops
+        self.apps: AppManager | None = None
+        self._operator: asyncio.Task[None] | None = None
+        self._operator_stop = asyncio.Event()
         self.client = InProcessClient(self.server.service)
         clock = self.server.clock
         self.controllers = ControllerManager(self.client, clock)
@@ -121,6 +131,35 @@ class EmbeddedPlane:
     async def start(self) -> None:
         await self.server.start()
         await self.controllers.start()
+        await self._start_node()
+        if self.gitops_enabled:
+            await self._start_gitops()
+
+    async def _start_gitops(self) -> None:
+        """The Application controller, in-process: the same kopf operator `recon operator`
+        runs against a cluster, logged in with the kubeconfig this server wrote."""
+        from reconciler.gitops.manager import AppManager
+        from reconciler.gitops.operator import ensure_crd, run_operator
+        from reconciler.gitops.sync import SyncEngine
+        from reconciler.source.git import GitCache
+
+        await ensure_crd(self.client)
+        cache = GitCache(self.server.options.data_dir / "cache" / "git")
+        engine = SyncEngine(self.client, cache)
+        self.apps = AppManager(self.client, engine, self.server.clock)
+        await self.apps.start()
+        self._operator_stop = asyncio.Event()
+        ready = asyncio.Event()
+        self._operator = asyncio.get_running_loop().create_task(
+            run_operator(self.apps, self.server.kubeconfig, self._operator_stop, ready=ready),
+            name="application-operator",
+        )
+        await asyncio.wait(
+            [asyncio.ensure_future(ready.wait()), self._operator],
+            return_when=asyncio.FIRST_COMPLETED,
+        )
+
+    async def _start_node(self) -> None:
         connected = await self._connect_runtime()
         if connected is None:
             return
@@ -158,6 +197,14 @@ class EmbeddedPlane:
             await self.gateways.start()
 
     async def stop(self) -> None:
+        if self._operator is not None:
+            self._operator_stop.set()
+            try:
+                await asyncio.wait_for(self._operator, 10)
+            except (TimeoutError, Exception):
+                log.exception("the Application operator did not stop cleanly")
+        if self.apps is not None:
+            await self.apps.stop()
         self.server.pod_streams = None
         if self.gateways is not None:
             await self.gateways.stop()

@@ -9,26 +9,22 @@ Exit codes follow kubectl: apply 0/1; diff 0 (no differences), 1 (differences), 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
 
-from reconciler.cli.validate import default_schema_dirs
-from reconciler.client.base import Client
 from reconciler.client.errors import ClientError
 from reconciler.client.http import HttpClient
 from reconciler.client.kubeconfig import KubeconfigError
 from reconciler.gitops.apply import Applier, ObjectResult
-from reconciler.manifests.loader import Manifest, ManifestError, load_paths
+from reconciler.gitops.render import Loaded, load_and_validate
+from reconciler.manifests.loader import Manifest
 from reconciler.merge.render import colorize, unified_diff
-from reconciler.schema.manifest_validation import ManifestValidator
 from reconciler.source.git import GitCache, GitSourceError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
@@ -65,32 +61,6 @@ def resolve_paths(
     if not paths:
         raise CommandError("give PATH arguments (files, directories, - for stdin) or --repo")
     return list(paths), None
-
-
-@dataclass
-class Loaded:
-    manifests: list[Manifest]
-    errors: list[str]
-
-
-async def load_and_validate(
-    client: Client, paths: list[str], kubernetes_version: str | None
-) -> Loaded:
-    try:
-        loaded = load_paths(paths)
-    except ManifestError as e:
-        return Loaded([], [str(e)])
-    server_crds: list[dict[str, Any]] = []
-    with contextlib.suppress(ClientError):  # a cluster without CRDs, or no permission
-        server_crds = (
-            await client.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
-        ).items
-    validator = ManifestValidator(
-        kubernetes_version, extra_crds=server_crds, schema_dirs=default_schema_dirs()
-    )
-    issues = validator.validate(loaded.manifests)
-    errors = [str(e) for e in loaded.errors] + [str(i) for i in issues]
-    return Loaded(loaded.manifests, sorted(errors))
 
 
 def _kinds(manifests: Sequence[Manifest]) -> list[tuple[str, str]]:

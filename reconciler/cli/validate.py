@@ -9,13 +9,11 @@ import click
 
 from reconciler.manifests.loader import ManifestError, load_paths
 from reconciler.schema.definitions import SchemaNotFoundError
-from reconciler.schema.manifest_validation import ManifestValidator
-
-PROJECT_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+from reconciler.schema.manifest_validation import ManifestValidator, project_schema_dirs
 
 
 def default_schema_dirs() -> list[Path]:
-    return [PROJECT_SCHEMAS] if PROJECT_SCHEMAS.is_dir() else []
+    return project_schema_dirs()
 
 
 def collect_errors(

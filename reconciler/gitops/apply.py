@@ -14,7 +14,7 @@ that are no longer in the set — never anything else, and never when the set is
 from __future__ import annotations
 
 import copy
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -84,11 +84,22 @@ def comparable(obj: JSONDict | None) -> JSONDict | None:
 
 class Applier:
     def __init__(
-        self, client: Client, metas: PatchMetas | None = None, default_namespace: str = "default"
+        self,
+        client: Client,
+        metas: PatchMetas | None = None,
+        default_namespace: str = "default",
+        set_annotation: str = APPLY_SET,
+        keep_live: Callable[[JSONDict, JSONDict], JSONDict] | None = None,
     ) -> None:
         self.client = client
         self.metas = metas or PatchMetas()
         self.default_namespace = default_namespace
+        # The annotation naming the set an object belongs to: `recon apply --prune` uses
+        # `recon.dev/apply-set`, an Application `recon.dev/application`.
+        self.set_annotation = set_annotation
+        # (desired, live) -> desired with the fields the user said to leave alone taken from
+        # live (an Application's ignoreDifferences), so an apply never changes them.
+        self.keep_live = keep_live
 
     async def _desired(self, m: Manifest, apply_set: str | None) -> JSONDict:
         obj = copy.deepcopy(m.obj)
@@ -99,7 +110,8 @@ class Applier:
         else:
             meta.pop("namespace", None)
         if apply_set:
-            meta["annotations"] = {**(meta.get("annotations") or {}), APPLY_SET: apply_set}
+            annotations = meta.get("annotations") or {}
+            meta["annotations"] = {**annotations, self.set_annotation: apply_set}
         return obj
 
     async def apply_one(
@@ -120,6 +132,8 @@ class Applier:
                     )
                     result.action, result.after = "created", created
                     return result
+                if self.keep_live is not None:
+                    desired = self.keep_live(desired, live)
                 meta = self.metas.for_kind(m.api_version, m.kind)
                 merged = apply_three_way(last_applied_of(live), desired, live, meta)
                 result.before = live
@@ -168,7 +182,7 @@ class Applier:
                 continue
             for obj in listed.items:
                 meta = obj.get("metadata") or {}
-                if (meta.get("annotations") or {}).get(APPLY_SET) != apply_set:
+                if (meta.get("annotations") or {}).get(self.set_annotation) != apply_set:
                     continue
                 key = (api_version, kind, str(meta.get("namespace") or ""), str(meta["name"]))
                 if key not in keep:

@@ -149,3 +149,11 @@ class ManifestValidator:
                 parts = tuple(cause.field.split("."))
                 issues.append(ValidationIssue(file, m.line_of(parts), cause.field, cause.message))
         return issues
+
+
+PROJECT_SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+
+
+def project_schema_dirs() -> list[Path]:
+    """The project's own schemas (the Application CRD), when this is a source checkout."""
+    return [PROJECT_SCHEMAS] if PROJECT_SCHEMAS.is_dir() else []

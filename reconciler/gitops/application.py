@@ -1,0 +1,112 @@
+"""The Application resource as the sync engine reads it: a typed view of its spec. Pure.
+
+The CRD (`schemas/application-crd.yaml`) has the API server apply defaults; this view
+applies them again, so an Application written to a cluster whose CRD lacks them (an older
+install) behaves the same. Durations are Go's (`90s`, `1m30s`, `1h`), as Argo CD and Flux
+users write them.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = [
+    "API_VERSION",
+    "GROUP",
+    "KIND",
+    "PLURAL",
+    "VERSION",
+    "AppSpec",
+    "Retry",
+    "parse_duration",
+]
+
+GROUP, VERSION, KIND, PLURAL = "recon.dev", "v1alpha1", "Application", "applications"
+API_VERSION = f"{GROUP}/{VERSION}"
+
+JSONDict = dict[str, Any]
+
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
+_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str, default: float) -> float:
+    """Seconds in a Go duration (`1m30s`); `default` for an empty or malformed one."""
+    text = (text or "").strip()
+    if not text:
+        return default
+    parts = _DURATION.findall(text)
+    if not parts or "".join(n + u for n, u in parts) != text:
+        return default
+    return sum(float(n) * _UNITS[u] for n, u in parts)
+
+
+@dataclass(frozen=True)
+class Retry:
+    """A failed sync is retried after `duration`, multiplied by `factor` up to `max`."""
+
+    limit: int | None = None  # None: retry forever (automated syncs)
+    duration: float = 5.0
+    factor: int = 2
+    max_duration: float = 180.0
+
+    def delay(self, attempt: int) -> float:
+        """The wait before retry number `attempt` (1-based)."""
+        return float(min(self.duration * self.factor ** max(attempt - 1, 0), self.max_duration))
+
+
+@dataclass(frozen=True)
+class AppSpec:
+    namespace: str
+    name: str
+    repo_url: str
+    target_revision: str = "HEAD"
+    path: str = "."
+    recurse: bool = True
+    credentials_secret: str | None = None
+    destination_namespace: str | None = None
+    automated: bool = False
+    prune: bool = False
+    self_heal: bool = False
+    interval: float = 60.0
+    retry: Retry = field(default_factory=Retry)
+    ignore_differences: tuple[JSONDict, ...] = ()
+
+    @property
+    def key(self) -> str:
+        """`namespace/name`: the value of the ownership annotation on what it deploys."""
+        return f"{self.namespace}/{self.name}"
+
+    @classmethod
+    def from_object(cls, obj: JSONDict) -> AppSpec:
+        meta = obj.get("metadata") or {}
+        spec = obj.get("spec") or {}
+        source = spec.get("source") or {}
+        policy = spec.get("syncPolicy") or {}
+        automated = policy.get("automated")
+        retry = policy.get("retry") or {}
+        backoff = retry.get("backoff") or {}
+        limit = retry.get("limit")
+        return cls(
+            namespace=str(meta.get("namespace") or "default"),
+            name=str(meta.get("name") or ""),
+            repo_url=str(source.get("repoURL") or ""),
+            target_revision=str(source.get("targetRevision") or "HEAD"),
+            path=str(source.get("path") or "."),
+            recurse=bool((source.get("directory") or {}).get("recurse", True)),
+            credentials_secret=source.get("credentialsSecret") or None,
+            destination_namespace=(spec.get("destination") or {}).get("namespace") or None,
+            automated=isinstance(automated, dict),
+            prune=bool((automated or {}).get("prune", False)),
+            self_heal=bool((automated or {}).get("selfHeal", False)),
+            interval=max(parse_duration(str(policy.get("interval") or ""), 60.0), 1.0),
+            retry=Retry(
+                limit=int(limit) if isinstance(limit, int) else None,
+                duration=parse_duration(str(backoff.get("duration") or ""), 5.0),
+                factor=int(backoff.get("factor") or 2),
+                max_duration=parse_duration(str(backoff.get("maxDuration") or ""), 180.0),
+            ),
+            ignore_differences=tuple(spec.get("ignoreDifferences") or ()),
+        )

@@ -1,0 +1,297 @@
+"""Keeping every Application converged: scheduled refreshes, automated sync, self-heal,
+retries, manual sync requests, deletion.
+
+The kopf operator (`operator.py`) tells the manager which Applications exist; the manager
+decides when each one is looked at. apscheduler runs one interval job per Application
+(`syncPolicy.interval`, default 60 s, with up to 10 % jitter so a hundred Applications do
+not all fetch at once), plus one-off jobs for "look again soon": right after a change of the
+Application, a retry after a failed sync (5 s doubling to 3 min), and while what was applied
+is still Progressing. One look (`tick`) at a time per Application:
+
+1. a sync request (`operation.sync`, written by `recon sync` / `recon rollback`) is carried
+   out and removed;
+2. otherwise the remote head is checked without fetching (`git ls-remote`); the commit is
+   fetched only when it is not cached yet;
+3. the commit is rendered and compared with the live objects: sync status and health;
+4. with automated sync, a new revision or a changed Application that is OutOfSync is
+   synced; with self-heal, any drift (a `kubectl edit`, a deleted Deployment) is;
+   a render with errors never syncs and shows every error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from apscheduler.triggers.date import DateTrigger
+from apscheduler.triggers.interval import IntervalTrigger
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.clock import Clock, SystemClock
+from reconciler.gitops.application import API_VERSION, KIND, AppSpec
+from reconciler.gitops.status import comparison_error_patch, refresh_patch, sync_patch
+from reconciler.gitops.sync import SyncEngine, SyncOptions, SyncOutcome
+from reconciler.source.git import GitSourceError, redact
+
+__all__ = ["ORPHAN_ANNOTATION", "AppManager"]
+
+JSONDict = dict[str, Any]
+
+log = logging.getLogger(__name__)
+# apscheduler logs every job run at INFO: one line per Application per interval.
+logging.getLogger("apscheduler").setLevel(logging.WARNING)
+
+ORPHAN_ANNOTATION = "recon.dev/delete-policy"  # "orphan": deleting the app keeps its objects
+_SOON_S = 2.0
+
+
+@dataclass
+class _App:
+    key: str
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    failures: int = 0
+    interval: float | None = None
+    last_attempt: tuple[str, int] | None = None  # (revision, generation) of the last auto sync
+
+
+class AppManager:
+    def __init__(
+        self,
+        client: Client,
+        engine: SyncEngine,
+        clock: Clock | None = None,
+        *,
+        on_sync: Callable[[str, SyncOutcome], None] | None = None,
+    ) -> None:
+        self.client = client
+        self.engine = engine
+        self.clock = clock or SystemClock()
+        self.scheduler = AsyncIOScheduler()
+        self.apps: dict[str, _App] = {}
+        self._on_sync = on_sync
+        self._ticks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self.scheduler.start()
+
+    async def stop(self) -> None:
+        self.scheduler.shutdown(wait=False)
+        for task in list(self._ticks):
+            task.cancel()
+        if self._ticks:
+            await asyncio.gather(*self._ticks, return_exceptions=True)
+
+    # -- what exists ---------------------------------------------------------------------------
+
+    def track(self, obj: JSONDict) -> None:
+        """An Application exists or changed: (re)schedule its interval, look at it now."""
+        app = AppSpec.from_object(obj)
+        state = self.apps.setdefault(app.key, _App(app.key))
+        if state.interval != app.interval:
+            state.interval = app.interval
+            self.scheduler.add_job(
+                self._run,
+                IntervalTrigger(seconds=app.interval, jitter=max(app.interval * 0.1, 0.1)),
+                args=(app.key,),
+                id=app.key,
+                replace_existing=True,
+                coalesce=True,
+                max_instances=1,
+            )
+        self.poke(app.key)
+
+    def forget(self, key: str) -> None:
+        self.apps.pop(key, None)
+        for job_id in (key, f"{key}#soon"):
+            with contextlib.suppress(Exception):
+                self.scheduler.remove_job(job_id)
+
+    def poke(self, key: str, delay: float = 0.0) -> None:
+        """Look at `key` after `delay` seconds (an earlier pending look is replaced)."""
+        when = self.clock.now() + timedelta(seconds=delay)
+        self.scheduler.add_job(
+            self._run,
+            DateTrigger(run_date=when),
+            args=(key,),
+            id=f"{key}#soon",
+            replace_existing=True,
+            misfire_grace_time=None,
+        )
+
+    async def _run(self, key: str) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._ticks.add(task)
+        try:
+            await self.tick(key)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("application %s: look failed", key)
+        finally:
+            if task is not None:
+                self._ticks.discard(task)
+
+    async def deleted(self, obj: JSONDict) -> list[str]:
+        """The Application is being deleted: prune what it deployed unless told to orphan;
+        returns what was deleted, for the operator's log."""
+        app = AppSpec.from_object(obj)
+        self.forget(app.key)
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        if annotations.get(ORPHAN_ANNOTATION) == "orphan":
+            return []
+        results = await self.engine.delete_all(app)
+        failed = [r for r in results if r.action == "failed"]
+        if failed:
+            raise RuntimeError(
+                "could not delete " + ", ".join(f"{r.label}: {r.error}" for r in failed)
+            )
+        return [r.label for r in results]
+
+    # -- one look ------------------------------------------------------------------------------
+
+    async def tick(self, key: str) -> None:
+        state = self.apps.get(key)
+        if state is None:
+            return
+        async with state.lock:
+            namespace, _, name = key.partition("/")
+            try:
+                obj = await self.client.get(API_VERSION, KIND, name, namespace)
+            except NotFoundError:
+                self.forget(key)
+                return
+            if (obj.get("metadata") or {}).get("deletionTimestamp"):
+                return
+            await self._look(state, obj)
+
+    async def _look(self, state: _App, obj: JSONDict) -> None:
+        app = AppSpec.from_object(obj)
+        status = obj.get("status") or {}
+        generation = (obj.get("metadata") or {}).get("generation")
+        operation = (obj.get("operation") or {}).get("sync")
+        if isinstance(operation, dict):
+            await self._requested_sync(state, app, obj, operation)
+            return
+        try:
+            head = await self.engine.remote_revision(app)
+            checkout = await self.engine.fetch(app, head)
+        except GitSourceError as e:
+            now = self.clock.now()
+            patch = comparison_error_patch(status, redact(str(e)), None, generation, now)
+            await self._patch_status(app, patch)
+            return
+        loaded = await self.engine.render(app, checkout)
+        attempt = (checkout.revision, int(generation or 0))
+        if loaded.errors:
+            count = len(loaded.errors)
+            message = (
+                f"{count} validation error{'s' if count != 1 else ''} in {checkout.revision[:12]}"
+            )
+            now = self.clock.now()
+            patch = comparison_error_patch(status, message, checkout.revision, generation, now)
+            if app.automated and state.last_attempt != attempt:
+                state.last_attempt = attempt
+                outcome = SyncOutcome(
+                    "Failed",
+                    f"{message}: nothing was applied",
+                    checkout.revision,
+                    errors=loaded.errors,
+                )
+                patch.update(sync_patch(status, outcome, now, now, "automated"))
+            await self._patch_status(app, patch)
+            return
+        states = await self.engine.compare(app, loaded.manifests)
+        out_of_sync = any(s.status != "Synced" for s in states)
+        new_target = state.last_attempt != attempt and (
+            checkout.revision != status.get("lastAppliedRevision")
+            or generation != status.get("observedGeneration")
+        )
+        heal = app.self_heal and out_of_sync
+        if app.automated and out_of_sync and (new_target or heal or state.failures):
+            state.last_attempt = attempt
+            who = "self-heal" if heal and not new_target else "automated"
+            started = self.clock.now()
+            outcome = await self.engine.apply(
+                app,
+                loaded.manifests,
+                checkout.revision,
+                SyncOptions(prune=app.prune),
+                lambda line: log.info("application %s: %s", app.key, line),
+            )
+            status = await self._record(state, app, status, outcome, started, who)
+            states = await self.engine.compare(app, loaded.manifests)
+        elif not out_of_sync:
+            state.last_attempt = attempt
+        patch = refresh_patch(status, checkout.revision, states, generation, self.clock.now())
+        await self._patch_status(app, patch)
+        if patch["health"]["status"] == "Progressing":
+            self.poke(app.key, _SOON_S)
+
+    async def _requested_sync(
+        self, state: _App, app: AppSpec, obj: JSONDict, operation: JSONDict
+    ) -> None:
+        options = SyncOptions(
+            revision=operation.get("revision") or None,
+            prune=bool(operation.get("prune", False)),
+            dry_run=bool(operation.get("dryRun", False)),
+            force=bool(operation.get("force", False)),
+        )
+        who = str((obj.get("operation") or {}).get("initiatedBy") or "user")
+        started = self.clock.now()
+        outcome = await self.engine.sync(
+            app, options, lambda line: log.info("application %s: %s", app.key, line)
+        )
+        with contextlib.suppress(ClientError):
+            await self.client.patch(
+                API_VERSION, KIND, app.name, {"operation": None}, namespace=app.namespace
+            )
+        await self._record(state, app, obj.get("status") or {}, outcome, started, who)
+        self.poke(app.key, 0.5)  # compare and report health at the synced revision
+
+    async def _record(
+        self,
+        state: _App,
+        app: AppSpec,
+        status: JSONDict,
+        outcome: SyncOutcome,
+        started: Any,
+        who: str,
+    ) -> JSONDict:
+        patch = sync_patch(status, outcome, started, self.clock.now(), who)
+        written = await self._patch_status(app, patch)
+        if outcome.phase == "Succeeded":
+            state.failures = 0
+        else:
+            state.failures += 1
+            delay = app.retry.delay(state.failures) * (0.9 + 0.2 * random.random())
+            if app.retry.limit is None or state.failures <= app.retry.limit:
+                self.poke(app.key, delay)
+        if self._on_sync is not None:
+            self._on_sync(app.key, outcome)
+        log.info("application %s: sync %s: %s", app.key, outcome.phase, outcome.message)
+        return dict(written.get("status") or {}) if written else {**status, **patch}
+
+    async def _patch_status(self, app: AppSpec, patch: JSONDict) -> JSONDict | None:
+        try:
+            return await self.client.patch(
+                API_VERSION,
+                KIND,
+                app.name,
+                {"status": patch},
+                namespace=app.namespace,
+                subresource="status",
+            )
+        except NotFoundError:
+            self.forget(app.key)
+        except ClientError as e:
+            log.warning("application %s: cannot write status: %s", app.key, e.message)
+        return None

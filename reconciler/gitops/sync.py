@@ -1,0 +1,372 @@
+"""One Application sync, start to end: fetch, render, validate, apply in order, prune.
+
+The engine talks to its target only through a `Client`, so `recon serve` (in-process
+embedded plane) and `recon operator --kubeconfig` (any cluster) run the same code.
+
+    fetch      GitCache: cached mirror, shallow fetch, credentials from a Secret (never logged)
+    render     the source folder (recursive, kustomize when present) -> manifests
+    validate   everything, before anything is applied: any error -> Failed, nothing applied,
+               every error listed with its file:line
+    apply      Namespaces and CRDs first, then config, Services, workloads; sync waves;
+               kubectl's three-way merge with the last-applied annotation; each object marked
+               with `recon.dev/application: <ns>/<name>`
+    prune      objects marked as this Application's that left git — only when asked, never
+               when the render is empty, and not more than half of what it owns unless forced
+    compare    per object: Synced or OutOfSync (what applying now would change), and health
+
+A failed object does not stop the others (each is reported on its own, as Argo CD users
+expect); the sync then ends Failed and the operator retries it with back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from reconciler.client.base import Client
+from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.gitops import health
+from reconciler.gitops.application import AppSpec
+from reconciler.gitops.apply import Applier, ObjectResult, PatchMetas, comparable
+from reconciler.gitops.render import Loaded, load_and_validate, source_paths
+from reconciler.manifests.loader import Manifest
+from reconciler.manifests.ordering import SyncWaveError, waves
+from reconciler.merge.three_way import apply_three_way, last_applied_of
+from reconciler.source.git import Checkout, GitCache, GitSourceError, redact
+
+__all__ = [
+    "OWNER_ANNOTATION",
+    "ResourceState",
+    "SyncEngine",
+    "SyncOptions",
+    "SyncOutcome",
+]
+
+JSONDict = dict[str, Any]
+Progress = Callable[[str], None]
+
+log = logging.getLogger(__name__)
+
+OWNER_ANNOTATION = "recon.dev/application"
+
+# Kinds looked at for objects to prune, besides those in the render and the inventory.
+_COMMON_KINDS = (
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("v1", "ServiceAccount"),
+    ("v1", "PersistentVolumeClaim"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+)
+
+
+@dataclass(frozen=True)
+class SyncOptions:
+    revision: str | None = None  # None: the Application's targetRevision
+    prune: bool = False
+    dry_run: bool = False
+    force: bool = False  # prune even more than half of what the Application owns
+
+
+@dataclass
+class ResourceState:
+    """One object of the Application, as `status.resources` lists it."""
+
+    api_version: str
+    kind: str
+    namespace: str
+    name: str
+    status: str  # Synced | OutOfSync
+    health: health.Health
+    message: str = ""
+
+    def as_status(self) -> JSONDict:
+        group, _, version = self.api_version.rpartition("/")
+        entry: JSONDict = {
+            "group": group,
+            "version": version,
+            "kind": self.kind,
+            "name": self.name,
+            "status": self.status,
+            "health": {"status": self.health.status},
+        }
+        if self.namespace:
+            entry["namespace"] = self.namespace
+        if self.health.message:
+            entry["health"]["message"] = self.health.message
+        if self.message:
+            entry["message"] = self.message
+        return entry
+
+
+@dataclass
+class SyncOutcome:
+    phase: str  # Succeeded | Failed | Error
+    message: str
+    revision: str | None = None
+    errors: list[str] = field(default_factory=list)
+    results: list[ObjectResult] = field(default_factory=list)
+    prune_held_back: str | None = None
+
+    @property
+    def failed_objects(self) -> list[ObjectResult]:
+        return [r for r in self.results if r.action == "failed"]
+
+
+def _with_credentials(url: str, secret: JSONDict | None) -> str:
+    """`url` with the Secret's username and password (or token) for HTTPS remotes."""
+    if secret is None:
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https"):
+        return url
+    data = {k: base64.b64decode(v).decode() for k, v in (secret.get("data") or {}).items()}
+    data.update(secret.get("stringData") or {})
+    password = data.get("password") or data.get("token")
+    if not password:
+        return url
+    user = data.get("username") or "git"
+    host = parts.hostname or ""
+    if parts.port:
+        host = f"{host}:{parts.port}"
+    netloc = f"{quote(user, safe='')}:{quote(password, safe='')}@{host}"
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
+
+
+def _identity(api_version: str, kind: str, namespace: str, name: str) -> tuple[str, ...]:
+    return (api_version.rpartition("/")[0], kind, namespace, name)
+
+
+class SyncEngine:
+    def __init__(
+        self,
+        client: Client,
+        cache: GitCache,
+        *,
+        metas: PatchMetas | None = None,
+        kubernetes_version: str | None = None,
+        keep_live: Callable[[AppSpec], Callable[[JSONDict, JSONDict], JSONDict] | None]
+        | None = None,
+    ) -> None:
+        self.client = client
+        self.cache = cache
+        self.metas = metas or PatchMetas(kubernetes_version)
+        self.kubernetes_version = kubernetes_version
+        self._keep_live = keep_live
+
+    def applier(self, app: AppSpec) -> Applier:
+        return Applier(
+            self.client,
+            self.metas,
+            default_namespace=app.destination_namespace or app.namespace,
+            set_annotation=OWNER_ANNOTATION,
+            keep_live=self._keep_live(app) if self._keep_live else None,
+        )
+
+    # -- source ------------------------------------------------------------------------------
+
+    async def _remote(self, app: AppSpec) -> str:
+        if not app.credentials_secret:
+            return app.repo_url
+        try:
+            secret = await self.client.get("v1", "Secret", app.credentials_secret, app.namespace)
+        except NotFoundError:
+            raise GitSourceError(
+                f"credentials Secret {app.namespace}/{app.credentials_secret} not found"
+            ) from None
+        return _with_credentials(app.repo_url, secret)
+
+    async def remote_revision(self, app: AppSpec) -> str | None:
+        """The commit the target revision names now, without fetching (None: unknown)."""
+        remote = await self._remote(app)
+        return await asyncio.to_thread(self.cache.remote_revision, remote, app.target_revision)
+
+    async def fetch(self, app: AppSpec, revision: str | None = None) -> Checkout:
+        remote = await self._remote(app)
+        return await asyncio.to_thread(self.cache.checkout, remote, revision or app.target_revision)
+
+    async def render(self, app: AppSpec, checkout: Checkout) -> Loaded:
+        try:
+            paths = source_paths(checkout.path, app.path, recurse=app.recurse)
+        except ValueError as e:
+            return Loaded([], [f"spec.source.path: {e}"])
+        loaded = await load_and_validate(self.client, paths, self.kubernetes_version)
+        # Errors name files as the repository has them, not where the cache keeps the tree.
+        prefix = f"{checkout.path.resolve()}/"
+        loaded.errors = [e.replace(prefix, "") for e in loaded.errors]
+        try:
+            waves(loaded.manifests, lambda m: m.obj)
+        except SyncWaveError as e:
+            loaded.errors.append(str(e))
+        return loaded
+
+    # -- sync ------------------------------------------------------------------------------
+
+    async def sync(
+        self, app: AppSpec, options: SyncOptions, progress: Progress | None = None
+    ) -> SyncOutcome:
+        say = progress or (lambda _line: None)
+        try:
+            checkout = await self.fetch(app, options.revision)
+        except GitSourceError as e:
+            return SyncOutcome("Error", redact(str(e)))
+        say(f"revision {checkout.revision[:12]}")
+        loaded = await self.render(app, checkout)
+        if loaded.errors:
+            count = len(loaded.errors)
+            return SyncOutcome(
+                "Failed",
+                f"{count} validation error{'s' if count != 1 else ''}: nothing was applied",
+                checkout.revision,
+                errors=loaded.errors,
+            )
+        return await self.apply(app, loaded.manifests, checkout.revision, options, say)
+
+    async def apply(
+        self,
+        app: AppSpec,
+        manifests: Sequence[Manifest],
+        revision: str | None,
+        options: SyncOptions,
+        say: Progress,
+    ) -> SyncOutcome:
+        applier = self.applier(app)
+        results: list[ObjectResult] = []
+        try:
+            for wave in waves(list(manifests), lambda m: m.obj):
+                for m in wave:
+                    result = await applier.apply_one(m, dry_run=options.dry_run, apply_set=app.key)
+                    results.append(result)
+                    if result.action != "unchanged":
+                        detail = f": {result.error}" if result.error else ""
+                        say(f"{result.label} {result.action}{detail}")
+        except ClientError as e:
+            return SyncOutcome("Error", e.message, revision, results=results)
+        held_back: str | None = None
+        if options.prune:
+            pruned, held_back = await self._prune(app, applier, manifests, options)
+            for result in pruned:
+                say(f"{result.label} {result.action}")
+            results += pruned
+        elif not manifests:
+            held_back = "the render is empty: nothing is pruned"
+        failed = [r for r in results if r.action == "failed"]
+        counts = _counts(results)
+        if failed:
+            return SyncOutcome(
+                "Failed",
+                f"{len(failed)} of {len(results)} objects failed ({counts})",
+                revision,
+                results=results,
+                prune_held_back=held_back,
+            )
+        message = f"successfully synced ({counts})"
+        if held_back:
+            message += f"; {held_back}"
+        return SyncOutcome(
+            "Succeeded", message, revision, results=results, prune_held_back=held_back
+        )
+
+    async def _prune(
+        self,
+        app: AppSpec,
+        applier: Applier,
+        manifests: Sequence[Manifest],
+        options: SyncOptions,
+    ) -> tuple[list[ObjectResult], str | None]:
+        if not manifests:
+            return [], "the render is empty: nothing is pruned"
+        kinds = sorted({(m.api_version, m.kind) for m in manifests} | set(_COMMON_KINDS))
+        candidates = await applier.prune_candidates(manifests, app.key, kinds)
+        if not candidates:
+            return [], None
+        owned = len(candidates) + len(manifests)
+        if len(candidates) * 2 > owned and not options.force:
+            return [], (
+                f"pruning {len(candidates)} of the {owned} objects this Application owns is more "
+                "than half: held back (sync with --force to prune them)"
+            )
+        return await applier.prune(candidates, dry_run=options.dry_run), None
+
+    async def delete_all(self, app: AppSpec) -> list[ObjectResult]:
+        """Everything this Application deployed, deleted (its finalizer, on deletion)."""
+        applier = self.applier(app)
+        candidates = await applier.prune_candidates([], app.key, list(_COMMON_KINDS))
+        return await applier.prune(candidates)
+
+    # -- compare ---------------------------------------------------------------------------
+
+    async def compare(self, app: AppSpec, manifests: Sequence[Manifest]) -> list[ResourceState]:
+        """Each desired object's sync status (would applying it change the live one?) and
+        health, in apply order."""
+        applier = self.applier(app)
+        states: list[ResourceState] = []
+        for wave in waves(list(manifests), lambda m: m.obj):
+            for m in wave:
+                states.append(await self._state(app, applier, m))
+        return states
+
+    async def _state(self, app: AppSpec, applier: Applier, m: Manifest) -> ResourceState:
+        namespace = ""
+        try:
+            info = await self.client.resource(m.api_version, m.kind)
+            if info.namespaced:
+                namespace = m.namespace or applier.default_namespace
+            live: JSONDict | None = await self.client.get(
+                m.api_version, m.kind, m.name, namespace or None
+            )
+        except NotFoundError:
+            live = None
+        except ClientError as e:
+            return ResourceState(
+                m.api_version,
+                m.kind,
+                namespace,
+                m.name,
+                "Unknown",
+                health.Health("Unknown"),
+                e.message,
+            )
+        if live is None:
+            return ResourceState(
+                m.api_version, m.kind, namespace, m.name, "OutOfSync", health.assess(None)
+            )
+        desired = {**m.obj, "metadata": {**(m.obj.get("metadata") or {})}}
+        if namespace:
+            desired["metadata"]["namespace"] = namespace
+        desired["metadata"]["annotations"] = {
+            **(desired["metadata"].get("annotations") or {}),
+            OWNER_ANNOTATION: app.key,
+        }
+        if applier.keep_live is not None:
+            desired = applier.keep_live(desired, live)
+        merged = apply_three_way(
+            last_applied_of(live), desired, live, self.metas.for_kind(m.api_version, m.kind)
+        )
+        status = "Synced" if comparable(merged) == comparable(live) else "OutOfSync"
+        endpoints = None
+        if m.kind == "Service" and m.api_version == "v1":
+            try:
+                endpoints = await self.client.get("v1", "Endpoints", m.name, namespace)
+            except ClientError:
+                endpoints = None
+        return ResourceState(
+            m.api_version, m.kind, namespace, m.name, status, health.assess(live, endpoints)
+        )
+
+
+def _counts(results: Sequence[ObjectResult]) -> str:
+    tally: dict[str, int] = {}
+    for result in results:
+        tally[result.action] = tally.get(result.action, 0) + 1
+    order = ("created", "configured", "unchanged", "pruned", "failed")
+    return ", ".join(f"{tally[a]} {a}" for a in order if tally.get(a)) or "nothing to do"
