@@ -15,6 +15,7 @@ import click
 
 from reconciler.apiserver.server import ListenError, ServerOptions, parse_listen
 from reconciler.cli.apply_diff import apply_command, diff_command
+from reconciler.cli.repos import hook_group, repo_group
 from reconciler.cli.validate import validate_command
 from reconciler.embedded import (
     DEFAULT_PAUSE_IMAGE,
@@ -172,6 +173,8 @@ def kubeconfig(data_dir: Path) -> None:
 cli.add_command(validate_command)
 cli.add_command(apply_command)
 cli.add_command(diff_command)
+cli.add_command(repo_group)
+cli.add_command(hook_group)
 
 
 def main() -> None:

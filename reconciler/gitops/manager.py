@@ -245,16 +245,21 @@ class AppManager:
             dry_run=bool(operation.get("dryRun", False)),
             force=bool(operation.get("force", False)),
         )
-        who = str((obj.get("operation") or {}).get("initiatedBy") or "user")
+        request = obj.get("operation") or {}
+        who = str(request.get("initiatedBy") or "user")
         started = self.clock.now()
         outcome = await self.engine.sync(
             app, options, lambda line: log.info("application %s: %s", app.key, line)
+        )
+        # Recorded before the request is removed, so whoever follows it by `requestedAt`
+        # finds the result as soon as the request is gone.
+        await self._record(
+            state, app, obj.get("status") or {}, outcome, started, who, request.get("requestedAt")
         )
         with contextlib.suppress(ClientError):
             await self.client.patch(
                 API_VERSION, KIND, app.name, {"operation": None}, namespace=app.namespace
             )
-        await self._record(state, app, obj.get("status") or {}, outcome, started, who)
         self.poke(app.key, 0.5)  # compare and report health at the synced revision
 
     async def _record(
@@ -265,8 +270,11 @@ class AppManager:
         outcome: SyncOutcome,
         started: Any,
         who: str,
+        requested_at: str | None = None,
     ) -> JSONDict:
         patch = sync_patch(status, outcome, started, self.clock.now(), who)
+        if requested_at:
+            patch["operationState"]["requestedAt"] = requested_at
         written = await self._patch_status(app, patch)
         if outcome.phase == "Succeeded":
             state.failures = 0
