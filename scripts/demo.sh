@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make demo`: the embedded control plane and node agent in the foreground, serving the
-# repo-template app (a web Deployment + Service + ConfigMap and a CronJob) on Docker.
+# repo-template app (a web Deployment + Service + ConfigMap and a CronJob) on Docker, deployed
+# by `git push` to a repository Recon hosts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 data_dir="$1"
@@ -18,21 +19,35 @@ for _ in $(seq 1 100); do
     kill -0 "$server" 2>/dev/null || exit 1
     sleep 0.1
 done
-.venv/bin/recon apply --kubeconfig "$KUBECONFIG" repo-template
-kubectl -n demo rollout status deployment/web --timeout=120s || true
+# git push to deploy: a hosted repository with an Application on it, and repo-template/
+# pushed to it (the push output streams the sync and the rollout).
+if [ ! -d "$data_dir/repos/demo.git" ]; then
+    .venv/bin/recon repo create demo --data-dir "$data_dir"
+fi
+work="$data_dir/demo-src"
+if [ ! -d "$work/.git" ]; then
+    rm -rf "$work"
+    cp -r repo-template "$work"
+    git -C "$work" init -q -b main
+    git -C "$work" add -A
+    git -C "$work" -c user.name=recon -c user.email=demo@recon.dev commit -q -m "repo-template"
+    git -C "$work" remote add recon "$data_dir/repos/demo.git"
+fi
+git -C "$work" push recon main || true
+kubectl get applications
 kubectl -n demo get pods -o wide
 cat <<MSG
 
-Recon demo: the control plane is on https://$listen and runs repo-template/ on Docker.
+Recon demo: the control plane is on https://$listen and deploys $work on Docker.
   data:        $data_dir
   kubeconfig:  $KUBECONFIG
+  the app:     curl http://127.0.0.1:30080/
 
 In another terminal:
   export KUBECONFIG=$KUBECONFIG
-  kubectl -n demo get pods,deployments,cronjobs,jobs
-  kubectl -n demo get pod -l app=web -o jsonpath='{.items[0].metadata.annotations.recon\\.dev/published-ports}'
-      # {"8080/TCP": PORT}: curl http://127.0.0.1:PORT/
-  kubectl -n demo scale deployment/web --replicas=3
+  cd $work && edit web/deployment.yaml && git commit -am change && git push recon main
+  kubectl get applications;  kubectl -n demo get pods,deployments,cronjobs,jobs
+  kubectl -n demo delete deployment web     # drift: healed within the interval
 
 Ctrl-C stops the server; the pods keep running and are re-adopted at the next start.
 MSG
