@@ -84,6 +84,13 @@ def cli(verbose: bool) -> None:
 @click.option(
     "--allow-privileged", is_flag=True, help="Let pods run privileged containers on this host."
 )
+@click.option(
+    "--gitops/--no-gitops",
+    default=True,
+    show_default=True,
+    help="Run the Application controller in-process (--no-gitops: a plain cluster, e.g. for "
+    "`recon operator` to target).",
+)
 def serve(
     data_dir: Path,
     listen: str,
@@ -94,6 +101,7 @@ def serve(
     proxy_image: str,
     node_name: str,
     allow_privileged: bool,
+    gitops: bool,
 ) -> None:
     """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
     foreground."""
@@ -122,11 +130,11 @@ def serve(
         node_name=node_name,
         allow_privileged=allow_privileged,
     )
-    asyncio.run(_serve(options, node))
+    asyncio.run(_serve(options, node, gitops))
 
 
-async def _serve(options: ServerOptions, node: NodeOptions) -> None:
-    server = EmbeddedPlane(options, node=node, gitops=True)
+async def _serve(options: ServerOptions, node: NodeOptions, gitops: bool) -> None:
+    server = EmbeddedPlane(options, node=node, gitops=gitops)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -175,6 +183,45 @@ cli.add_command(apply_command)
 cli.add_command(diff_command)
 cli.add_command(repo_group)
 cli.add_command(hook_group)
+
+
+@cli.command()
+@click.option("--kubeconfig", required=True, help="Kubeconfig of the cluster to manage.")
+@click.option("--namespace", default=None, help="Watch Applications in this namespace only.")
+@click.option(
+    "--cache-dir",
+    type=click.Path(path_type=Path),
+    default=DEFAULT_DATA_DIR / "operator-cache",
+    show_default=True,
+    help="Where git mirrors and checked-out trees are kept.",
+)
+def operator(kubeconfig: str, namespace: str | None, cache_dir: Path) -> None:
+    """Run the Application controller against any Kubernetes cluster (the same code `recon
+    serve` runs in-process), in the foreground."""
+    asyncio.run(_operator(Path(kubeconfig).expanduser(), namespace, cache_dir.expanduser()))
+
+
+async def _operator(kubeconfig: Path, namespace: str | None, cache_dir: Path) -> None:
+    from reconciler.client.http import HttpClient
+    from reconciler.gitops.manager import AppManager
+    from reconciler.gitops.operator import ensure_crd, run_operator
+    from reconciler.gitops.sync import SyncEngine
+    from reconciler.source.git import GitCache
+
+    client = HttpClient.from_kubeconfig(kubeconfig)
+    try:
+        await ensure_crd(client)
+        manager = AppManager(client, SyncEngine(client, GitCache(cache_dir)))
+        await manager.start()
+        try:
+            # kopf stops on SIGINT / SIGTERM by itself.
+            await run_operator(manager, kubeconfig, asyncio.Event(), namespace=namespace)
+        finally:
+            await manager.stop()
+    except RuntimeError as e:
+        raise click.ClickException(str(e)) from None
+    finally:
+        await client.close()
 
 
 def main() -> None:
