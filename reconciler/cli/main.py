@@ -186,7 +186,10 @@ cli.add_command(hook_group)
 
 
 @cli.command()
-@click.option("--kubeconfig", required=True, help="Kubeconfig of the cluster to manage.")
+@click.option("--kubeconfig", default=None, help="Kubeconfig of the cluster to manage.")
+@click.option(
+    "--in-cluster", is_flag=True, help="Use the pod's service account (inside a cluster)."
+)
 @click.option("--namespace", default=None, help="Watch Applications in this namespace only.")
 @click.option(
     "--cache-dir",
@@ -195,10 +198,24 @@ cli.add_command(hook_group)
     show_default=True,
     help="Where git mirrors and checked-out trees are kept.",
 )
-def operator(kubeconfig: str, namespace: str | None, cache_dir: Path) -> None:
+def operator(
+    kubeconfig: str | None, in_cluster: bool, namespace: str | None, cache_dir: Path
+) -> None:
     """Run the Application controller against any Kubernetes cluster (the same code `recon
     serve` runs in-process), in the foreground."""
-    asyncio.run(_operator(Path(kubeconfig).expanduser(), namespace, cache_dir.expanduser()))
+    from reconciler.client.incluster import InClusterError, write_in_cluster_kubeconfig
+
+    cache_dir = cache_dir.expanduser()
+    if in_cluster == bool(kubeconfig):
+        raise click.UsageError("give exactly one of --kubeconfig and --in-cluster")
+    if in_cluster:
+        try:
+            path = write_in_cluster_kubeconfig(cache_dir / "in-cluster.kubeconfig")
+        except InClusterError as e:
+            raise click.ClickException(str(e)) from None
+    else:
+        path = Path(str(kubeconfig)).expanduser()
+    asyncio.run(_operator(path, namespace, cache_dir))
 
 
 async def _operator(kubeconfig: Path, namespace: str | None, cache_dir: Path) -> None:
