@@ -244,6 +244,9 @@ class SyncEngine:
         try:
             for wave in waves(list(manifests), lambda m: m.obj):
                 for m in wave:
+                    # The in-process client never waits: let the API server answer others
+                    # between objects, or a large sync would hold the event loop.
+                    await asyncio.sleep(0)
                     result = await applier.apply_one(m, dry_run=options.dry_run, apply_set=app.key)
                     results.append(result)
                     if result.action != "unchanged":
@@ -312,6 +315,7 @@ class SyncEngine:
         states: list[ResourceState] = []
         for wave in waves(list(manifests), lambda m: m.obj):
             for m in wave:
+                await asyncio.sleep(0)  # as in `apply`
                 states.append(await self._state(app, applier, m))
         return states
 
