@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from aiohttp import web
+
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import Clock
@@ -41,6 +43,7 @@ from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
 
 if TYPE_CHECKING:
     from reconciler.gitops.manager import AppManager
+    from reconciler.gitops.webhook_receiver import WebhookReceiver
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,7 @@ class EmbeddedPlane:
         self.server = ApiServer(options, clock)
         self.gitops_enabled = gitops
         self.apps: AppManager | None = None
+        self.webhooks: WebhookReceiver | None = None
         self._operator: asyncio.Task[None] | None = None
         self._operator_stop = asyncio.Event()
         self.client = InProcessClient(self.server.service)
@@ -128,7 +132,14 @@ class EmbeddedPlane:
         )
         return docker, NetworkProber()
 
+    async def _webhook(self, request: web.Request) -> web.StreamResponse:
+        if self.webhooks is None:
+            return web.Response(status=503, text="the Application controller is not running")
+        return await self.webhooks.handle(request)
+
     async def start(self) -> None:
+        if self.gitops_enabled:
+            self.server.public_routes["/webhooks"] = self._webhook
         await self.server.start()
         await self.controllers.start()
         await self._start_node()
@@ -141,6 +152,7 @@ class EmbeddedPlane:
         from reconciler.gitops.manager import AppManager
         from reconciler.gitops.operator import ensure_crd, run_operator
         from reconciler.gitops.sync import SyncEngine
+        from reconciler.gitops.webhook_receiver import WebhookReceiver
         from reconciler.source.git import GitCache
 
         await ensure_crd(self.client)
@@ -148,6 +160,8 @@ class EmbeddedPlane:
         engine = SyncEngine(self.client, cache)
         self.apps = AppManager(self.client, engine, self.server.clock)
         await self.apps.start()
+        self.webhooks = WebhookReceiver(self.client, self.apps, self.server.clock)
+        await self.webhooks.start()
         self._operator_stop = asyncio.Event()
         ready = asyncio.Event()
         self._operator = asyncio.get_running_loop().create_task(
@@ -203,6 +217,8 @@ class EmbeddedPlane:
                 await asyncio.wait_for(self._operator, 10)
             except (TimeoutError, Exception):
                 log.exception("the Application operator did not stop cleanly")
+        if self.webhooks is not None:
+            await self.webhooks.stop()
         if self.apps is not None:
             await self.apps.stop()
         self.server.pod_streams = None

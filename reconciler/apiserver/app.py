@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -67,7 +67,18 @@ def build_app(
     clock: Clock,
     config: AppConfig,
     pod_streams: StreamsSource = lambda: None,
+    public: Mapping[str, Handler] | None = None,
 ) -> web.Application:
+    """`public`: path prefix -> handler for URLs that authenticate themselves (webhooks sign
+    their bodies) and so skip the bearer token; the server knows nothing else of them."""
+    public = dict(public or {})
+
+    def public_handler(path: str) -> Handler | None:
+        for prefix, handler in public.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return handler
+        return None
+
     resources = ResourceHandlers(
         service, clock, WatchSettings(config.bookmark_interval), pod_streams
     )
@@ -75,6 +86,9 @@ def build_app(
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        own = public_handler(request.path)
+        if own is not None:
+            return await own(request)
         if request.path not in _PUBLIC:
             given = request.headers.get("Authorization", "").encode()
             if not hmac.compare_digest(given, expected):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from reconciler.apiserver.app import AppConfig, build_app
+from reconciler.apiserver.app import AppConfig, Handler, build_app
 from reconciler.apiserver.lifecycle import Lifecycle
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
@@ -88,6 +88,9 @@ class ApiServer:
         self.credentials: ServerCredentials | None = None
         # Set by whoever runs pods (the node agent) so `kubectl logs` / `exec` reach them.
         self.pod_streams: PodStreams | None = None
+        # Path prefix -> handler for URLs that carry their own authentication (webhooks);
+        # set before `start()`.
+        self.public_routes: dict[str, Handler] = {}
 
     def bootstrap(self) -> None:
         ns_type = self.registry.lookup("", "v1", "namespaces")
@@ -119,6 +122,7 @@ class ApiServer:
                 bookmark_interval=self.options.bookmark_interval,
             ),
             lambda: self.pod_streams,
+            self.public_routes,
         )
         # Cancel a handler whose client hung up: a `kubectl logs -f` or watch left open on an
         # idle stream would otherwise wait for its next write to notice.

@@ -59,6 +59,7 @@ class _App:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     failures: int = 0
     interval: float | None = None
+    repo_url: str = ""
     last_attempt: tuple[str, int] | None = None  # (revision, generation) of the last auto sync
 
 
@@ -95,6 +96,7 @@ class AppManager:
         """An Application exists or changed: (re)schedule its interval, look at it now."""
         app = AppSpec.from_object(obj)
         state = self.apps.setdefault(app.key, _App(app.key))
+        state.repo_url = app.repo_url
         if state.interval != app.interval:
             state.interval = app.interval
             self.scheduler.add_job(
@@ -107,6 +109,10 @@ class AppManager:
                 max_instances=1,
             )
         self.poke(app.key)
+
+    def repo_urls(self) -> dict[str, str]:
+        """Application key -> the repository it follows (for webhooks)."""
+        return {key: state.repo_url for key, state in self.apps.items()}
 
     def forget(self, key: str) -> None:
         self.apps.pop(key, None)
