@@ -84,6 +84,7 @@ def operation_state(
         "message": outcome.message,
         "startedAt": rfc3339(started),
         "finishedAt": rfc3339(finished),
+        "durationMs": round((finished - started).total_seconds() * 1000),
         "initiatedBy": initiated_by,
         "syncResult": {
             "revision": outcome.revision or "",
