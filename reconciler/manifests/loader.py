@@ -286,12 +286,50 @@ def _render_kustomization(directory: Path, into: ManifestSet) -> None:
         return
     rendered = ManifestSet()
     _documents(result.stdout, f"{kfile} (rendered)", rendered)
+    origins = _kustomize_sources(directory, kfile)
     for m in rendered.manifests:
+        origin = origins.get((m.kind, m.name))
+        if origin is not None:
+            # Errors point into the file the user wrote; fields kustomize added (labels,
+            # namespace) fall back to the line where that object starts.
+            into.manifests.append(Manifest(m.obj, origin.source, origin.file_lines, origin.prefix))
+            continue
         source = Source(
             f"{kfile} (rendered document {m.source.document + 1})", 0, m.source.document
         )
         into.manifests.append(Manifest(m.obj, source))
     into.errors.extend(rendered.errors)
+
+
+def _kustomize_sources(directory: Path, kfile: Path) -> dict[tuple[str, str], Manifest]:
+    """(kind, rendered name) -> the document a rendered object came from, for objects that
+    exactly one source document (under the kustomization or the folders it lists as
+    resources) explains, taking `namePrefix` / `nameSuffix` into account."""
+    try:
+        config = yaml.load(kfile.read_text(), Loader=_Loader) or {}
+    except (OSError, yaml.YAMLError):
+        return {}
+    if not isinstance(config, dict):
+        return {}
+    prefix, suffix = str(config.get("namePrefix") or ""), str(config.get("nameSuffix") or "")
+    roots = [directory]
+    for entry in [*(config.get("resources") or []), *(config.get("bases") or [])]:
+        target = (directory / str(entry)).resolve()
+        if target.is_dir() and directory.resolve() not in target.parents:
+            roots.append(target)
+    found: dict[tuple[str, str], list[Manifest]] = {}
+    for root in roots:
+        for path in sorted(root.rglob("*")):
+            if path.suffix not in SUFFIXES or path.name in KUSTOMIZATION_FILES:
+                continue
+            loaded = ManifestSet()
+            try:
+                _documents(path.read_text(), str(path), loaded)
+            except (OSError, UnicodeDecodeError):
+                continue
+            for m in loaded.manifests:
+                found.setdefault((m.kind, f"{prefix}{m.name}{suffix}"), []).append(m)
+    return {key: docs[0] for key, docs in found.items() if len(docs) == 1}
 
 
 def _walk(path: Path, into: ManifestSet) -> None:

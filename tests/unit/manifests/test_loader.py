@@ -119,4 +119,29 @@ def test_kustomization_is_rendered_with_kubectl(tmp_path: Path) -> None:
     assert loaded.errors == []
     (cm,) = loaded.manifests
     assert cm.obj["metadata"] == {"name": "c", "namespace": "shop", "labels": {"team": "a"}}
-    assert "kustomization.yaml (rendered document 1)" in cm.source.file
+    # Errors point into the file the object came from, not the rendered stream.
+    assert cm.source.file == str(tmp_path / "cm.yaml")
+
+
+def test_rendered_objects_map_back_to_their_source_lines(tmp_path: Path) -> None:
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "deploy.yaml").write_text(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n"
+        "  replicas: 2\n  template: {}\n"
+    )
+    (base / "kustomization.yaml").write_text("resources: [deploy.yaml]\n")
+    overlay = tmp_path / "prod"
+    overlay.mkdir()
+    (overlay / "kustomization.yaml").write_text(
+        "resources: [../base]\nnamePrefix: prod-\nconfigMapGenerator:\n"
+        "  - {name: settings, literals: [a=b]}\n"
+    )
+    loaded = load_paths([overlay])
+    by_kind = {m.kind: m for m in loaded.manifests}
+    web = by_kind["Deployment"]
+    assert web.name == "prod-web"
+    assert web.source.file == str((base / "deploy.yaml").resolve())
+    assert web.line_of(["spec", "replicas"]) == 6
+    # A generated object has no source file: the rendered stream it is.
+    assert "rendered document" in by_kind["ConfigMap"].source.file
