@@ -185,7 +185,14 @@ class AppManager:
         generation = (obj.get("metadata") or {}).get("generation")
         operation = (obj.get("operation") or {}).get("sync")
         if isinstance(operation, dict):
-            await self._requested_sync(state, app, obj, operation)
+            await self._requested_sync(state, app, obj, operation)  # fails on a bad spec
+            return
+        problem = self.engine.check(app)
+        if problem is not None:
+            now = self.clock.now()
+            await self._patch_status(
+                app, comparison_error_patch(status, problem, None, generation, now)
+            )
             return
         try:
             head = await self.engine.remote_revision(app)

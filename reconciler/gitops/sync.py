@@ -32,11 +32,13 @@ from reconciler.client.base import Client
 from reconciler.client.errors import ClientError, NotFoundError
 from reconciler.gitops import health
 from reconciler.gitops.application import AppSpec
-from reconciler.gitops.apply import Applier, ObjectResult, PatchMetas, comparable
+from reconciler.gitops.apply import Applier, ObjectResult, PatchMetas
+from reconciler.gitops.drift import drifted_paths
+from reconciler.gitops.ignore import live_keeper, parse_rules, rules_for
 from reconciler.gitops.render import Loaded, load_and_validate, source_paths
 from reconciler.manifests.loader import Manifest
 from reconciler.manifests.ordering import SyncWaveError, waves
-from reconciler.merge.three_way import apply_three_way, last_applied_of
+from reconciler.merge.three_way import last_applied_of
 from reconciler.source.git import Checkout, GitCache, GitSourceError, redact
 
 __all__ = [
@@ -154,22 +156,30 @@ class SyncEngine:
         *,
         metas: PatchMetas | None = None,
         kubernetes_version: str | None = None,
-        keep_live: Callable[[AppSpec], Callable[[JSONDict, JSONDict], JSONDict] | None]
-        | None = None,
     ) -> None:
         self.client = client
         self.cache = cache
         self.metas = metas or PatchMetas(kubernetes_version)
         self.kubernetes_version = kubernetes_version
-        self._keep_live = keep_live
+
+    @staticmethod
+    def check(app: AppSpec) -> str | None:
+        """What is wrong with the Application's own spec (its ignoreDifferences), if anything."""
+        try:
+            parse_rules(app.ignore_differences)
+        except ValueError as e:
+            return f"spec.{e}"
+        return None
 
     def applier(self, app: AppSpec) -> Applier:
+        """The applier of `app`: its default namespace, its ownership mark, and the fields its
+        ignoreDifferences leave alone kept as they are live (`check` the app first)."""
         return Applier(
             self.client,
             self.metas,
             default_namespace=app.destination_namespace or app.namespace,
             set_annotation=OWNER_ANNOTATION,
-            keep_live=self._keep_live(app) if self._keep_live else None,
+            keep_live=live_keeper(parse_rules(app.ignore_differences)),
         )
 
     # -- source ------------------------------------------------------------------------------
@@ -215,6 +225,9 @@ class SyncEngine:
         self, app: AppSpec, options: SyncOptions, progress: Progress | None = None
     ) -> SyncOutcome:
         say = progress or (lambda _line: None)
+        problem = self.check(app)
+        if problem is not None:
+            return SyncOutcome("Failed", problem)
         try:
             checkout = await self.fetch(app, options.revision)
         except GitSourceError as e:
@@ -351,12 +364,11 @@ class SyncEngine:
             **(desired["metadata"].get("annotations") or {}),
             OWNER_ANNOTATION: app.key,
         }
-        if applier.keep_live is not None:
-            desired = applier.keep_live(desired, live)
-        merged = apply_three_way(
-            last_applied_of(live), desired, live, self.metas.for_kind(m.api_version, m.kind)
-        )
-        status = "Synced" if comparable(merged) == comparable(live) else "OutOfSync"
+        pointers = rules_for(parse_rules(app.ignore_differences), desired)
+        meta = self.metas.for_kind(m.api_version, m.kind)
+        drifted = drifted_paths(last_applied_of(live), desired, live, meta, pointers)
+        status = "OutOfSync" if drifted else "Synced"
+        message = f"differs at {', '.join(drifted[:5])}" if drifted else ""
         endpoints = None
         if m.kind == "Service" and m.api_version == "v1":
             try:
@@ -364,7 +376,13 @@ class SyncEngine:
             except ClientError:
                 endpoints = None
         return ResourceState(
-            m.api_version, m.kind, namespace, m.name, status, health.assess(live, endpoints)
+            m.api_version,
+            m.kind,
+            namespace,
+            m.name,
+            status,
+            health.assess(live, endpoints),
+            message,
         )
 
 

@@ -237,3 +237,34 @@ def test_application_spec_defaults_and_durations() -> None:
     manual = AppSpec.from_object({"metadata": {"name": "y"}, "spec": {"source": {"repoURL": "r"}}})
     assert manual.automated is False and manual.interval == 60
     assert [Retry().delay(n) for n in (1, 2, 3, 8, 9)] == [5, 10, 20, 180, 180]
+
+
+async def test_ignore_differences_are_honoured_by_compare_and_apply(
+    plane: InProcessClient, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write({"web.yaml": DEPLOYMENT.format(replicas=2)})
+    engine = _engine(plane, tmp_path)
+    rule = [{"group": "apps", "kind": "Deployment", "jsonPointers": ["/spec/replicas"]}]
+    ignoring = _app(repo, ignoreDifferences=rule)
+    strict = _app(repo)
+    assert (await engine.sync(ignoring, SyncOptions())).phase == "Succeeded"
+    await plane.patch(
+        "apps/v1", "Deployment", "web", {"spec": {"replicas": 5}}, namespace="default"
+    )  # an autoscaler, or `kubectl scale`
+    loaded = await engine.render(ignoring, await engine.fetch(ignoring))
+    [state] = await engine.compare(ignoring, loaded.manifests)
+    assert state.status == "Synced"
+    [drifted] = await engine.compare(strict, loaded.manifests)
+    assert (drifted.status, drifted.message) == ("OutOfSync", "differs at /spec/replicas")
+    resync = await engine.sync(ignoring, SyncOptions())
+    assert resync.phase == "Succeeded"  # the last-applied annotation follows; replicas do not
+    live = await plane.get("apps/v1", "Deployment", "web", "default")
+    assert live["spec"]["replicas"] == 5
+    await engine.sync(strict, SyncOptions())
+    assert (await plane.get("apps/v1", "Deployment", "web", "default"))["spec"]["replicas"] == 2
+
+    broken = _app(repo, ignoreDifferences=[{"kind": "Deployment", "jsonPointers": ["spec"]}])
+    outcome = await engine.sync(broken, SyncOptions())
+    assert outcome.phase == "Failed"
+    assert outcome.message.startswith("spec.ignoreDifferences[0].jsonPointers[0]: ")
