@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import time
 import urllib.request
 import uuid
 from pathlib import Path
@@ -17,6 +18,7 @@ from tests.e2e.conftest import RECON, Kubectl, ReconServer
 pytestmark = pytest.mark.e2e
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
+IMAGE, OTHER_IMAGE = "recon.local/busybox:latest", "recon.local/pause:latest"
 
 
 def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
@@ -79,6 +81,16 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
     with urllib.request.urlopen(f"http://127.0.0.1:{node_port}/", timeout=5) as response:
         assert "Hello from Recon" in response.read().decode()
 
+    # The CronJob runs on its minute.
+    def report_ran() -> bool:
+        jobs = kubectl.json("-n", namespace, "get", "jobs")["items"]
+        return any((j.get("status") or {}).get("succeeded") for j in jobs)
+
+    deadline = time.monotonic() + 90
+    while not report_ran():
+        assert time.monotonic() < deadline, "the CronJob did not run within 90 s"
+        time.sleep(1)
+
     # A schema error: the push is rejected with the error, the live state is untouched.
     deployment = work / "web" / "deployment.yaml"
     good = deployment.read_text()
@@ -91,8 +103,10 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
     _git(work, "reset", "-q", "--hard", "HEAD~1")
 
-    # Three replicas and no CronJob: the rollout is streamed, the CronJob pruned.
-    deployment.write_text(good.replace("replicas: 2", "replicas: 3"))
+    # Three replicas of another image and no CronJob: the rollout is streamed, the
+    # CronJob pruned.
+    changed = good.replace("replicas: 2", "replicas: 3")
+    deployment.write_text(changed.replace(IMAGE, OTHER_IMAGE))
     shutil.rmtree(work / "jobs")
     kustomization.write_text(
         "".join(
@@ -107,9 +121,11 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
     assert "deployment.apps/web configured" in pushed.stderr
     assert "cronjob.batch/report pruned" in pushed.stderr
     assert "health Healthy" in pushed.stderr
-    assert (
-        kubectl.json("-n", namespace, "get", "deployment", "web")["status"]["availableReplicas"]
-        == 3
-    )
+    web = kubectl.json("-n", namespace, "get", "deployment", "web")
+    assert web["status"]["availableReplicas"] == 3
+    assert web["spec"]["template"]["spec"]["containers"][0]["image"] == OTHER_IMAGE
+    pods = kubectl.json("-n", namespace, "get", "pods", "-l", "app=web")["items"]
+    running = [p for p in pods if not p["metadata"].get("deletionTimestamp")]
+    assert {p["spec"]["containers"][0]["image"] for p in running} == {OTHER_IMAGE}
     gone = kubectl.run("-n", namespace, "get", "cronjob", "report", check=False)
     assert gone.returncode != 0
