@@ -28,6 +28,7 @@ from reconciler.clock import Clock, SystemClock
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory
 from reconciler.node.atomic_writer import write_files
 from reconciler.node.containers import AGENT_LABEL
+from reconciler.node.engine_events import follow_engine_events
 from reconciler.node.service_gateway_plan import (
     FORWARD_SCRIPT,
     RUN_SCRIPT,
@@ -47,6 +48,7 @@ from reconciler.runtime.base import (
     EventStream,
     NetworkAttachment,
     PullPolicy,
+    RuntimeEvent,
 )
 from reconciler.runtime.errors import ContainerRuntimeError, RuntimeUnavailableError
 
@@ -159,29 +161,17 @@ class ServiceGateways:
 
     async def _engine_events(self, stream: EventStream) -> None:
         """A gateway that dies or is removed behind our back (`docker rm`, an engine
-        restart) is made again; a lost event stream means the same, after resubscribing."""
-        delay = 0.5
-        while True:
-            try:
-                async for event in stream:
-                    ours = event.labels.get(AGENT_LABEL) == self.agent_id
-                    gateway = event.labels.get(COMPONENT_LABEL) == _COMPONENT
-                    if ours and gateway and event.kind in (EventKind.DIED, EventKind.REMOVED):
-                        self._wake.set()
-                    delay = 0.5
-            except RuntimeUnavailableError as exc:
-                log.info("service gateways: engine unavailable (%s); resubscribing", exc)
-            with contextlib.suppress(Exception):
-                await stream.aclose()
-            while True:
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                try:
-                    stream = await self.runtime.events()
-                    break
-                except ContainerRuntimeError as exc:
-                    log.info("service gateways: engine still unavailable: %s", exc)
-            self._wake.set()
+        restart) is made again; so is everything after a gap in the event stream."""
+
+        def seen(event: RuntimeEvent) -> None:
+            ours = event.labels.get(AGENT_LABEL) == self.agent_id
+            gateway = event.labels.get(COMPONENT_LABEL) == _COMPONENT
+            if ours and gateway and event.kind in (EventKind.DIED, EventKind.REMOVED):
+                self._wake.set()
+
+        await follow_engine_events(
+            self.runtime, self.clock, stream, seen, self._wake.set, "service gateways"
+        )
 
     # -- converging --------------------------------------------------------------------------
 
