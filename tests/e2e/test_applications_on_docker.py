@@ -7,46 +7,19 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.support import commit_all, git, wait_until
 
 pytestmark = pytest.mark.e2e
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
-
-
-def _git(repo: Path, *args: str) -> None:
-    subprocess.run(
-        ["git", "-c", "user.email=e2e@recon.dev", "-c", "user.name=e2e", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-    )
-
-
-def _commit(repo: Path, message: str) -> None:
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", message)
-
-
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.5)
-    raise AssertionError(f"timed out: {what} (last: {last!r})")
 
 
 def _repo(tmp_path: Path, namespace: str) -> Path:
@@ -63,8 +36,8 @@ def _repo(tmp_path: Path, namespace: str) -> Path:
     service.write_text(
         "\n".join(line for line in service.read_text().splitlines() if "nodePort" not in line)
     )
-    _git(repo, "init", "-q")
-    _commit(repo, "the template")
+    git(repo, "init", "-q")
+    commit_all(repo, "the template")
     return repo
 
 
@@ -99,7 +72,7 @@ def test_application_syncs_heals_rejects_prunes_and_deletes(
             "status"
         ) == "Healthy"
 
-    _wait(healthy, 120, "the Application Synced and Healthy")
+    wait_until(healthy, 120, "the Application Synced and Healthy")
     first = status()
     assert first["history"][0]["phase"] == "Succeeded"
     kinds = {r["kind"] for r in first["resources"]}
@@ -114,7 +87,7 @@ def test_application_syncs_heals_rejects_prunes_and_deletes(
 
     # Drift: a deleted Deployment comes back, a hand-made scale is reverted.
     kubectl.run("-n", namespace, "delete", "deployment", "web")
-    _wait(
+    wait_until(
         lambda: (
             kubectl.run("-n", namespace, "get", "deployment", "web", check=False).returncode == 0
         ),
@@ -122,7 +95,7 @@ def test_application_syncs_heals_rejects_prunes_and_deletes(
         "self-heal to restore the Deployment",
     )
     kubectl.run("-n", namespace, "scale", "deployment", "web", "--replicas=4")
-    _wait(
+    wait_until(
         lambda: kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2,
         30,
         "self-heal to revert the scale",
@@ -135,13 +108,13 @@ def test_application_syncs_heals_rejects_prunes_and_deletes(
     deployment.write_text(good.replace("replicas: 2", 'replicas: "two"'))
     configmap = repo / "web" / "configmap.yaml"
     configmap.write_text(configmap.read_text().replace("Hello from Recon", "Hello, changed"))
-    _commit(repo, "broken")
+    commit_all(repo, "broken")
 
     def rejected() -> dict[str, Any] | None:
         state = status().get("operationState") or {}
         return state if state.get("errors") else None
 
-    state = _wait(rejected, 30, "the broken revision to be reported")
+    state = wait_until(rejected, 30, "the broken revision to be reported")
     assert state["phase"] == "Failed"
     assert any('spec.replicas: "two"' in e for e in state["errors"]), state["errors"]
     assert "nothing was applied" in state["message"]
@@ -156,21 +129,21 @@ def test_application_syncs_heals_rejects_prunes_and_deletes(
         "\n".join(line for line in kustomization.read_text().splitlines() if "cronjob" not in line)
         + "\n"
     )
-    _commit(repo, "fixed, no report")
-    _wait(
+    commit_all(repo, "fixed, no report")
+    wait_until(
         lambda: (
             kubectl.run("-n", namespace, "get", "cronjob", "report", check=False).returncode != 0
         ),
         30,
         "the CronJob to be pruned",
     )
-    _wait(healthy, 60, "Synced and Healthy again")
+    wait_until(healthy, 60, "Synced and Healthy again")
     live = kubectl.json("-n", namespace, "get", "configmap", "web-content")
     assert "Hello, changed" in json.dumps(live["data"])
 
     # Deleting the Application prunes what it deployed.
     kubectl.run("delete", "application", "shop", "--timeout=60s")
-    _wait(
+    wait_until(
         lambda: (
             kubectl.run("-n", namespace, "get", "deployment", "web", check=False).returncode != 0
         ),

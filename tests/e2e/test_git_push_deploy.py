@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import RECON, Kubectl, ReconServer
+from tests.e2e.support import git
 
 pytestmark = pytest.mark.e2e
 
@@ -21,19 +22,8 @@ TEMPLATE = Path(__file__).resolve().parents[2] / "repo-template"
 IMAGE, OTHER_IMAGE = "recon.local/busybox:latest", "recon.local/pause:latest"
 
 
-def _git(repo: Path, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["git", "-c", "user.email=e2e@recon.dev", "-c", "user.name=e2e", *args],
-        cwd=repo,
-        check=check,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
-
-
 def _push(repo: Path) -> subprocess.CompletedProcess[str]:
-    return _git(repo, "push", "recon", "main", check=False)
+    return git(repo, "push", "recon", "main", check=False)
 
 
 def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_path: Path) -> None:
@@ -63,10 +53,10 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
     service.write_text(
         "\n".join(line for line in service.read_text().splitlines() if "nodePort" not in line)
     )
-    _git(work, "init", "-q", "-b", "main")
-    _git(work, "add", "-A")
-    _git(work, "commit", "-q", "-m", "the template")
-    _git(work, "remote", "add", "recon", str(remote))
+    git(work, "init", "-q", "-b", "main")
+    git(work, "add", "-A")
+    git(work, "commit", "-q", "-m", "the template")
+    git(work, "remote", "add", "recon", str(remote))
 
     pushed = _push(work)
     assert pushed.returncode == 0, pushed.stderr
@@ -95,13 +85,13 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
     deployment = work / "web" / "deployment.yaml"
     good = deployment.read_text()
     deployment.write_text(good.replace("replicas: 2", 'replicas: "two"'))
-    _git(work, "commit", "-q", "-am", "broken")
+    git(work, "commit", "-q", "-am", "broken")
     rejected = _push(work)
     assert rejected.returncode != 0
     assert "pre-receive hook declined" in rejected.stderr
     assert 'spec.replicas: "two"' in rejected.stderr
     assert kubectl.json("-n", namespace, "get", "deployment", "web")["spec"]["replicas"] == 2
-    _git(work, "reset", "-q", "--hard", "HEAD~1")
+    git(work, "reset", "-q", "--hard", "HEAD~1")
 
     # Three replicas of another image and no CronJob: the rollout is streamed, the
     # CronJob pruned.
@@ -115,7 +105,7 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
             if "cronjob" not in line
         )
     )
-    _git(work, "commit", "-q", "-am", "three replicas, no report")
+    git(work, "commit", "-q", "-am", "three replicas, no report")
     pushed = _push(work)
     assert pushed.returncode == 0, pushed.stderr
     assert "deployment.apps/web configured" in pushed.stderr

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Kubectl, ReconServer, require_kubectl
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -36,17 +35,6 @@ def _container(name: str, script: str) -> str:
 """
 
 
-def _wait(check: Any, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what} (last: {last!r})")
-
-
 @pytest.fixture
 def namespace(docker_server: ReconServer) -> str:
     name = f"io-{uuid.uuid4().hex[:6]}"
@@ -68,7 +56,7 @@ def test_logs_with_container_tail_since_timestamps_and_follow(
         return kubectl.run("-n", namespace, "logs", "chatty", *args).stdout
 
     lines = "".join(f"line {i}\n" for i in range(1, 6))
-    assert _wait(lambda: logs("-c", "talker") == lines, 10, "five lines")
+    assert wait_until(lambda: logs("-c", "talker") == lines, 10, "five lines")
     assert logs("-c", "quiet") == "from quiet\n"
     assert logs("-c", "talker", "--tail=2") == "line 4\nline 5\n"
     assert logs("-c", "talker", "--since=1h") == lines
@@ -84,7 +72,7 @@ def test_logs_with_container_tail_since_timestamps_and_follow(
 
     counter = _container("c", "for i in 1 2 3; do echo n$i; sleep 0.7; done")
     kubectl.run("apply", "-f", "-", input=_pod("counter", namespace, counter, restart="Never"))
-    _wait(
+    wait_until(
         lambda: (
             kubectl.json("-n", namespace, "get", "pod", "counter")["status"].get("phase")
             == "Running"
@@ -111,7 +99,7 @@ def test_logs_previous_on_a_crash_loop(docker_server: ReconServer, namespace: st
     before = kubectl.run("-n", namespace, "logs", "crashy", "--previous", check=False)
     assert before.returncode != 0
     # The crash is followed by a 10 s back-off, then the second run.
-    _wait(
+    wait_until(
         lambda: (
             kubectl.json("-n", namespace, "get", "pod", "crashy")["status"]
             .get("containerStatuses", [{}])[0]
@@ -122,7 +110,7 @@ def test_logs_previous_on_a_crash_loop(docker_server: ReconServer, namespace: st
         "one restart",
     )
     kubectl.run("-n", namespace, "wait", "--for=condition=Ready", "pod/crashy", "--timeout=30s")
-    assert _wait(
+    assert wait_until(
         lambda: kubectl.run("-n", namespace, "logs", "crashy").stdout == "run 2\n", 10, "run 2"
     )
     previous = kubectl.run("-n", namespace, "logs", "crashy", "--previous")

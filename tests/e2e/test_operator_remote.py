@@ -8,15 +8,15 @@ import json
 import os
 import signal
 import subprocess
-import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import RECON, Kubectl, ReconServer, free_port
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -47,17 +47,6 @@ spec:
   ports: [{port: 80, targetPort: 8080}]
 """,
 }
-
-
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out: {what} (last: {last!r})")
 
 
 def _repo(root: Path) -> Path:
@@ -120,7 +109,7 @@ def remote(tmp_path: Path) -> Iterator[ReconServer]:
     handle = ReconServer(data, port, proc=server)
     operator: subprocess.Popen[bytes] | None = None
     try:
-        _wait(lambda: (data / "kubeconfig").exists() and handle.request("GET", "/readyz")[0]
+        wait_until(lambda: (data / "kubeconfig").exists() and handle.request("GET", "/readyz")[0]
               == 200, 30, "the remote server")  # fmt: skip
         operator = subprocess.Popen(
             [*RECON, "operator", "--kubeconfig", str(data / "kubeconfig"),
@@ -150,7 +139,7 @@ def test_operator_against_another_cluster_gives_the_same_objects(
         kubectl.run("create", "namespace", namespace)
     here.run("apply", "-f", "-", input=_application(repo, namespace))
     # The operator installs the CRD on the remote first; the Application can follow.
-    _wait(lambda: there.run("get", "crd", "applications.recon.dev", check=False).returncode
+    wait_until(lambda: there.run("get", "crd", "applications.recon.dev", check=False).returncode
           == 0, 30, "the operator to install its CRD")  # fmt: skip
     there.run("apply", "-f", "-", input=_application(repo, namespace))
 
@@ -158,8 +147,8 @@ def test_operator_against_another_cluster_gives_the_same_objects(
         app = kubectl.json("get", "application", f"twin-{namespace}")
         return bool((app.get("status") or {}).get("sync", {}).get("status") == "Synced")
 
-    _wait(lambda: synced(here), 60, "the in-process controller to sync")
-    _wait(lambda: synced(there), 60, "recon operator to sync the remote")
+    wait_until(lambda: synced(here), 60, "the in-process controller to sync")
+    wait_until(lambda: synced(there), 60, "recon operator to sync the remote")
     mine, theirs = _live(here, namespace), _live(there, namespace)
     assert set(mine) == {"configmap/settings", "deployment/web", "service/web"}
     assert mine == theirs

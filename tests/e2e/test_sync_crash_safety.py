@@ -5,29 +5,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
 COUNT = 800
-
-
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.01)
-    raise AssertionError(f"timed out: {what} (last: {last!r})")
 
 
 def test_kill_9_during_a_sync_converges_after_restart(
@@ -60,7 +47,9 @@ def test_kill_9_during_a_sync_converges_after_restart(
         status, body = fresh_server.request("GET", "/api/v1/namespaces/crashy/configmaps")
         return len(body["items"]) if status == 200 else 0
 
-    seen = _wait(lambda: created() or None, 60, "the sync to start creating objects")
+    seen = wait_until(
+        lambda: created() or None, 60, "the sync to start creating objects", interval=0.01
+    )
     assert seen < COUNT, "the sync finished before it could be interrupted"
     fresh_server.kill9()
     fresh_server.start()
@@ -69,7 +58,7 @@ def test_kill_9_during_a_sync_converges_after_restart(
         got = kubectl.json("get", "application", "many").get("status") or {}
         return (got.get("sync") or {}).get("status") == "Synced" and created() == COUNT
 
-    _wait(converged, 120, "the Application to converge after the restart")
+    wait_until(converged, 120, "the Application to converge after the restart")
     items = kubectl.json("-n", "crashy", "get", "configmaps")["items"]
     names = sorted(
         i["metadata"]["name"] for i in items if i["metadata"]["name"] != "kube-root-ca.crt"

@@ -6,52 +6,27 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import subprocess
 import time
 import urllib.error
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.support import commit_all, git, wait_until
 
 pytestmark = pytest.mark.e2e
 
 SECRET = b"webhook-s3cret"
 
 
-def _wait(check: Callable[[], Any], timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out: {what} (last: {last!r})")
-
-
-def _git(repo: Path, *args: str) -> str:
-    return subprocess.run(
-        ["git", "-c", "user.email=e2e@recon.dev", "-c", "user.name=e2e", *args],
-        cwd=repo,
-        check=True,
-        capture_output=True,
-        text=True,
-    ).stdout.strip()
-
-
 def _commit(repo: Path, value: str) -> str:
     (repo / "config.yaml").write_text(
         f"apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: hooked\ndata:\n  v: {value}\n"
     )
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", value)
-    return _git(repo, "rev-parse", "HEAD")
+    return commit_all(repo, value)
 
 
 def _post(server: ReconServer, body: bytes, signature: str) -> int:
@@ -79,7 +54,7 @@ def test_webhook_signature_gates_an_immediate_sync(server: ReconServer, tmp_path
     kubectl.run("create", "namespace", namespace)
     repo = tmp_path / "hooked-repo"
     repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
+    git(repo, "init", "-q", "-b", "main")
     first = _commit(repo, "one")
     name = f"hooked-{namespace}"
     app = {
@@ -98,7 +73,7 @@ def test_webhook_signature_gates_an_immediate_sync(server: ReconServer, tmp_path
         got = kubectl.run("-n", namespace, "get", "configmap", "hooked", "-o", "json", check=False)
         return json.loads(got.stdout)["data"]["v"] if got.returncode == 0 else None
 
-    _wait(lambda: value() == "one", 30, "the first sync")
+    wait_until(lambda: value() == "one", 30, "the first sync")
     secret = kubectl.run(
         "-n", "default", "create", "secret", "generic", "recon-webhooks",
         f"--from-literal=github={SECRET.decode()}", "--dry-run=client", "-o", "json",
@@ -123,7 +98,7 @@ def test_webhook_signature_gates_an_immediate_sync(server: ReconServer, tmp_path
 
     started = time.monotonic()
     assert _post(server, payload, good) == 202
-    _wait(lambda: value() == "two", 2.0, "the webhook's sync")
+    wait_until(lambda: value() == "two", 2.0, "the webhook's sync")
     assert time.monotonic() - started <= 2.0
     status = kubectl.json("get", "application", name)["status"]
     assert status["lastAppliedRevision"] == second
