@@ -84,7 +84,8 @@ class AppManager:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        self.scheduler.shutdown(wait=False)
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
         for task in list(self._ticks):
             task.cancel()
         if self._ticks:
