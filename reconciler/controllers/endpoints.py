@@ -1,12 +1,22 @@
 """The Endpoints and EndpointSlice controller: which pods back each Service.
 
-For every Service with a selector, `plan` (pure) lists the pods it selects that have an IP:
-ready ones (Ready condition True, not terminating) as `addresses`, the rest as
-`notReadyAddresses`; each Service port is resolved to a port number per pod (a named
-`targetPort` is looked up in that pod's container ports, so pods that name a port
-differently land in different subsets). The same facts are written as one
-`discovery.k8s.io/v1` EndpointSlice owned by the Service. The service proxy and health
-checks read these; Services without a selector are left to whoever manages their Endpoints.
+For every Service with a selector, `plan` (pure) lists the pods it selects that have an IP
+and are neither finished nor terminating (as Kubernetes does, a pod leaves its Endpoints the
+moment it gets a `deletionTimestamp`, so nothing sends it new work while it shuts down):
+ready ones (Ready condition True) as `addresses`, the rest as `notReadyAddresses`; each
+Service port is resolved to a port number per pod (a named `targetPort` is looked up in
+that pod's container ports, so pods that name a port differently land in different
+subsets). The same facts are written as one `discovery.k8s.io/v1` EndpointSlice owned by
+the Service. The service proxy and health checks read these; Services without a selector
+are left to whoever manages their Endpoints.
+
+Writes go through optimistic concurrency against the informer's copy; a 409 (the cache had
+not seen this controller's previous write yet) is retried with back-off like any transient
+error, never dropped: no later event is owed to the Service, so a dropped write would leave
+stale addresses (a terminating pod still listed as ready) until some pod changed again.
+
+Not done: `publishNotReadyAddresses`, and EndpointSlices listing terminating pods with the
+`terminating` condition (the slice mirrors the Endpoints).
 """
 
 from __future__ import annotations
@@ -15,11 +25,11 @@ import contextlib
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.client.errors import AlreadyExistsError, ConflictError, NotFoundError
+from reconciler.client.errors import NotFoundError
 from reconciler.clock import Clock
 from reconciler.controllers.base import Result
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
-from reconciler.controllers.podutil import is_ready, owner_reference
+from reconciler.controllers.podutil import is_ready, is_terminal, owner_reference
 from reconciler.controllers.queue import WorkQueue
 from reconciler.selectors import LabelSelector, label_selector_from_spec
 
@@ -80,7 +90,7 @@ def plan_endpoints(service: JSONDict, pods: list[JSONDict]) -> JSONDict:
             continue
         if not (pod.get("status") or {}).get("podIP"):
             continue
-        if (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if is_terminal(pod) or meta.get("deletionTimestamp"):
             continue
         resolved = []
         for port in ports:
@@ -91,8 +101,7 @@ def plan_endpoints(service: JSONDict, pods: list[JSONDict]) -> JSONDict:
                 )
         key = tuple(resolved)
         group = groups.setdefault(key, {"addresses": [], "notReadyAddresses": []})
-        ready = is_ready(pod) and not meta.get("deletionTimestamp")
-        group["addresses" if ready else "notReadyAddresses"].append(_address(pod))
+        group["addresses" if is_ready(pod) else "notReadyAddresses"].append(_address(pod))
     subsets = []
     for key, group in groups.items():
         subset: JSONDict = {k: v for k, v in group.items() if v}
@@ -203,26 +212,24 @@ class EndpointsController:
             },
             **wanted,
         }
+        # A 409 or 404 here means the cache is behind the API: raised, the key is retried
+        # with back-off from a fresher cache (see the module docstring).
         if existing is None:
-            with contextlib.suppress(AlreadyExistsError):
-                await self.client.create(body)
+            await self.client.create(body)
         elif (existing.get("subsets") or []) != wanted["subsets"]:
             body["metadata"]["resourceVersion"] = existing["metadata"]["resourceVersion"]
-            with contextlib.suppress(ConflictError, NotFoundError):
-                await self.client.update(body)
+            await self.client.update(body)
         slice_obj = plan_slice(service, wanted["subsets"])
         try:
             current = await self.client.get(
                 "discovery.k8s.io/v1", "EndpointSlice", slice_obj["metadata"]["name"], namespace
             )
         except NotFoundError:
-            with contextlib.suppress(AlreadyExistsError):
-                await self.client.create(slice_obj)
+            await self.client.create(slice_obj)
         else:
             if (current.get("endpoints") or []) != slice_obj["endpoints"] or (
                 current.get("ports") or []
             ) != slice_obj["ports"]:
                 slice_obj["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
-                with contextlib.suppress(ConflictError, NotFoundError):
-                    await self.client.update(slice_obj)
+                await self.client.update(slice_obj)
         return Result()

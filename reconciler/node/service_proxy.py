@@ -8,8 +8,10 @@ splices each accepted connection to one ready endpoint, round-robin, at
 127.0.0.1:<published host port> (`service_routes.plan_node_ports` decides which).
 
 Behaviour:
-- level-triggered: any change of a Service, an Endpoints or a pod's published ports wakes
-  one loop that recomputes the whole table and converges the listeners to it;
+- level-triggered: any change of a Service, an Endpoints, a pod's published ports or
+  whether a pod may serve (terminating, unready) wakes one loop that recomputes the whole
+  table and converges the listeners to it; a pod that starts terminating or turns unready
+  gets no new connection from then on, without waiting for the Endpoints to follow;
 - a listener's backends are swapped in place, so established connections are never cut by
   an endpoint change; a listener is closed when its Service goes or stops being
   NodePort/LoadBalancer (its established connections run on until they end);
@@ -45,6 +47,7 @@ from reconciler.node.service_routes import (
     NodePortRoute,
     load_balancer_status_patch,
     plan_node_ports,
+    serving,
 )
 
 __all__ = ["ServiceProxy"]
@@ -178,14 +181,16 @@ class ServiceProxy:
         self._wake.set()
 
     def _pod_changed(self, old: JSONDict, new: JSONDict) -> None:
-        def ports(pod: JSONDict) -> object:
+        def routing(pod: JSONDict) -> object:
+            """What of a pod the routes depend on."""
             meta = pod.get("metadata") or {}
             return (
                 meta.get("uid"),
                 (meta.get("annotations") or {}).get(PUBLISHED_PORTS_ANNOTATION),
+                serving(pod),
             )
 
-        if ports(old) != ports(new):
+        if routing(old) != routing(new):
             self._wake.set()
 
     async def _run(self) -> None:

@@ -14,6 +14,12 @@ Service port by name (as kube-proxy does), and the pod's annotation turns the en
 port into a port on 127.0.0.1. A ready pod without its host port yet is left out until the
 annotation appears.
 
+The pod itself has the last word: an address the Endpoints still list as ready is left out
+as soon as the pod (from the proxy's own pod cache, which can be newer than the Endpoints)
+is terminating, finished, or has its Ready condition False. The node agent sends SIGTERM
+when it sees `deletionTimestamp`; a route that waited for the Endpoints controller's next
+write would keep sending new connections to a pod that is shutting down.
+
 Only TCP is routed; UDP node ports are not served (see `service_proxy.py`).
 """
 
@@ -24,6 +30,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.controllers.podutil import is_active, ready_condition
 from reconciler.node.pod_sandbox import PUBLISHED_PORTS_ANNOTATION
 
 __all__ = [
@@ -31,6 +38,7 @@ __all__ = [
     "load_balancer_status_patch",
     "plan_node_ports",
     "published_ports",
+    "serving",
 ]
 
 JSONDict = dict[str, Any]
@@ -62,6 +70,13 @@ def published_ports(pod: JSONDict) -> dict[str, int]:
     return {str(k): v for k, v in value.items() if isinstance(v, int) and not isinstance(v, bool)}
 
 
+def serving(pod: JSONDict) -> bool:
+    """May take new connections as far as the pod says: not terminating, not finished, and
+    not marked unready (a pod without a Ready condition is left to its Endpoints)."""
+    condition = ready_condition(pod)
+    return is_active(pod) and (condition is None or condition.get("status") == "True")
+
+
 def _endpoint_port(subset: JSONDict, name: str, protocol: str) -> int | None:
     for port in subset.get("ports") or []:
         same_name = str(port.get("name") or "") == name
@@ -81,6 +96,8 @@ def _backend(address: JSONDict, namespace: str, key: str, pods: Lookup) -> int |
     uid = ref.get("uid")
     if uid and (pod.get("metadata") or {}).get("uid") != uid:
         return None  # a pod of the same name, not the one the endpoint means
+    if not serving(pod):
+        return None  # terminating or unready since the Endpoints were written
     return published_ports(pod).get(key)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.client.errors import ConflictError, NotFoundError
 from reconciler.controllers.endpoints import EndpointsController, plan_endpoints, plan_slice
 
 
@@ -157,3 +158,89 @@ async def test_endpoints_follow_pod_readiness_on_the_embedded_server(plane: Any)
     await p.eventually(not_ready, what="the pod to leave the ready addresses")
     slices = await p.client.list("discovery.k8s.io/v1", "EndpointSlice", "default")
     assert slices.items[0]["endpoints"][0]["conditions"]["ready"] is False
+
+
+def test_terminating_and_finished_pods_leave_the_endpoints_at_once() -> None:
+    terminating = pod("b", "10.0.0.2")
+    terminating["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    finished = pod("c", "10.0.0.3", ready=False)
+    finished["status"]["phase"] = "Succeeded"
+    subsets = plan_endpoints(service(), [pod("a", "10.0.0.1"), terminating, finished])
+    listed = [
+        (state, address["targetRef"]["name"])
+        for subset in subsets["subsets"]
+        for state in ("addresses", "notReadyAddresses")
+        for address in subset.get(state) or []
+    ]
+    assert listed == [("addresses", "a")]
+
+
+class ConflictOnce:
+    """The in-process client, except that the next Endpoints update armed with `arm()`
+    fails with 409, as it does when the informer has not seen the previous write yet."""
+
+    def __init__(self, client: Any) -> None:
+        self._client = client
+        self.armed = False
+        self.conflicts = 0
+
+    def arm(self) -> None:
+        self.armed = True
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._client, name)
+
+    async def update(self, obj: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if self.armed and obj.get("kind") == "Endpoints":
+            self.armed = False
+            self.conflicts += 1
+            raise ConflictError(409, "Conflict", "the object has been modified")
+        return await self._client.update(obj, **kwargs)  # type: ignore[no-any-return]
+
+
+async def test_a_conflicting_write_is_retried_not_dropped(plane: Any) -> None:
+    wrapped: list[ConflictOnce] = []
+
+    def make(client: Any, clock: Any) -> EndpointsController:
+        wrapped.append(ConflictOnce(client))
+        return EndpointsController(wrapped[0], clock)  # type: ignore[arg-type]
+
+    p = await plane(make)
+    svc = service()
+    del svc["metadata"]["uid"]
+    await p.client.create(svc)
+    created = pod("a", None)
+    del created["metadata"]["uid"], created["status"]
+    created["apiVersion"], created["kind"] = "v1", "Pod"
+    created["spec"]["containers"][0]["image"] = "x"
+    await p.client.create(created)
+
+    async def status(ready: str) -> None:
+        await p.client.patch(
+            "v1",
+            "Pod",
+            "a",
+            {
+                "status": {
+                    "podIP": "10.1.0.5",
+                    "phase": "Running",
+                    "conditions": [{"type": "Ready", "status": ready}],
+                }
+            },
+            namespace="default",
+            subresource="status",
+        )
+
+    async def addresses(state: str) -> list[str]:
+        try:
+            ep = await p.client.get("v1", "Endpoints", "web", "default")
+        except NotFoundError:
+            return []
+        return [a["ip"] for s in ep.get("subsets") or [] for a in s.get(state) or []]
+
+    await status("False")
+    await p.eventually(lambda: addresses("notReadyAddresses"), what="a not-ready address")
+    wrapped[0].arm()
+    await status("True")  # the last event: nothing else would requeue the Service
+    assert await p.eventually(lambda: addresses("addresses"), what="the pod ready") == ["10.1.0.5"]
+    assert wrapped[0].conflicts == 1

@@ -332,6 +332,69 @@ async def test_a_backend_that_refuses_is_skipped(harness: Harness) -> None:
     assert [(await ask_once(port)).split(":")[0] for _ in range(4)] == ["b"] * 4
 
 
+async def test_a_terminating_pod_gets_no_new_connection_before_its_endpoints_change(
+    harness: Harness,
+) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a, pod_b])
+    await harness.eventually(lambda: harness.routed(port, 2), what="two backends")
+    held = await connect(port)
+    first = await held.ask("first")
+    # `pb` starts terminating (a finalizer keeps it visible); the Endpoints, written by a
+    # controller that has not caught up, still list it as ready.
+    await harness.client.patch(
+        "v1", "Pod", "pb", {"metadata": {"finalizers": ["test/hold"]}}, namespace="default"
+    )
+    await harness.client.delete("v1", "Pod", "pb", "default")
+
+    async def only_a() -> bool:
+        route = harness.proxy.routes.get(port)
+        return route is not None and route.backends == (a.port,)
+
+    await harness.eventually(only_a, what="the terminating pod out of the route")
+    accepted = b.accepted
+    assert {(await ask_once(port)).split(":")[0] for _ in range(4)} == {"a"}
+    assert b.accepted == accepted
+    assert (await held.ask("still")).split(":")[0] == first.split(":")[0]
+    held.close()
+    await harness.client.patch(
+        "v1", "Pod", "pb", {"metadata": {"finalizers": None}}, namespace="default"
+    )
+
+
+async def test_a_pod_turning_unready_gets_no_new_connection_before_its_endpoints_change(
+    harness: Harness,
+) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port)
+    await harness.endpoints("web", [pod_a, pod_b])
+    await harness.eventually(lambda: harness.routed(port, 2), what="two backends")
+    await harness.client.patch(
+        "v1",
+        "Pod",
+        "pb",
+        {"status": {"conditions": [{"type": "Ready", "status": "False"}]}},
+        namespace="default",
+        subresource="status",
+    )
+    await harness.eventually(lambda: harness.routed(port, 1), what="the unready pod out")
+    assert harness.proxy.routes[port].backends == (a.port,)
+    await harness.client.patch(
+        "v1",
+        "Pod",
+        "pb",
+        {"status": {"conditions": [{"type": "Ready", "status": "True"}]}},
+        namespace="default",
+        subresource="status",
+    )
+    await harness.eventually(lambda: harness.routed(port, 2), what="the pod back")
+
+
 async def refused(port: int) -> bool:
     try:
         _, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -480,6 +543,45 @@ def test_plan_matches_ports_by_name_and_reads_published_ports() -> None:
     assert routes[30080].backends == (41000,)  # p2's uid is stale, p3 is not ready
     assert routes[30090].backends == (41001,)
     assert routes[30080].service == "web" and routes[30080].port_name == "http"
+
+
+def test_plan_leaves_out_pods_that_say_they_must_not_serve() -> None:
+    """The Endpoints list all four as ready; the pods themselves know better."""
+    services: list[JSONDict] = [
+        {
+            "metadata": {"name": "web", "namespace": "ns"},
+            "spec": {"type": "NodePort", "ports": [{"name": "", "port": 80, "nodePort": 30080}]},
+        }
+    ]
+    names = ["ready", "terminating", "unready", "finished", "no-conditions"]
+    endpoints = {
+        "subsets": [
+            {
+                "addresses": [{"ip": "x", "targetRef": {"kind": "Pod", "name": n}} for n in names],
+                "ports": [{"port": 8080, "protocol": "TCP"}],
+            }
+        ]
+    }
+
+    def pod(i: int, meta: JSONDict, status: JSONDict) -> JSONDict:
+        annotations = {"recon.dev/published-ports": json.dumps({"8080/TCP": 41000 + i})}
+        return {
+            "metadata": {"name": names[i], "annotations": annotations, **meta},
+            "status": status,
+        }
+
+    ready = {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}
+    pods = {
+        "ready": pod(0, {}, ready),
+        "terminating": pod(1, {"deletionTimestamp": "2024-01-01T00:00:00Z"}, ready),
+        "unready": pod(
+            2, {}, {"phase": "Running", "conditions": [{"type": "Ready", "status": "False"}]}
+        ),
+        "finished": pod(3, {}, {**ready, "phase": "Succeeded"}),
+        "no-conditions": pod(4, {}, {}),
+    }
+    routes = plan_node_ports(services, lambda ns, n: endpoints, lambda ns, n: pods.get(n))
+    assert routes[30080].backends == (41000, 41004)
 
 
 @pytest.mark.parametrize(
