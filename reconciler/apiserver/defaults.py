@@ -65,6 +65,16 @@ def pod(obj: JSONDict) -> None:
         pod_spec(obj["spec"])
 
 
+def _status_counts(obj: JSONDict, *fields: str) -> None:
+    """Status counts a Kubernetes object always carries (its Go fields have no `omitempty`,
+    so a new StatefulSet reads `status: {replicas: 0, availableReplicas: 0}`), and which its
+    schema requires: without them a controller's first partial status write is invalid."""
+    status = obj.setdefault("status", {})
+    if isinstance(status, dict):
+        for name in fields:
+            status.setdefault(name, 0)
+
+
 def deployment(obj: JSONDict) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -94,6 +104,7 @@ def statefulset(obj: JSONDict) -> None:
     if strategy["type"] == "RollingUpdate":
         strategy.setdefault("rollingUpdate", {}).setdefault("partition", 0)
     _template(obj)
+    _status_counts(obj, "replicas", "availableReplicas")
 
 
 def daemonset(obj: JSONDict) -> None:
@@ -106,6 +117,13 @@ def daemonset(obj: JSONDict) -> None:
         rolling.setdefault("maxUnavailable", 1)
         rolling.setdefault("maxSurge", 0)
     _template(obj)
+    _status_counts(
+        obj,
+        "currentNumberScheduled",
+        "numberMisscheduled",
+        "desiredNumberScheduled",
+        "numberReady",
+    )
 
 
 def job(obj: JSONDict) -> None:

@@ -9,7 +9,10 @@ These run inside the API server process, fed by every committed event of the sto
 - **Orphan propagation**: an owner carrying the `orphan` finalizer has its ownerReference
   removed from every dependent, then the finalizer is removed.
 - **Namespaces**: a namespace marked for deletion has everything in it deleted; when it is
-  empty its `kubernetes` finalizer is removed and it goes.
+  empty its `kubernetes` finalizer is removed and it goes. Meanwhile its status carries the
+  conditions upstream's namespace controller reports (`NamespaceContentRemaining`,
+  `NamespaceFinalizersRemaining`, ...), so `kubectl describe namespace` says what a
+  namespace stuck in Terminating still waits for.
 
 The decisions (`plan_*`) are pure functions of an `OwnerIndex`; `Lifecycle` performs them.
 Work is level-triggered: an event only marks keys dirty, and a sweep reconciles them from
@@ -21,12 +24,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.objects import NAMESPACE_RESOURCE, ObjectService
 from reconciler.apiserver.resources import ResourceType
+from reconciler.clock import rfc3339
 from reconciler.store.sqlite import Store
 from reconciler.store.watch import Event
 
@@ -77,6 +83,104 @@ def orphaned(index: OwnerIndex, key: Key) -> bool:
     """A dependent whose owners are all gone: background GC deletes it."""
     owners = index.owners_of.get(key) or []
     return bool(owners) and not any(index.exists(uid) for uid in owners)
+
+
+_SETTLED = [  # (type, reason, message): nothing here ever fails, as upstream words it
+    (
+        "NamespaceDeletionDiscoveryFailure",
+        "ResourcesDiscovered",
+        "All resources successfully discovered",
+    ),
+    (
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "ParsedGroupVersions",
+        "All legacy kube types successfully parsed",
+    ),
+    (
+        "NamespaceDeletionContentFailure",
+        "ContentDeleted",
+        "All content successfully deleted, may be waiting on finalization",
+    ),
+]
+
+
+def resource_label(storage_key: str) -> str:
+    """`core/pods` -> `pods.`, `apps/deployments` -> `deployments.apps` (upstream's
+    `<resource>.<group>` in namespace conditions)."""
+    group, _, plural = storage_key.partition("/")
+    return f"{plural}.{'' if group == 'core' else group}"
+
+
+def namespace_conditions(
+    remaining: Mapping[str, int],
+    finalizers: Mapping[str, int],
+    previous: list[JSONDict],
+    now: str,
+) -> list[JSONDict]:
+    """The conditions of a terminating namespace (purely computational), worded as
+    upstream's namespace controller words them: `remaining` counts what is left by
+    `resource_label`, `finalizers` the objects each finalizer still holds. A condition keeps
+    its `lastTransitionTime` while its status stays.
+
+    Concrete example: two pods left, one of them held by finalizer `x/hold` ->
+    `NamespaceContentRemaining` True, "Some resources are remaining: pods. has 2 resource
+    instances"; `NamespaceFinalizersRemaining` True, "Some content in the namespace has
+    finalizers remaining: x/hold in 1 resource instances"; the other three False.
+    """
+    wanted = [(kind, "False", reason, message) for kind, reason, message in _SETTLED]
+    if remaining:
+        left = ", ".join(f"{r} has {n} resource instances" for r, n in sorted(remaining.items()))
+        wanted.append(
+            (
+                "NamespaceContentRemaining",
+                "True",
+                "SomeResourcesRemain",
+                f"Some resources are remaining: {left}",
+            )
+        )
+    else:
+        wanted.append(
+            (
+                "NamespaceContentRemaining",
+                "False",
+                "ContentRemoved",
+                "All content successfully removed",
+            )
+        )
+    if finalizers:
+        held = ", ".join(f"{f} in {n} resource instances" for f, n in sorted(finalizers.items()))
+        wanted.append(
+            (
+                "NamespaceFinalizersRemaining",
+                "True",
+                "SomeFinalizersRemain",
+                f"Some content in the namespace has finalizers remaining: {held}",
+            )
+        )
+    else:
+        wanted.append(
+            (
+                "NamespaceFinalizersRemaining",
+                "False",
+                "ContentHasNoFinalizers",
+                "All content-preserving finalizers finished",
+            )
+        )
+    before = {c.get("type"): c for c in previous}
+    out = []
+    for kind, status, reason, message in wanted:
+        old = before.get(kind) or {}
+        since = old.get("lastTransitionTime") if old.get("status") == status else None
+        out.append(
+            {
+                "type": kind,
+                "status": status,
+                "lastTransitionTime": since or now,
+                "reason": reason,
+                "message": message,
+            }
+        )
+    return out
 
 
 class Lifecycle:
@@ -214,13 +318,41 @@ class Lifecycle:
         self.service.patch(rt, namespace, name, "application/merge-patch+json", patch, strict=False)
 
     def _terminate_namespace(self, rt: ResourceType, name: str, obj: JSONDict) -> None:
-        remaining = 0
-        for resource, stored in list(self.store.iter_all()):
-            if stored.body.get("metadata", {}).get("namespace") != name:
-                continue
-            remaining += 1
-            self._delete_key(self._key(resource, stored.body), "Background")
-        if remaining == 0 and obj.get("spec", {}).get("finalizers"):
+        contents = [
+            self._key(resource, stored.body)
+            for resource, stored in list(self.store.iter_all())
+            if stored.body.get("metadata", {}).get("namespace") == name
+        ]
+        for key in contents:
+            self._delete_key(key, "Background")
+        remaining: Counter[str] = Counter()
+        finalizers: Counter[str] = Counter()
+        for key in contents:
+            left = self.store.find(*key)
+            if left is not None:
+                remaining[resource_label(key[0])] += 1
+                finalizers.update(left.body.get("metadata", {}).get("finalizers") or [])
+        self._report_termination(rt, name, obj, remaining, finalizers)
+        if not remaining and obj.get("spec", {}).get("finalizers"):
             body = Store.copy_of(self.store.get(rt.storage_key, "", name))
             body["spec"]["finalizers"] = []
             self.service.update(rt, "", name, body, subresource="finalize", strict=False)
+
+    def _report_termination(
+        self,
+        rt: ResourceType,
+        name: str,
+        obj: JSONDict,
+        remaining: Mapping[str, int],
+        finalizers: Mapping[str, int],
+    ) -> None:
+        """Write the namespace's conditions when what it waits for changed."""
+        previous = list((obj.get("status") or {}).get("conditions") or [])
+        now = rfc3339(self.service.clock.now())
+        conditions = namespace_conditions(remaining, finalizers, previous, now)
+        if conditions == previous:
+            return
+        patch = {"status": {"conditions": conditions}}
+        self.service.patch(
+            rt, "", name, "application/merge-patch+json", patch, subresource="status", strict=False
+        )

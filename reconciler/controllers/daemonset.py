@@ -35,7 +35,9 @@ from reconciler.controllers.podutil import controller_ref, owner_reference
 from reconciler.controllers.queue import WorkQueue
 from reconciler.controllers.replicaset import Expectations
 from reconciler.controllers.revision_history import (
+    adopt_revisions,
     choose_revision,
+    claim_revisions,
     revisions_to_prune,
     store_revision,
 )
@@ -150,12 +152,8 @@ class DaemonSetController:
             return Result()
         if _meta(ds).get("deletionTimestamp"):
             return Result()  # the garbage collector removes its pods
-        uid = _meta(ds).get("uid")
-        owned_revisions = [
-            r
-            for r in self.revisions.owned_by(str(uid))
-            if (controller_ref(r) or {}).get("uid") == uid
-        ]
+        owned_revisions, orphans = claim_revisions(ds, self.revisions.list(namespace))
+        await adopt_revisions(self.client, ds, orphans)
         choice = choose_revision(ds, owned_revisions, HASH_LABEL)
         update = await store_revision(self.client, ds, choice)
         if update is None:

@@ -15,30 +15,39 @@ The rules, as upstream's `pkg/controller/history` and the two controllers apply 
   bumping the count);
 - when an equal revision exists but is not the newest (a rollback: the template went back to
   an earlier one), that revision is renumbered to the top instead of being duplicated;
-- revisions beyond `revisionHistoryLimit` go, oldest first, except those still in use.
+- revisions beyond `revisionHistoryLimit` go, oldest first, except those still in use;
+- orphaned revisions the owner's selector matches are the owner's: it adopts them (left by
+  an owner of the same name deleted with `--cascade=orphan`, they hold the names its
+  templates hash to; ignored, every such name would count as a collision, and the pods it
+  adopts along with them would all be replaced for carrying an unknown revision).
 
 Concrete example: revisions 1 (image v1) and 2 (image v2), template set back to v1 →
 no new object; revision 1 is renumbered 3, and `rollout history` lists 2 and 3.
 
-Everything here is pure except `store_revision`, the one write both controllers make the
-same way (create or renumber the update revision, resolving hash collisions).
+Everything here is pure except `store_revision` and `adopt_revisions`, the writes both
+controllers make the same way (create or renumber the update revision, resolving hash
+collisions; adopt orphans).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.client.errors import AlreadyExistsError
+from reconciler.client.errors import AlreadyExistsError, ConflictError, NotFoundError
 from reconciler.controllers.deployment_util import template_hash
 from reconciler.controllers.podutil import controller_ref, owner_reference
+from reconciler.selectors import SelectorError, label_selector_from_spec
 
 __all__ = [
     "RevisionChoice",
+    "adopt_revisions",
     "choose_revision",
+    "claim_revisions",
     "new_revision",
     "normalized",
     "revision_data",
@@ -154,6 +163,35 @@ class RevisionChoice:
         return str((self.current.get("metadata") or {}).get("name", ""))
 
 
+def claim_revisions(
+    owner: Mapping[str, Any], revisions: Iterable[JSONDict]
+) -> tuple[list[JSONDict], list[JSONDict]]:
+    """(the revisions of `owner`, the orphans among them it must adopt), from every revision
+    in its namespace: those it controls, and the orphans its selector matches (upstream
+    `ListControllerRevisions` and `adoptOrphanRevisions`). An owner being deleted adopts
+    nothing."""
+    meta = owner.get("metadata") or {}
+    uid = meta.get("uid")
+    try:
+        selector = label_selector_from_spec((owner.get("spec") or {}).get("selector") or {})
+    except SelectorError:
+        selector = None
+    adopting = selector is not None and not selector.empty and not meta.get("deletionTimestamp")
+    owned: list[JSONDict] = []
+    orphans: list[JSONDict] = []
+    for revision in revisions:
+        ref = controller_ref(revision)
+        if ref is not None:
+            if ref.get("uid") == uid:
+                owned.append(revision)
+            continue
+        labels = (revision.get("metadata") or {}).get("labels") or {}
+        if adopting and selector is not None and selector.matches(labels):
+            owned.append(revision)
+            orphans.append(revision)
+    return owned, orphans
+
+
 def choose_revision(
     owner: Mapping[str, Any],
     revisions: Iterable[JSONDict],
@@ -188,6 +226,30 @@ def revisions_to_prune(revisions: Iterable[JSONDict], live: set[str], limit: int
     ]
     excess = len(idle) - max(limit, 0)
     return idle[:excess] if excess > 0 else []
+
+
+async def adopt_revisions(client: Client, owner: JSONDict, orphans: Iterable[JSONDict]) -> None:
+    """Make `owner` the controller of `orphans`, each only as the cache saw it (its
+    resourceVersion is the patch's precondition): one changed or gone meanwhile, perhaps
+    adopted by another owner, is skipped, and the next reconcile sees how things are."""
+    ref = owner_reference(owner)
+    for orphan in orphans:
+        meta = orphan.get("metadata") or {}
+        patch = {
+            "metadata": {
+                "ownerReferences": [ref],
+                "resourceVersion": meta.get("resourceVersion"),
+            }
+        }
+        with contextlib.suppress(NotFoundError, ConflictError):
+            await client.patch(
+                "apps/v1",
+                "ControllerRevision",
+                str(meta.get("name")),
+                patch,
+                namespace=str(meta.get("namespace") or ""),
+                patch_type="strategic",
+            )
 
 
 async def store_revision(

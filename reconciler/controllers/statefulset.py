@@ -33,7 +33,9 @@ from reconciler.controllers.podutil import controller_ref, owner_reference
 from reconciler.controllers.queue import WorkQueue
 from reconciler.controllers.replicaset import Expectations
 from reconciler.controllers.revision_history import (
+    adopt_revisions,
     choose_revision,
+    claim_revisions,
     revision_template,
     revisions_to_prune,
     store_revision,
@@ -137,12 +139,8 @@ class StatefulSetController:
             return Result()
         if _meta(sts).get("deletionTimestamp"):
             return Result()  # the garbage collector removes its pods
-        uid = _meta(sts).get("uid")
-        owned_revisions = [
-            r
-            for r in self.revisions.owned_by(str(uid))
-            if (controller_ref(r) or {}).get("uid") == uid
-        ]
+        owned_revisions, orphans = claim_revisions(sts, self.revisions.list(namespace))
+        await adopt_revisions(self.client, sts, orphans)
         choice = choose_revision(
             sts,
             owned_revisions,

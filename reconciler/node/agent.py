@@ -8,10 +8,10 @@ level-triggered, so a missed poke only delays, never breaks.
 
 Restart safety: at start, after the caches are in sync, everything this agent left on the
 engine (found by `AGENT_LABEL`) whose pod is no longer bound here is removed — containers,
-emptyDir volumes, memory dirs — and the pods that are still here get workers that re-adopt
-their running containers by label. When the engine goes away (dockerd restarts) the event
-subscription is renewed and every worker resyncs: dead sandboxes are re-created, so pods
-come back.
+emptyDir volumes, memory dirs, and the volumes of claims that are gone (`claim_volumes`) —
+and the pods that are still here get workers that re-adopt their running containers by
+label. When the engine goes away (dockerd restarts) the event subscription is renewed and
+every worker resyncs: dead sandboxes are re-created, so pods come back.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from reconciler.client.base import Client
 from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory
+from reconciler.node.claim_volumes import ClaimReclaimer
 from reconciler.node.containers import AGENT_LABEL
 from reconciler.node.context import NodeContext, NodeSettings
 from reconciler.node.node_status import NodeRegistration, allocatable_of
@@ -42,6 +43,15 @@ JSONDict = dict[str, Any]
 Ref = tuple[str, str, str]  # (kind, namespace, name)
 
 log = logging.getLogger(__name__)
+
+
+def _claim_names(pod: JSONDict) -> set[str]:
+    """The PersistentVolumeClaims the pod mounts."""
+    return {
+        str(volume["persistentVolumeClaim"].get("claimName") or "")
+        for volume in (pod.get("spec") or {}).get("volumes") or []
+        if isinstance(volume.get("persistentVolumeClaim"), dict)
+    }
 
 
 def pod_references(pod: JSONDict) -> tuple[set[Ref], set[Ref]]:
@@ -124,6 +134,7 @@ class NodeAgent:
             service_env=self._service_env,
             services_network=services_network,
         )
+        self.reclaimer = ClaimReclaimer(runtime, settings.agent_id, self._live_claim_uids)
         self.workers: dict[str, PodWorker] = {}
         self._refs: dict[str, tuple[set[Ref], set[Ref]]] = {}
         self._registration: NodeRegistration | None = None
@@ -157,9 +168,12 @@ class NodeAgent:
         )
         self.configmaps.add_handlers(referenced)
         self.secrets.add_handlers(referenced)
-        self.claims.add_handlers(Handlers(on_add=self._claim_changed))
+        self.claims.add_handlers(
+            Handlers(on_add=self._claim_changed, on_delete=lambda _c: self.reclaimer.poke())
+        )
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._engine_events(stream), name="node-events"))
+        self._tasks.append(loop.create_task(self.reclaimer.run(), name="node-reclaim"))
         self._registration.start()
 
     async def stop(self) -> None:
@@ -201,6 +215,8 @@ class NodeAgent:
         if self.workers.get(uid) is worker:
             del self.workers[uid]
             self._refs.pop(uid, None)
+        if _claim_names(worker.pod):
+            self.reclaimer.poke()  # a claim deleted before its pod was done can go now
 
     def _pod_deleted(self, pod: JSONDict) -> None:
         uid = str((pod.get("metadata") or {}).get("uid") or "")
@@ -220,11 +236,11 @@ class NodeAgent:
         meta = claim.get("metadata") or {}
         namespace, name = str(meta.get("namespace")), str(meta.get("name"))
         for worker in self.workers.values():
-            if worker.namespace != namespace:
-                continue
-            for volume in (worker.pod.get("spec") or {}).get("volumes") or []:
-                if (volume.get("persistentVolumeClaim") or {}).get("claimName") == name:
-                    worker.poke()
+            if worker.namespace == namespace and name in _claim_names(worker.pod):
+                worker.poke()
+
+    def _live_claim_uids(self) -> set[str]:
+        return {str((c.get("metadata") or {}).get("uid")) for c in self.claims.list()}
 
     def _service_env(self, pod: JSONDict) -> dict[str, str]:
         namespace = str((pod.get("metadata") or {}).get("namespace") or "default")

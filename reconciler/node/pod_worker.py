@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
 from reconciler.cluster_network import dns_search
+from reconciler.node.claim_volumes import claim_volume_name
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
@@ -366,7 +367,7 @@ class PodWorker:
                     await self._bind_claim(claim)
         try:
             self._volumes = await prepare_volumes(
-                self.pod, ctx.runtime, ctx.lookup, ctx.allocatable, claims
+                self.pod, ctx.runtime, ctx.lookup, ctx.allocatable, claims, ctx.agent_id
             )
         except VolumeSourceError as exc:
             self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}")
@@ -377,8 +378,19 @@ class PodWorker:
         return True
 
     async def _bind_claim(self, claim: JSONDict) -> None:
-        """The node is the storage provisioner: a claim becomes a named engine volume."""
+        """The node is the storage provisioner: a claim becomes a named engine volume, which
+        its `spec.volumeName` names (as a provisioned PersistentVolume's would)."""
         spec = claim.get("spec") or {}
+        meta = claim.get("metadata") or {}
+        if not spec.get("volumeName"):
+            with contextlib.suppress(NotFoundError):
+                await self.ctx.client.patch(
+                    "v1",
+                    "PersistentVolumeClaim",
+                    str(meta.get("name")),
+                    {"spec": {"volumeName": claim_volume_name(str(meta.get("uid")))}},
+                    namespace=self.namespace,
+                )
         status = {
             "phase": "Bound",
             "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
@@ -388,7 +400,6 @@ class PodWorker:
                 )
             },
         }
-        meta = claim.get("metadata") or {}
         with contextlib.suppress(NotFoundError):
             await self.ctx.client.patch(
                 "v1",

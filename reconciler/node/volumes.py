@@ -5,7 +5,8 @@
 - hostPath: the host path itself, created or checked as its `type` says;
 - configMap, secret, downwardAPI, projected: files in a memory-backed directory (so Secret
   data never reaches a disk), rewritten atomically when their sources change;
-- persistentVolumeClaim: a named engine volume per claim, which outlives every pod.
+- persistentVolumeClaim: a named engine volume per claim, which outlives every pod and goes
+  with the claim (`claim_volumes`).
 
 A volume that cannot be set up yet (its ConfigMap is missing) raises VolumeSourceError: the
 pod stays ContainerCreating and is retried when the object appears, as on Kubernetes.
@@ -20,15 +21,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.node.atomic_writer import write_files
+from reconciler.node.claim_volumes import claim_volume_labels, claim_volume_name
 from reconciler.node.containers import PreparedVolume
 from reconciler.node.env import ObjectLookup
 from reconciler.node.volume_files import VolumeSourceError, is_file_volume, volume_files
 from reconciler.runtime.base import POD_UID_LABEL, ContainerRuntime
 
 __all__ = [
-    "PVC_LABEL",
     "VolumeSourceError",
-    "claim_volume_name",
     "empty_dir_volume_name",
     "prepare_volumes",
     "refresh_file_volumes",
@@ -36,15 +36,9 @@ __all__ = [
 
 JSONDict = dict[str, Any]
 
-PVC_LABEL = "recon.dev/pvc"
-
 
 def empty_dir_volume_name(pod_uid: str, volume: str) -> str:
     return f"recon-{pod_uid}-{volume}"
-
-
-def claim_volume_name(namespace: str, claim: str) -> str:
-    return f"recon-pvc-{namespace}-{claim}"
 
 
 def _host_path(volume: str, source: Mapping[str, Any]) -> PreparedVolume:
@@ -84,9 +78,10 @@ async def prepare_volumes(
     lookup: ObjectLookup,
     node_allocatable: Mapping[str, str],
     claims: Mapping[str, JSONDict | None],
+    agent_id: str,
 ) -> dict[str, PreparedVolume]:
     """Every volume of the pod, ready to mount. `claims` maps claim names to the PVCs found
-    (None when missing: the pod waits)."""
+    (None when missing: the pod waits); the volumes of claims are labelled with `agent_id`."""
     meta = pod.get("metadata") or {}
     uid = str(meta.get("uid") or "")
     namespace = str(meta.get("namespace") or "default")
@@ -106,10 +101,15 @@ async def prepare_volumes(
         elif isinstance(volume.get("persistentVolumeClaim"), dict):
             source = volume["persistentVolumeClaim"]
             claim = str(source.get("claimName") or "")
-            if claims.get(claim) is None:
+            found = claims.get(claim)
+            if found is None:
                 raise VolumeSourceError(f'persistentvolumeclaim "{claim}" not found')
-            engine_volume = claim_volume_name(namespace, claim)
-            await runtime.ensure_volume(engine_volume, {PVC_LABEL: f"{namespace}.{claim}"})
+            if (found.get("metadata") or {}).get("deletionTimestamp"):
+                raise VolumeSourceError(f'persistentvolumeclaim "{claim}" is being deleted')
+            engine_volume = claim_volume_name(str((found.get("metadata") or {}).get("uid")))
+            await runtime.ensure_volume(
+                engine_volume, claim_volume_labels(agent_id, namespace, claim)
+            )
             prepared[name] = PreparedVolume(
                 "volume", engine_volume, read_only=bool(source.get("readOnly"))
             )

@@ -148,8 +148,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ReconServer]:
 
 def remove_node_leftovers(data_dir: Path, namespaces: Iterable[str] = ()) -> None:
     """Remove what a `recon serve --runtime docker` on `data_dir` left on the engine: its
-    containers and their volumes (by its agent label), its memory dirs, and the networks of
-    the given namespaces."""
+    containers and their volumes, its PersistentVolumeClaims' volumes (by its agent label),
+    its memory dirs, and the networks of the given namespaces."""
     agent = agent_id_for(data_dir.resolve())
     docker = ["docker"]
     found = subprocess.run(
@@ -178,6 +178,14 @@ def remove_node_leftovers(data_dir: Path, namespaces: Iterable[str] = ()) -> Non
         ).stdout.split()
         if volumes:
             subprocess.run([*docker, "volume", "rm", "-f", *volumes], capture_output=True)
+    claim_volumes = subprocess.run(
+        [*docker, "volume", "ls", "-q", "--filter", f"label=recon.dev/agent={agent}"],
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.split()
+    if claim_volumes:
+        subprocess.run([*docker, "volume", "rm", "-f", *claim_volumes], capture_output=True)
     for namespace in namespaces:
         subprocess.run([*docker, "network", "rm", f"recon-{namespace}"], capture_output=True)
     # Shared by every server on this engine: removed only when none uses it any more.

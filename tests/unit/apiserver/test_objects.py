@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from reconciler.apiserver.errors import ApiError
-from reconciler.apiserver.lifecycle import Lifecycle
+from reconciler.apiserver.lifecycle import Lifecycle, namespace_conditions, resource_label
 from reconciler.apiserver.objects import PATCH_MERGE, PATCH_STRATEGIC, ObjectService
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType, builtin_types
 from reconciler.clock import ManualClock
@@ -138,6 +138,38 @@ def test_stale_update_conflicts_and_unconditional_update_wins(env: Env) -> None:
     assert env.svc.get(rt, "default", "x")["data"] == {"k": "new"}
 
 
+@pytest.mark.parametrize(
+    ("kind", "counts"),
+    [
+        ("StatefulSet", {"replicas": 0, "availableReplicas": 0}),
+        (
+            "DaemonSet",
+            {
+                "currentNumberScheduled": 0,
+                "numberMisscheduled": 0,
+                "desiredNumberScheduled": 0,
+                "numberReady": 0,
+            },
+        ),
+    ],
+)
+def test_new_workloads_carry_the_status_counts_kubernetes_always_shows(
+    env: Env, kind: str, counts: dict[str, int]
+) -> None:
+    """As on Kubernetes (Go fields without omitempty); and a controller's first, partial
+    status write (`collisionCount` alone) is then valid against the schema."""
+    rt = env.rt("apps/v1", kind)
+    body = deployment("web")
+    body["kind"] = kind
+    del body["spec"]["replicas"]
+    created = env.svc.create(rt, "default", body)
+    assert created["status"] == counts
+    env.svc.patch(
+        rt, "default", "web", PATCH_MERGE, {"status": {"collisionCount": 1}}, subresource="status"
+    )
+    assert env.svc.get(rt, "default", "web")["status"] == {**counts, "collisionCount": 1}
+
+
 def test_generation_moves_with_spec_only_and_status_is_separate(env: Env) -> None:
     rt = env.rt("apps/v1", "Deployment")
     env.svc.create(rt, "default", deployment("web"))
@@ -256,11 +288,51 @@ async def test_namespace_deletion_removes_its_content(env: Env) -> None:
     await settle(lifecycle)
     assert [o["metadata"]["name"] for o in env.svc.list(cms, "other").items] == ["b"]
     assert env.store.find(nss.storage_key, "", "other") is not None  # held by b's finalizer
+    # What it waits for is in its status, as `kubectl describe namespace` shows it.
+    status = env.svc.get(nss, "", "other")["status"]
+    conditions = {c["type"]: (c["status"], c["message"]) for c in status["conditions"]}
+    assert status["phase"] == "Terminating"
+    assert conditions["NamespaceContentRemaining"] == (
+        "True",
+        "Some resources are remaining: configmaps. has 1 resource instances",
+    )
+    assert conditions["NamespaceFinalizersRemaining"] == (
+        "True",
+        "Some content in the namespace has finalizers remaining: example.com/hold in 1 "
+        "resource instances",
+    )
     env.svc.patch(cms, "other", "b", PATCH_MERGE, {"metadata": {"finalizers": None}})
     await settle(lifecycle)
     assert env.store.find(nss.storage_key, "", "other") is None
     assert [o["metadata"]["name"] for o in env.svc.list(cms, None).items] == ["keep"]
     await lifecycle.stop()
+
+
+def test_resource_labels_are_upstreams() -> None:
+    assert resource_label("core/pods") == "pods."
+    assert resource_label("apps/deployments") == "deployments.apps"
+
+
+def test_namespace_conditions_say_what_is_left_and_keep_their_transition_times() -> None:
+    held = namespace_conditions({"pods.": 2, "configmaps.": 1}, {"x/hold": 1}, [], "t1")
+    assert [c["type"] for c in held] == [
+        "NamespaceDeletionDiscoveryFailure",
+        "NamespaceDeletionGroupVersionParsingFailure",
+        "NamespaceDeletionContentFailure",
+        "NamespaceContentRemaining",
+        "NamespaceFinalizersRemaining",
+    ]
+    assert [c["status"] for c in held] == ["False", "False", "False", "True", "True"]
+    assert held[3]["message"] == (
+        "Some resources are remaining: configmaps. has 1 resource instances, "
+        "pods. has 2 resource instances"
+    )
+    assert held[4]["reason"] == "SomeFinalizersRemain"
+    fewer = namespace_conditions({"pods.": 1}, {"x/hold": 1}, held, "t2")
+    assert all(c["lastTransitionTime"] == "t1" for c in fewer)  # no status changed
+    done = namespace_conditions({}, {}, fewer, "t3")
+    assert [c["lastTransitionTime"] for c in done] == ["t1", "t1", "t1", "t3", "t3"]
+    assert (done[3]["reason"], done[4]["reason"]) == ("ContentRemoved", "ContentHasNoFinalizers")
 
 
 def test_label_and_field_selectors_and_pagination(env: Env) -> None:

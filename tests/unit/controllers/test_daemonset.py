@@ -423,3 +423,51 @@ async def test_rollout_across_nodes_with_our_scheduler(plane: Any) -> None:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await kubelet
+
+
+async def test_a_daemonset_created_again_adopts_what_an_orphaning_delete_left(
+    plane: Any,
+) -> None:
+    p = await plane(Scheduler, DaemonSetController)
+    kubelet = asyncio.create_task(fake_kubelet(p))
+    try:
+        await p.client.create(node("n1"))
+        d = ds()
+        del d["metadata"]["uid"], d["metadata"]["generation"]
+        first = await p.client.create(d)
+
+        async def ready(uid: str) -> bool:
+            got = await p.client.get("apps/v1", "DaemonSet", "agent", "default")
+            st = got.get("status", {})
+            return bool(got["metadata"]["uid"] == uid and st.get("numberAvailable") == 1)
+
+        await p.eventually(lambda: ready(first["metadata"]["uid"]), what="the first pod")
+        pods = [q["metadata"]["uid"] for q in await p.pods()]
+        revisions = (await p.client.list("apps/v1", "ControllerRevision", "default")).items
+        await p.client.delete("apps/v1", "DaemonSet", "agent", "default", propagation="Orphan")
+
+        async def orphaned() -> bool:
+            listed = await p.client.list("apps/v1", "ControllerRevision", "default")
+            return not any(r["metadata"].get("ownerReferences") for r in listed.items)
+
+        await p.eventually(orphaned, what="the revision orphaned")
+        second = await p.client.create(d)
+        uid = second["metadata"]["uid"]
+
+        async def adopted() -> bool:
+            listed = await p.client.list("apps/v1", "ControllerRevision", "default")
+            owners = {
+                ref["uid"]
+                for obj in [*listed.items, *await p.pods()]
+                for ref in obj["metadata"].get("ownerReferences") or []
+            }
+            return owners == {uid} and await ready(uid)
+
+        await p.eventually(adopted, what="the pod and the revision adopted")
+        assert [q["metadata"]["uid"] for q in await p.pods()] == pods  # not replaced
+        listed = (await p.client.list("apps/v1", "ControllerRevision", "default")).items
+        assert [r["metadata"]["name"] for r in listed] == [r["metadata"]["name"] for r in revisions]
+    finally:
+        kubelet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await kubelet

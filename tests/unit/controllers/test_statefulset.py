@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.controllers.revision_history import (
     choose_revision,
+    claim_revisions,
     revision_data,
     revision_template,
     revisions_to_prune,
@@ -343,6 +344,26 @@ def test_history_pruning_keeps_live_revisions() -> None:
     assert revisions_to_prune(revs, {"r5"}, 10) == []
 
 
+def test_orphaned_revisions_the_selector_matches_are_claimed() -> None:
+    def labelled(name: str, labels: dict[str, str], owner: str | None) -> dict[str, Any]:
+        r = revision(name, 1, TEMPLATE)
+        r["metadata"]["labels"] = {**labels, HASH_LABEL: name}
+        if owner:
+            r["metadata"]["ownerReferences"] = [{"uid": owner, "controller": True}]
+        return r
+
+    mine = labelled("mine", {"app": "db"}, "sts-uid")
+    orphan = labelled("orphan", {"app": "db"}, None)
+    foreign = labelled("foreign", {"app": "db"}, "other-uid")
+    unmatched = labelled("unmatched", {"app": "cache"}, None)
+    owned, orphans = claim_revisions(sts(), [mine, orphan, foreign, unmatched])
+    assert names(owned) == ["mine", "orphan"] and names(orphans) == ["orphan"]
+    deleting = sts()
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert claim_revisions(deleting, [mine, orphan]) == ([mine], [])
+    assert claim_revisions(sts(selector={}), [mine, orphan]) == ([mine], [])
+
+
 # -- against the embedded server -------------------------------------------------------
 
 
@@ -507,6 +528,59 @@ async def test_rolling_update_and_undo_against_the_embedded_server(plane: Any) -
         assert by_name[first["metadata"]["name"]] == 3 and sorted(by_name.values()) == [2, 3]
         got = await p.client.get("apps/v1", "StatefulSet", "db", "default")
         assert got["status"]["updateRevision"] == first["metadata"]["name"]
+    finally:
+        kubelet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await kubelet
+
+
+async def test_a_set_created_again_adopts_what_an_orphaning_delete_left(plane: Any) -> None:
+    """`kubectl delete sts --cascade=orphan`, then apply it again: the new set adopts the
+    pods and the revisions, replaces nothing and creates no new revision."""
+    p = await plane(StatefulSetController)
+    kubelet = asyncio.create_task(fake_kubelet(p))
+    try:
+        await p.client.create(new_sts(2))
+
+        async def ready(uid: str | None = None) -> dict[str, Any] | None:
+            got = await p.client.get("apps/v1", "StatefulSet", "db", "default")
+            st = got.get("status", {})
+            done = st.get("readyReplicas") == 2 and st.get("observedGeneration") == 1
+            return got if done and uid in (None, got["metadata"]["uid"]) else None
+
+        first = await p.eventually(ready, what="the first set ready")
+        pods = {q["metadata"]["name"]: q["metadata"]["uid"] for q in await p.pods()}
+        revisions = (await p.client.list("apps/v1", "ControllerRevision", "default")).items
+        assert len(revisions) == 1
+        await p.client.delete("apps/v1", "StatefulSet", "db", "default", propagation="Orphan")
+
+        async def orphaned() -> bool:
+            listed = await p.client.list("apps/v1", "ControllerRevision", "default")
+            return not any(r["metadata"].get("ownerReferences") for r in listed.items) and not [
+                q for q in await p.pods() if q["metadata"].get("ownerReferences")
+            ]
+
+        await p.eventually(orphaned, what="the set gone, its pods and revision orphaned")
+        second = await p.client.create(new_sts(2))
+        uid = second["metadata"]["uid"]
+        assert uid != first["metadata"]["uid"]
+
+        async def adopted() -> dict[str, Any] | None:
+            got = await ready(uid)
+            listed = await p.client.list("apps/v1", "ControllerRevision", "default")
+            owners = {
+                ref["uid"]
+                for obj in [*listed.items, *await p.pods()]
+                for ref in obj["metadata"].get("ownerReferences") or []
+            }
+            return got if got is not None and owners == {uid} else None
+
+        got = await p.eventually(adopted, what="the pods and the revision adopted")
+        assert {q["metadata"]["name"]: q["metadata"]["uid"] for q in await p.pods()} == pods
+        listed = (await p.client.list("apps/v1", "ControllerRevision", "default")).items
+        assert names(listed) == names(revisions)
+        assert got["status"]["currentRevision"] == revisions[0]["metadata"]["name"]
+        assert got["status"].get("collisionCount", 0) == 0
     finally:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -233,8 +233,12 @@ async def test_restart_policies(node: NodeHarness) -> None:
     terminated = status_of(failed, "c")["state"]["terminated"]
     assert terminated["exitCode"] == 3 and terminated["reason"] == "Error"
     assert status_of(failed, "c")["restartCount"] == 0
-    # A finished pod's sandbox is stopped too.
-    assert not await node.running(failed)
+    # A finished pod's sandbox is stopped too (by the pass after the one that wrote Failed).
+
+    async def sandbox_stopped() -> bool:
+        return not await node.running(failed)
+
+    await node.eventually(sandbox_stopped, what="the finished pod's sandbox stopped")
 
 
 async def test_configmap_and_secret_as_env_and_files(node: NodeHarness, tmp_path: Path) -> None:
