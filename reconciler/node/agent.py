@@ -29,13 +29,19 @@ from reconciler.controllers.informer import Handlers, Informer, InformerFactory
 from reconciler.node.claim_volumes import ClaimReclaimer
 from reconciler.node.containers import AGENT_LABEL
 from reconciler.node.context import NodeContext, NodeSettings
+from reconciler.node.engine_events import follow_engine_events
 from reconciler.node.node_status import NodeRegistration, allocatable_of
 from reconciler.node.pod_worker import PodWorker, remove_pod_resources
 from reconciler.node.prober import NetworkProber, Prober
 from reconciler.node.service_env import pod_service_env
 from reconciler.node.services_network import ServicesNetwork
-from reconciler.runtime.base import POD_UID_LABEL, ContainerRuntime, ContainerState
-from reconciler.runtime.errors import ContainerRuntimeError, RuntimeUnavailableError
+from reconciler.runtime.base import (
+    POD_UID_LABEL,
+    ContainerRuntime,
+    ContainerState,
+    EventStream,
+    RuntimeEvent,
+)
 
 __all__ = ["NodeAgent", "pod_references"]
 
@@ -249,30 +255,18 @@ class NodeAgent:
 
     # -- the engine ----------------------------------------------------------------------
 
-    async def _engine_events(self, stream: Any) -> None:
-        delay = 0.5
-        while True:
-            try:
-                async for event in stream:
-                    uid = event.labels.get(POD_UID_LABEL)
-                    worker = self.workers.get(uid) if uid else None
-                    if worker is not None:
-                        worker.poke()
-                    delay = 0.5
-            except RuntimeUnavailableError as exc:
-                log.warning("container engine unavailable (%s); resubscribing", exc)
-            with contextlib.suppress(Exception):
-                await stream.aclose()
-            while True:
-                await self.clock.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                try:
-                    stream = await self.runtime.events()
-                    break
-                except ContainerRuntimeError as exc:
-                    log.info("container engine still unavailable: %s", exc)
+    async def _engine_events(self, stream: EventStream) -> None:
+        def seen(event: RuntimeEvent) -> None:
+            uid = event.labels.get(POD_UID_LABEL)
+            worker = self.workers.get(uid) if uid else None
+            if worker is not None:
+                worker.poke()
+
+        def resync() -> None:
             for worker in list(self.workers.values()):
                 worker.poke()  # whatever happened while we were deaf, look again
+
+        await follow_engine_events(self.runtime, self.clock, stream, seen, resync, "node agent")
 
     async def remove_orphans(self) -> None:
         """Remove what this agent left on the engine for pods no longer bound here."""
