@@ -42,6 +42,7 @@ from reconciler.runtime.base import (
     EventStream,
     RuntimeEvent,
 )
+from reconciler.runtime.errors import ContainerRuntimeError, ResourceInUseError
 
 __all__ = ["NodeAgent", "pod_references"]
 
@@ -127,6 +128,7 @@ class NodeAgent:
         self.secrets = self.factory.informer("v1", "Secret")
         self.claims = self.factory.informer("v1", "PersistentVolumeClaim")
         self.services = self.factory.informer("v1", "Service")
+        self.namespaces = self.factory.informer("v1", "Namespace")
         self.recorder = EventRecorder(client, clock, "kubelet", settings.node_name)
         self.ctx = NodeContext(
             settings=settings,
@@ -177,6 +179,7 @@ class NodeAgent:
         self.claims.add_handlers(
             Handlers(on_add=self._claim_changed, on_delete=lambda _c: self.reclaimer.poke())
         )
+        self.namespaces.add_handlers(Handlers(on_delete=self._namespace_deleted))
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._engine_events(stream), name="node-events"))
         self._tasks.append(loop.create_task(self.reclaimer.run(), name="node-reclaim"))
@@ -267,6 +270,34 @@ class NodeAgent:
                 worker.poke()  # whatever happened while we were deaf, look again
 
         await follow_engine_events(self.runtime, self.clock, stream, seen, resync, "node agent")
+
+    def _namespace_deleted(self, namespace: JSONDict) -> None:
+        name = str((namespace.get("metadata") or {}).get("name") or "")
+        if name and not self._stopping:
+            task = asyncio.get_running_loop().create_task(
+                self._remove_namespace_network(name), name=f"node-network-{name}"
+            )
+            self._tasks.append(task)
+
+    async def _remove_namespace_network(self, namespace: str) -> None:
+        """A deleted namespace's Docker network goes once nothing uses it any more (its pods
+        finish terminating, its Service gateways go); another server's containers on the
+        same engine may still hold it, and then it stays."""
+        network = self.ctx.network_for(namespace)
+        for _ in range(120):
+            if not any(w.namespace == namespace for w in self.workers.values()):
+                try:
+                    await self.runtime.remove_network(network)
+                except ResourceInUseError:
+                    pass  # a pod or gateway is still on its way out: look again
+                except ContainerRuntimeError as exc:
+                    log.info("cannot remove network %s: %s", network, exc)
+                    return
+                else:
+                    self.ctx.networks.discard(network)
+                    log.info("removed network %s of deleted namespace %s", network, namespace)
+                    return
+            await self.clock.sleep(1.0)
 
     async def remove_orphans(self) -> None:
         """Remove what this agent left on the engine for pods no longer bound here."""

@@ -523,3 +523,31 @@ async def test_engine_restart_brings_pods_back(node: NodeHarness) -> None:
     ]
     assert any(r.status == ContainerStatus.RUNNING for r in sandboxes)
     await node.wait_pod("phoenix", running)
+
+
+async def test_a_deleted_namespace_takes_its_network_along(node: NodeHarness) -> None:
+    await node.client.create(
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "gone"}}
+    )
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "gone"},
+        "spec": {
+            "terminationGracePeriodSeconds": 0,
+            "containers": [{"name": "c", "image": "fake/script", "args": ["wait"]}],
+        },
+    }
+    await node.client.create(pod)
+
+    async def network_exists() -> bool:
+        return "recon-gone" in await node.runtime.list_networks()
+
+    await node.eventually(network_exists, what="the namespace's network")
+    await node.client.delete("v1", "Namespace", "gone")
+
+    async def network_gone() -> bool:
+        await node.advance(1)
+        return "recon-gone" not in await node.runtime.list_networks()
+
+    await node.eventually(network_gone, timeout=10, what="the network to be removed")
