@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
+from reconciler.cluster_network import CLUSTER_DOMAIN
 from reconciler.node.probes import probe_ports
 from reconciler.runtime.base import ContainerState, PortMapping, SandboxSpec
 
@@ -55,6 +56,7 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
     hostname = str(spec.get("hostname") or name)[:63]
     aliases = [name]
     subdomain = spec.get("subdomain")
+    domainname = f"{subdomain}.{namespace}.svc.{CLUSTER_DOMAIN}" if subdomain else None
     if subdomain:
         aliases += [
             f"{hostname}.{subdomain}",
@@ -75,6 +77,7 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
         labels={SANDBOX_ATTEMPT_LABEL: str(attempt)},
         ports=_port_mappings(pod),
         hostname=hostname,
+        domainname=domainname,
         dns_aliases=tuple(dict.fromkeys(aliases)),
         extra_hosts=extra_hosts,
         attempt=attempt,

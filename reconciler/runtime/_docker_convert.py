@@ -104,6 +104,7 @@ def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
     container: dict[str, Any] = {
         "image": spec.image,
         "hostname": spec.hostname,
+        "domainname": spec.domainname,
         "labels": labels,
         "ports": [(p.container_port, p.protocol) for p in spec.ports] or None,
         "detach": True,

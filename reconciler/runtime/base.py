@@ -221,6 +221,8 @@ class SandboxSpec:
     labels: Mapping[str, str] = field(default_factory=dict)
     ports: tuple[PortMapping, ...] = ()
     hostname: str | None = None
+    domainname: str | None = None
+    """With `hostname`, the pod's fully qualified name (`hostname -f`, /etc/hosts)."""
     dns_aliases: tuple[str, ...] = ()
     extra_hosts: Mapping[str, str] = field(default_factory=dict)
     """host name -> IP address, added to the sandbox's /etc/hosts (Kubernetes' hostAliases)."""

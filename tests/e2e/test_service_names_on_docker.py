@@ -130,6 +130,8 @@ def test_pods_reach_services_by_name_and_cluster_ip(docker_server: ReconServer) 
     # stable names of their own (hostname.subdomain).
     assert set(_fetch(kubectl, here, "client", "http://ext/index.html", 4)) <= both
     assert _fetch(kubectl, here, "client", "http://web-1.crew:8080/index.html") == ["web-1"]
+    fqdn = kubectl.run("-n", here, "exec", "web-1", "--", "hostname", "-f").stdout.strip()
+    assert fqdn == f"web-1.crew.{here}.svc.cluster.local"
 
     # web-1 stops being ready: only web-0 answers, by name and by cluster IP.
     kubectl.run("-n", here, "exec", "web-1", "--", "rm", "/tmp/index.html")

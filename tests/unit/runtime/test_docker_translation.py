@@ -24,6 +24,7 @@ from reconciler.runtime.base import (
     ContainerStatus,
     EventKind,
     MountInfo,
+    NetworkAttachment,
     PortMapping,
     PublishedPort,
     SandboxSpec,
@@ -56,10 +57,21 @@ def test_sandbox_arguments() -> None:
         labels={"app": "web", "recon.dev/managed": "false"},
         ports=(PortMapping(8080), PortMapping(53, "udp", host_port=5353)),
         hostname="web-0",
+        domainname="web.shop.svc.cluster.local",
         dns_aliases=("web-0.web",),
         extra_hosts={"db": "127.0.0.5"},
+        dns_search=("shop.svc.cluster.local",),
+        dns_options=("ndots:5",),
+        extra_networks=(NetworkAttachment("recon-services", ("x.shop",)),),
     )
     args = sandbox_create_args(spec)
+    assert (args.container["hostname"], args.container["domainname"]) == (
+        "web-0",
+        "web.shop.svc.cluster.local",
+    )
+    assert args.host_config["dns_search"] == ["shop.svc.cluster.local"]
+    assert args.host_config["dns_opt"] == ["ndots:5"]
+    assert args.attachments == (NetworkAttachment("recon-services", ("x.shop",)),)
     assert args.name == "recon_POD_web-0_shop_1234_0"
     assert args.host_config["port_bindings"] == {
         "8080/tcp": [{"HostIp": "127.0.0.1", "HostPort": ""}],
