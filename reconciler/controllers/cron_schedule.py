@@ -92,6 +92,22 @@ class Schedule:
             out.append(moment)
         return out
 
+    def latest(self, since: datetime, now: datetime) -> datetime | None:
+        """The most recent scheduled time in (since, now], or None: found by looking back
+        from `now` over a window that doubles (1 min, 2 min, ...) until one fires in it, so
+        that years of missed runs cost a few dozen steps, not one per run."""
+        window = timedelta(minutes=1)
+        while True:
+            start = max(since, now - window)
+            found = None
+            moment = self.next_after(start)
+            while moment <= now:
+                found = moment
+                moment = self.next_after(moment)
+            if found is not None or start == since:
+                return found
+            window *= 2
+
 
 def parse(schedule: str, time_zone: str | None = None) -> Schedule:
     text = schedule.strip()

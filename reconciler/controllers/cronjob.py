@@ -1,18 +1,22 @@
 """The CronJob controller: start a Job at each scheduled time, and keep a short history.
 
-No polling: after each reconcile the CronJob's key is queued for its next scheduled time
-(`cron_schedule`, apischeduler's CronTrigger in Kubernetes' cron dialect) on the injected
-clock. `plan` (pure) decides, given the CronJob, its Jobs and the time:
+No polling: each reconcile returns the time to the next scheduled run (apscheduler's
+`CronTrigger`, in Kubernetes' cron dialect: `cron_schedule`), and the work queue wakes the
+CronJob's key at that moment on the injected clock; Job events wake it in between. `plan`
+(pure) decides, given the CronJob, its Jobs and the time, as Kubernetes' controller does:
 
-- the most recent scheduled time not yet run, since `lastScheduleTime` (or creation): a
-  time missed while the server was down is run on restart, unless it is older than
-  `startingDeadlineSeconds`; more than 100 missed times only start the latest;
-- concurrencyPolicy: Allow runs alongside, Forbid skips the run while a Job is active,
-  Replace deletes the active Jobs first;
+- the most recent scheduled time in (`lastScheduleTime` or creation, now], bounded below by
+  now - `startingDeadlineSeconds`: a time missed while the server was down (or skipped by
+  Forbid) starts late, once, unless it is older than the deadline; more than 100 missed times
+  start only the latest, with a TooManyMissedTimes warning;
+- concurrencyPolicy: Allow runs alongside, Forbid skips the run while a Job is active (it
+  starts once that Job finishes, if still within the deadline), Replace deletes the active
+  Jobs first;
 - the Job, named `<cronjob>-<scheduled time in minutes since the epoch>` (so a run can never
   start twice), owned by the CronJob;
 - which finished Jobs fall out of successfulJobsHistoryLimit (3) / failedJobsHistoryLimit
-  (1), and status: active, lastScheduleTime, lastSuccessfulTime.
+  (1), and status: active, lastScheduleTime, lastSuccessfulTime; the Events `kubectl
+  describe cronjob` shows (SuccessfulCreate, SuccessfulDelete, JobAlreadyActive, ...).
 """
 
 from __future__ import annotations
@@ -20,10 +24,11 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from reconciler.client.base import Client
 from reconciler.client.errors import AlreadyExistsError, NotFoundError
+from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock, parse_rfc3339, rfc3339
 from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
 from reconciler.controllers.cron_schedule import ScheduleError, parse
@@ -35,6 +40,17 @@ JSONDict = dict[str, Any]
 
 SCHEDULED_AT = "batch.kubernetes.io/cronjob-scheduled-timestamp"
 MISSED_LIMIT = 100
+FORBID_MESSAGE = (
+    "Not starting job because prior execution is running and concurrency policy is Forbid"
+)
+
+
+class Event(NamedTuple):
+    """An Event to record on the CronJob, as Kubernetes' CronJob controller does."""
+
+    type: str  # Normal | Warning
+    reason: str
+    message: str
 
 
 @dataclass
@@ -44,7 +60,9 @@ class Plan:
     status: JSONDict = field(default_factory=dict)
     requeue_after: float | None = None
     error: str | None = None
-    skipped: str | None = None  # why a due run did not start (Forbid, deadline missed)
+    skipped: datetime | None = None
+    """A due run that did not start because a previous one is active (Forbid)."""
+    events: list[Event] = field(default_factory=list)
 
 
 def _finished(job: JSONDict) -> str | None:
@@ -112,33 +130,44 @@ def plan(cj: JSONDict, jobs: list[JSONDict], now: datetime) -> Plan:
     completions = [str((j.get("status") or {}).get("completionTime") or "") for j in succeeded]
     if any(completions):
         status["lastSuccessfulTime"] = max(completions)
-    try:
-        schedule = parse(str(spec.get("schedule", "")), spec.get("timeZone"))
-    except ScheduleError as e:
-        out.error = str(e)
-        out.status = {**status, "active": [_ref(j) for j in active]}
-        return out
-    earliest = parse_rfc3339(
-        str(status.get("lastScheduleTime") or meta.get("creationTimestamp") or rfc3339(now))
-    )
+    last = status.get("lastScheduleTime")
+    earliest = parse_rfc3339(str(last or meta.get("creationTimestamp") or rfc3339(now)))
     deadline = spec.get("startingDeadlineSeconds")
     if deadline is not None:
         earliest = max(earliest, now - timedelta(seconds=int(deadline)))
-    missed = [] if spec.get("suspend") else schedule.missed(earliest, now, MISSED_LIMIT)
+    due: datetime | None = None
+    try:
+        schedule = parse(str(spec.get("schedule", "")), spec.get("timeZone"))
+        if not spec.get("suspend"):
+            missed = schedule.missed(earliest, now, MISSED_LIMIT)
+            if len(missed) > MISSED_LIMIT:
+                due = schedule.latest(earliest, now)
+                out.events.append(
+                    Event(
+                        "Warning",
+                        "TooManyMissedTimes",
+                        f"too many missed start times (> {MISSED_LIMIT}): only the most recent "
+                        "starts; set or decrease .spec.startingDeadlineSeconds or check clock "
+                        "skew",
+                    )
+                )
+            elif missed:
+                due = missed[-1]
+            out.requeue_after = max(0.0, (schedule.next_after(now) - now).total_seconds())
+    except ScheduleError as e:
+        out.error = str(e)
+        out.events.append(Event("Warning", "InvalidSchedule", str(e)))
+        due, out.requeue_after = None, None
     existing = {str((j.get("metadata") or {}).get("name")) for j in jobs}
-    if missed:
-        due = missed[-1]
-        if len(missed) > MISSED_LIMIT:
-            out.skipped = (
-                f"too many missed start times (> {MISSED_LIMIT}): starting only "
-                "the most recent; set startingDeadlineSeconds or check clock skew"
-            )
+    if due is not None:
         name = job_name(str(meta.get("name")), due)
         policy = spec.get("concurrencyPolicy", "Allow")
         if name in existing:
-            pass  # this run already started
+            # This run started already; its status write may have been lost: record it.
+            if not last or parse_rfc3339(str(last)) < due:
+                status["lastScheduleTime"] = rfc3339(due)
         elif active and policy == "Forbid":
-            out.skipped = "a previous run is still active and concurrencyPolicy is Forbid"
+            out.skipped = due
         else:
             if active and policy == "Replace":
                 out.delete_jobs += [str(j["metadata"]["name"]) for j in active]
@@ -148,8 +177,6 @@ def plan(cj: JSONDict, jobs: list[JSONDict], now: datetime) -> Plan:
     out.status = {**status, "active": [_ref(j) for j in active]}
     if not out.status["active"]:
         out.status.pop("active")
-    if not spec.get("suspend"):
-        out.requeue_after = max(0.0, (schedule.next_after(now) - now).total_seconds())
     return out
 
 
@@ -160,6 +187,8 @@ class CronJobController:
         self.client = client
         self.clock = clock
         self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
+        self.recorder = EventRecorder(client, clock, "cronjob-controller")
+        self._skipped: dict[ObjKey, datetime] = {}  # the due run last reported as skipped
         self.cronjobs: Informer
         self.jobs: Informer
 
@@ -175,23 +204,43 @@ class CronJobController:
         namespace, name = key
         cj = self.cronjobs.get(namespace, name)
         if cj is None or (cj.get("metadata") or {}).get("deletionTimestamp"):
+            self._skipped.pop(key, None)
             return Result()
         uid = cj["metadata"].get("uid")
         jobs = [j for j in self.jobs.list(namespace) if (controller_ref(j) or {}).get("uid") == uid]
         decided = plan(cj, jobs, self.clock.now())
-        for job_to_delete in decided.delete_jobs:
-            with contextlib.suppress(NotFoundError):
-                await self.client.delete(
-                    "batch/v1", "Job", job_to_delete, namespace, propagation="Background"
-                )
-        if decided.create is not None:
-            with contextlib.suppress(AlreadyExistsError):
-                created = await self.client.create(decided.create)
-                decided.status.setdefault("active", []).append(_ref(created))
-        current = cj.get("status") or {}
-        if decided.status != current:
-            with contextlib.suppress(NotFoundError):
-                await self.client.update({**cj, "status": decided.status}, subresource="status")
+        events = list(decided.events)
+        if decided.skipped is not None and self._skipped.get(key) != decided.skipped:
+            self._skipped[key] = decided.skipped
+            events.append(Event("Normal", "JobAlreadyActive", FORBID_MESSAGE))
+        try:
+            for job_to_delete in decided.delete_jobs:
+                with contextlib.suppress(NotFoundError):
+                    await self.client.delete(
+                        "batch/v1", "Job", job_to_delete, namespace, propagation="Background"
+                    )
+                    events.append(
+                        Event("Normal", "SuccessfulDelete", f"Deleted job {job_to_delete}")
+                    )
+            if decided.create is not None:
+                with contextlib.suppress(AlreadyExistsError):
+                    created = await self.client.create(decided.create)
+                    decided.status.setdefault("active", []).append(_ref(created))
+                    events.append(
+                        Event(
+                            "Normal",
+                            "SuccessfulCreate",
+                            f"Created job {created['metadata']['name']}",
+                        )
+                    )
+            current = cj.get("status") or {}
+            if decided.status != current:
+                with contextlib.suppress(NotFoundError):
+                    await self.client.update({**cj, "status": decided.status}, subresource="status")
+        finally:
+            for event in events:
+                self.recorder.record(cj, *event)
+            await self.recorder.flush()
         if decided.error:
             return Result()  # a schedule that cannot parse stays broken until edited
         return Result(requeue_after=decided.requeue_after)

@@ -2,7 +2,8 @@
 
 `plan` (pure) reads the Job, its pods and the time and decides:
 - how many pods to start (up to `parallelism`, never more than completions still needed),
-  after the failure back-off (10 s doubling per failure, at most 6 min) has passed;
+  once the failure back-off has passed: 10 s doubling per failure since the last success
+  (at most 6 min), from the moment the last failed pod stopped;
 - which active pods to delete (surplus, or all once the Job finished, failed or suspended);
 - the status: active / ready / succeeded / failed counts, startTime, completionTime and the
   conditions `kubectl wait --for=condition=complete` waits on — Complete, or Failed with
@@ -63,6 +64,20 @@ def _finished(status: JSONDict) -> tuple[str, str] | None:
         if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
             return str(cond["type"]), str(cond.get("lastTransitionTime") or "")
     return None
+
+
+def _finished_at(pod: JSONDict) -> datetime | None:
+    """When a finished pod stopped: its containers' last `finishedAt` (as the Job controller's
+    `getFinishedTime`), else its start or creation time."""
+    status = pod.get("status") or {}
+    times = [
+        str(((cs.get("state") or {}).get("terminated") or {}).get("finishedAt") or "")
+        for cs in status.get("containerStatuses") or []
+    ]
+    stamp = max(times, default="") or str(
+        status.get("startTime") or (pod.get("metadata") or {}).get("creationTimestamp") or ""
+    )
+    return parse_rfc3339(stamp) if stamp else None
 
 
 def backoff(failures: int) -> float:
@@ -144,26 +159,28 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
         out.delete = [p["metadata"]["name"] for p in active]
         active = []
     else:
-        remaining = (int(completions) - succeeded) if completions is not None else parallelism
-        wanted = max(0, min(parallelism, remaining))
+        if completions is not None:
+            wanted = max(0, min(parallelism, int(completions) - succeeded))
+        elif succeeded:
+            wanted = min(parallelism, len(active))  # a work queue: once one succeeded, no new
+        else:  # pods, and the running ones finish on their own
+            wanted = parallelism
         if len(active) > wanted:
             surplus = sorted(active, key=lambda p: is_ready(p))[: len(active) - wanted]
             out.delete = [p["metadata"]["name"] for p in surplus]
         elif len(active) < wanted:
-            last_failure = max(
-                (
-                    str(
-                        (p.get("status") or {}).get("startTime")
-                        or (p.get("metadata") or {}).get("creationTimestamp")
-                        or ""
-                    )
-                    for p in failed_pods
-                ),
-                default="",
-            )
-            wait = backoff(failures)
-            if wait and last_failure:
-                ready_at = parse_rfc3339(last_failure) + timedelta(seconds=wait)
+            # The delay counts the failures since the last success, as Kubernetes' backoff
+            # record does (the backoffLimit counts them all).
+            wins = [
+                _finished_at(p) for p in pods if (p.get("status") or {}).get("phase") == "Succeeded"
+            ]
+            last_success = max((t for t in wins if t is not None), default=None)
+            stops = [t for t in (_finished_at(p) for p in failed_pods) if t is not None]
+            recent = [t for t in stops if last_success is None or t > last_success]
+            last_failure = max(recent, default=None)
+            wait = backoff(len(recent) + (failures - len(failed_pods)))
+            if wait and last_failure is not None:
+                ready_at = last_failure + timedelta(seconds=wait)
                 if now < ready_at:
                     out.requeue_after = (ready_at - now).total_seconds()
                 else:

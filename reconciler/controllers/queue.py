@@ -38,7 +38,7 @@ class WorkQueue(Generic[K]):
         self._processing: set[K] = set()
         self._dirty_while_processing: set[K] = set()
         self._failures: dict[K, int] = {}
-        self._timers: dict[K, asyncio.Task[None]] = {}
+        self._timers: dict[K, tuple[float, asyncio.Task[None]]] = {}
         self._wake = asyncio.Event()
         self._shut_down = False
         self._base = base_delay
@@ -60,22 +60,27 @@ class WorkQueue(Generic[K]):
         self._wake.set()
 
     def add_after(self, key: K, delay: float) -> None:
-        """Add `key` once `delay` seconds have passed (an earlier timer for it wins)."""
+        """Add `key` once `delay` seconds have passed. One timer per key, the one due first:
+        a later request leaves it be (a burst becomes one reconcile), an earlier one replaces
+        it (a back-off of 10 s is not held up by a deadline an hour away)."""
         if self._shut_down:
             return
         if delay <= 0:
             self.add(key)
             return
+        due = self._clock.monotonic() + delay
         existing = self._timers.get(key)
-        if existing is not None and not existing.done():
-            return
+        if existing is not None and not existing[1].done():
+            if existing[0] <= due:
+                return
+            existing[1].cancel()
 
         async def later() -> None:
             await self._clock.sleep(delay)
             self._timers.pop(key, None)
             self.add(key)
 
-        self._timers[key] = asyncio.get_running_loop().create_task(later())
+        self._timers[key] = (due, asyncio.get_running_loop().create_task(later()))
 
     def add_rate_limited(self, key: K) -> float:
         """Requeue a failed key with per-key exponential back-off; returns the delay."""
@@ -111,7 +116,7 @@ class WorkQueue(Generic[K]):
     async def shut_down(self) -> None:
         self._shut_down = True
         self._wake.set()
-        for task in list(self._timers.values()):
+        for _, task in list(self._timers.values()):
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task

@@ -11,6 +11,7 @@ import pytest
 
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
+from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
 
 
@@ -21,6 +22,14 @@ class Plane:
         self.server = server
         self.client = client
         self.manager = manager
+        self.stopped = False
+
+    async def stop(self) -> None:
+        """Stop the controllers and the server (once: the fixture's teardown calls it too)."""
+        if not self.stopped:
+            self.stopped = True
+            await self.manager.stop()
+            await self.server.stop()
 
     async def eventually(
         self, check: Callable[[], Awaitable[Any]], timeout: float = 5.0, what: str = ""
@@ -44,8 +53,12 @@ class Plane:
 async def plane(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Plane]]]:
     started: list[Plane] = []
 
-    async def start(*controllers: Callable[[InProcessClient, Any], Any]) -> Plane:
-        server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
+    async def start(
+        *controllers: Callable[[InProcessClient, Any], Any], clock: Clock | None = None
+    ) -> Plane:
+        """Start a server (on `clock`, a `ManualClock` for time travel) and `controllers`;
+        a second start on the same fixture reopens the same data dir (a restart)."""
+        server = ApiServer(ServerOptions(data_dir=tmp_path, port=0), clock)
         await server.start()
         client = InProcessClient(server.service)
         manager = ControllerManager(client, server.clock)
@@ -58,5 +71,4 @@ async def plane(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[Plane]]
 
     yield start
     for p in started:
-        await p.manager.stop()
-        await p.server.stop()
+        await p.stop()

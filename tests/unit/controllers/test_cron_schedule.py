@@ -68,3 +68,24 @@ def test_next_after_a_fraction_of_a_second_before_a_run() -> None:
         T0 + timedelta(minutes=5)
     )
     assert schedule.next_after(T0 + timedelta(minutes=5)) == T0 + timedelta(minutes=10)
+
+
+@pytest.mark.parametrize(
+    ("schedule", "since", "now", "expected"),
+    [
+        ("* * * * *", T0, T0 + timedelta(days=3650, seconds=30), T0 + timedelta(days=3650)),
+        ("*/5 * * * *", T0, T0 + timedelta(minutes=4), None),
+        ("*/5 * * * *", T0 + timedelta(minutes=5), T0 + timedelta(minutes=9), None),
+        ("*/5 * * * *", T0, T0 + timedelta(minutes=5), T0 + timedelta(minutes=5)),
+        # Monday to Friday at 9: a Sunday evening looks back to Friday.
+        (
+            "0 9 * * 1-5",
+            T0,
+            datetime(2026, 1, 4, 20, tzinfo=UTC),
+            datetime(2026, 1, 2, 9, tzinfo=UTC),
+        ),
+        ("@yearly", T0 - timedelta(days=1), T0 + timedelta(days=300), T0),
+    ],
+)
+def test_latest(schedule: str, since: datetime, now: datetime, expected: datetime | None) -> None:
+    assert parse(schedule).latest(since, now) == expected

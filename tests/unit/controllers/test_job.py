@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from reconciler.clock import ManualClock, rfc3339
 from reconciler.controllers.job import JobController, backoff, plan
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -50,6 +51,16 @@ def test_starts_pods_up_to_parallelism_and_completions() -> None:
     assert plan(job(), [], NOW).status["startTime"] == "2026-01-01T00:00:00Z"
 
 
+def test_work_queue_job_starts_no_pod_after_a_success_and_waits_for_the_rest() -> None:
+    spec = job(completions=None, parallelism=3)
+    assert plan(spec, [], NOW).create == 3
+    one_done = [pod("a", "Succeeded"), pod("b", "Running"), pod("c", "Running")]
+    waiting = plan(spec, one_done, NOW)
+    assert waiting.create == 0 and waiting.delete == [] and conditions(waiting) == []
+    all_done = [pod("a", "Succeeded"), pod("b", "Succeeded"), pod("c", "Failed")]
+    assert conditions(plan(spec, all_done, NOW)) == [("Complete", "CompletionsReached")]
+
+
 def test_complete_when_enough_pods_succeeded() -> None:
     p = plan(job(completions=2), [pod("a", "Succeeded"), pod("b", "Succeeded")], NOW)
     assert conditions(p) == [("Complete", "CompletionsReached")]
@@ -64,6 +75,73 @@ def test_failures_back_off_then_hit_the_limit() -> None:
     many = [pod(f"f{i}", "Failed") for i in range(3)]
     p = plan(job(backoffLimit=2), many, NOW)
     assert conditions(p) == [("Failed", "BackoffLimitExceeded")] and p.create == 0
+
+
+def failed_pod(name: str, started: datetime, stopped: datetime) -> dict[str, Any]:
+    out = pod(name, "Failed", started)
+    out["status"]["containerStatuses"] = [
+        {"state": {"terminated": {"exitCode": 1, "finishedAt": rfc3339(stopped)}}}
+    ]
+    return out
+
+
+def run_failing_pods(backoff_limit: int) -> tuple[list[float], Any]:
+    """Time travel: every pod fails 1 s after it starts; time jumps by what each reconcile
+    asks. Returns the delays between a failure and the next pod, and the final plan."""
+    pods: list[dict[str, Any]] = []
+    delays: list[float] = []
+    now = stopped = NOW
+    spec = job(backoffLimit=backoff_limit)
+    while True:
+        decided = plan(spec, pods, now)
+        spec = {**spec, "status": decided.status}
+        if conditions(decided):
+            return delays, decided
+        if decided.create:
+            assert decided.create == 1
+            if pods:
+                delays.append((now - stopped).total_seconds())
+            stopped = now + timedelta(seconds=1)
+            pods.append(failed_pod(f"p{len(pods)}", now, stopped))
+            now = stopped
+        else:
+            assert decided.requeue_after is not None
+            now += timedelta(seconds=decided.requeue_after)
+
+
+def test_backoff_limit_six_with_exponential_backoff() -> None:
+    delays, final = run_failing_pods(6)
+    assert delays == [10, 20, 40, 80, 160, 320]  # 7 pods: the 7th failure is one too many
+    assert conditions(final) == [("Failed", "BackoffLimitExceeded")]
+    assert final.status["failed"] == 7 and final.create == 0
+
+
+def test_backoff_is_capped_at_six_minutes() -> None:
+    delays, _ = run_failing_pods(9)
+    assert delays == [10, 20, 40, 80, 160, 320, 360, 360, 360]
+
+
+def test_backoff_counts_from_when_the_pod_stopped() -> None:
+    ran_half_a_minute = [failed_pod("a", NOW, NOW + timedelta(seconds=30))]
+    early = plan(job(), ran_half_a_minute, NOW + timedelta(seconds=35))
+    assert early.create == 0 and early.requeue_after == 5
+    assert plan(job(), ran_half_a_minute, NOW + timedelta(seconds=40)).create == 1
+
+
+def test_backoff_restarts_after_a_success() -> None:
+    pods = [failed_pod(f"f{i}", NOW, NOW + timedelta(seconds=i)) for i in range(3)]
+    ok = pod("ok", "Succeeded")
+    ok["status"]["containerStatuses"] = [
+        {
+            "state": {
+                "terminated": {"exitCode": 0, "finishedAt": rfc3339(NOW + timedelta(seconds=10))}
+            }
+        }
+    ]
+    again = failed_pod("f3", NOW, NOW + timedelta(seconds=20))
+    decided = plan(job(completions=3), [*pods, ok, again], NOW + timedelta(seconds=25))
+    assert decided.create == 0 and decided.requeue_after == 5  # one failure since: 10 s
+    assert decided.status["failed"] == 4
 
 
 def test_restarts_count_as_failures_with_on_failure() -> None:
@@ -151,3 +229,73 @@ async def test_job_completes_against_the_embedded_server(plane: Any) -> None:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await kubelet
+
+
+async def test_backoff_on_the_injected_clock_with_a_deadline_an_hour_away(plane: Any) -> None:
+    """The controller, woken only by its queue's timers: each failed pod is replaced after
+    10, 20, 40, ... s, although a timer for the Job's activeDeadlineSeconds is pending."""
+    clock = ManualClock(NOW)
+    p = await plane(JobController, clock=clock)
+    created = job(activeDeadlineSeconds=3600)
+    del created["metadata"]["uid"], created["status"]
+    await p.client.create(created)
+    seen: set[str] = set()
+
+    async def new_pod() -> str:
+        names = {q["metadata"]["name"] for q in await p.pods()} - seen
+        return next(iter(names), "")
+
+    async def settle(check: Any, what: str) -> Any:
+        for _ in range(2000):
+            found = await check()
+            if found:
+                return found
+            await asyncio.sleep(0.0005)
+        raise AssertionError(f"timed out waiting for {what}")
+
+    for delay in [10, 20, 40, 80, 160, 320, None]:
+        name = await settle(new_pod, "a pod")
+        seen.add(name)
+        stopped = rfc3339(clock.now())
+        await p.client.patch(
+            "v1",
+            "Pod",
+            name,
+            {
+                "status": {
+                    "phase": "Failed",
+                    "containerStatuses": [
+                        {
+                            "name": "c",
+                            "image": "busybox",
+                            "imageID": "",
+                            "ready": False,
+                            "restartCount": 0,
+                            "state": {"terminated": {"exitCode": 1, "finishedAt": stopped}},
+                        }
+                    ],
+                }
+            },
+            namespace="default",
+            subresource="status",
+        )
+        if delay is None:
+            break
+        await asyncio.sleep(0.02)
+        clock.advance(delay - 1)
+        await asyncio.sleep(0.02)
+        assert await new_pod() == "", f"a pod started before the {delay} s back-off"
+        clock.advance(1)
+
+    async def failed() -> list[Any]:
+        got = await p.client.get("batch/v1", "Job", "j", "default")
+        return conditions_of(got)
+
+    assert await settle(failed, "the Failed condition") == [("Failed", "BackoffLimitExceeded")]
+    assert len(seen) == 7
+    status = (await p.client.get("batch/v1", "Job", "j", "default"))["status"]
+    assert status["failed"] == 7 and status["active"] == 0
+
+
+def conditions_of(obj: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(c["type"], c["reason"]) for c in (obj.get("status") or {}).get("conditions", [])]
