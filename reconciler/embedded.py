@@ -71,6 +71,7 @@ class NodeOptions:
     node_name: str = ""
     allow_privileged: bool = False
     network_prefix: str = "recon"
+    max_pods: int = 110
 
 
 class EmbeddedPlane:
@@ -185,6 +186,7 @@ class EmbeddedPlane:
             pause_image=opts.pause_image,
             allow_privileged=opts.allow_privileged,
             network_prefix=opts.network_prefix,
+            max_pods=opts.max_pods,
         )
         # Cluster IPs and Service names inside pods need real networking: Docker only.
         shared = ServicesNetwork(self.runtime) if opts.runtime == "docker" else None

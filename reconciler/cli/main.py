@@ -85,6 +85,13 @@ def cli(verbose: bool) -> None:
     "--allow-privileged", is_flag=True, help="Let pods run privileged containers on this host."
 )
 @click.option(
+    "--max-pods",
+    type=click.IntRange(min=1),
+    default=110,
+    show_default=True,
+    help="How many pods this host's Node admits (kubelet's --max-pods); the rest stay Pending.",
+)
+@click.option(
     "--gitops/--no-gitops",
     default=True,
     show_default=True,
@@ -101,6 +108,7 @@ def serve(
     proxy_image: str,
     node_name: str,
     allow_privileged: bool,
+    max_pods: int,
     gitops: bool,
 ) -> None:
     """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
@@ -129,6 +137,7 @@ def serve(
         proxy_image=proxy_image,
         node_name=node_name,
         allow_privileged=allow_privileged,
+        max_pods=max_pods,
     )
     asyncio.run(_serve(options, node, gitops))
 

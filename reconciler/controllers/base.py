@@ -52,6 +52,30 @@ def enqueue_self(queue: WorkQueue[ObjKey]) -> Callable[[JSONDict], None]:
     return lambda obj: queue.add(obj_key(obj))
 
 
+_BOOKKEEPING = ("resourceVersion", "managedFields")
+
+
+def status_only_update(old: JSONDict, new: JSONDict) -> bool:
+    """True when `old` -> `new` changed nothing but `status` (and the server's bookkeeping):
+    typically the controller's own status write coming back through the watch. Reconciling
+    again on it would recompute the same decisions from the same inputs."""
+    if old.get("spec") != new.get("spec"):
+        return False
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    keys = (set(old_meta) | set(new_meta)).difference(_BOOKKEEPING)
+    return all(old_meta.get(k) == new_meta.get(k) for k in keys)
+
+
+def enqueue_unless_status_only(queue: WorkQueue[ObjKey]) -> Callable[[JSONDict, JSONDict], None]:
+    """An update handler that enqueues the object itself unless only its status changed."""
+
+    def handler(old: JSONDict, new: JSONDict) -> None:
+        if not status_only_update(old, new):
+            queue.add(obj_key(new))
+
+    return handler
+
+
 def enqueue_controller_owner(
     queue: WorkQueue[ObjKey], owner_kind: str
 ) -> Callable[[JSONDict], None]:

@@ -24,7 +24,12 @@ from typing import Any
 from reconciler.client.base import Client
 from reconciler.client.errors import AlreadyExistsError, ConflictError, NotFoundError
 from reconciler.clock import Clock, parse_rfc3339, rfc3339
-from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
+from reconciler.controllers.base import (
+    Result,
+    enqueue_controller_owner,
+    enqueue_self,
+    enqueue_unless_status_only,
+)
 from reconciler.controllers.deployment_util import (
     DESIRED_REPLICAS,
     MAX_REPLICAS,
@@ -65,6 +70,10 @@ def _meta(obj: JSONDict) -> JSONDict:
 
 def _name(obj: JSONDict) -> str:
     return str(_meta(obj).get("name", ""))
+
+
+def _recreate(d: JSONDict) -> bool:
+    return ((d.get("spec") or {}).get("strategy") or {}).get("type") == "Recreate"
 
 
 def _spec_replicas(rs: JSONDict) -> int:
@@ -143,6 +152,8 @@ def _condition(
 
 
 def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: datetime) -> Plan:
+    """What to write for `d`, given the ReplicaSets of its namespace that concern it (those
+    it controls and those nobody controls) and, for Recreate only, their pods."""
     meta, spec = _meta(d), d.get("spec") or {}
     out = Plan()
     uid = meta.get("uid")
@@ -175,7 +186,7 @@ def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: d
     )
     replicas = int(spec.get("replicas", 1))
     surge, unavailable = surge_and_unavailable(d)
-    recreate = (spec.get("strategy") or {}).get("type") == "Recreate"
+    recreate = _recreate(d)
     max_old_revision = max((revision_of(rs) for rs in old), default=0)
     paused = bool(spec.get("paused"))
     created_now = False
@@ -414,29 +425,55 @@ class DeploymentController:
         self.replica_sets = factory.informer("apps/v1", "ReplicaSet")
         self.pods = factory.informer("v1", "Pod")
         mine = enqueue_self(self.queue)
-        self.deployments.add_handlers(Handlers(mine, lambda _o, n: mine(n), mine))
+        # Not on its own status writes: those change none of plan's inputs.
+        self.deployments.add_handlers(Handlers(mine, enqueue_unless_status_only(self.queue), mine))
         owner = enqueue_controller_owner(self.queue, "Deployment")
         self.replica_sets.add_handlers(Handlers(owner, lambda _o, n: owner(n), owner))
 
         def pod_gone(pod: JSONDict) -> None:
-            # Recreate waits for old pods to disappear: their deletion may unblock it.
+            # Recreate waits for old pods to disappear: their deletion may unblock it. The
+            # other strategy reads only ReplicaSet status, so pods do not concern it.
             ref = controller_ref(pod)
             if ref is None or ref.get("kind") != "ReplicaSet":
                 return
-            rs = self.replica_sets.get(str(_meta(pod).get("namespace", "")), str(ref["name"]))
-            if rs is not None:
-                owner(rs)
+            namespace = str(_meta(pod).get("namespace", ""))
+            rs = self.replica_sets.get(namespace, str(ref["name"]))
+            d_ref = controller_ref(rs) if rs is not None else None
+            if d_ref is None or d_ref.get("kind") != "Deployment":
+                return
+            d = self.deployments.get(namespace, str(d_ref.get("name")))
+            if d is not None and _recreate(d):
+                self.queue.add((namespace, _name(d)))
 
-        self.pods.add_handlers(Handlers(None, lambda _o, n: pod_gone(n), pod_gone))
+        def pod_updated(_old: JSONDict, new: JSONDict) -> None:
+            if not is_active(new):  # being deleted or finished: gone, for Recreate
+                pod_gone(new)
+
+        self.pods.add_handlers(Handlers(None, pod_updated, pod_gone))
+
+    def _replica_sets_of(self, d: JSONDict) -> list[JSONDict]:
+        """The ReplicaSets `plan` needs, from the informer's indexes: those with an
+        ownerReference to `d` and those nobody controls (adoptable); O(own), not
+        O(namespace), per reconcile."""
+        meta = _meta(d)
+        owned = self.replica_sets.owned_by(str(meta.get("uid")))
+        orphans = self.replica_sets.uncontrolled(str(meta.get("namespace") or ""))
+        if not orphans:
+            return owned
+        seen = {_name(rs) for rs in owned}
+        return owned + [rs for rs in orphans if _name(rs) not in seen]
+
+    def _pods_of(self, replica_sets: list[JSONDict]) -> list[JSONDict]:
+        return [p for rs in replica_sets for p in self.pods.owned_by(str(_meta(rs).get("uid")))]
 
     async def reconcile(self, key: ObjKey) -> Result:
         namespace, name = key
         d = self.deployments.get(namespace, name)
         if d is None or _meta(d).get("deletionTimestamp"):
             return Result()
-        decided = plan(
-            d, self.replica_sets.list(namespace), self.pods.list(namespace), self.clock.now()
-        )
+        replica_sets = self._replica_sets_of(d)
+        pods = self._pods_of(replica_sets) if _recreate(d) else []  # only Recreate reads them
+        decided = plan(d, replica_sets, pods, self.clock.now())
         ref = owner_reference(d)
         for rs_name in decided.adopt:
             await self._patch_rs(

@@ -57,6 +57,7 @@ class Informer:
         self._clock = clock
         self._cache: dict[ObjKey, JSONDict] = {}
         self._by_owner: dict[str, set[ObjKey]] = {}
+        self._uncontrolled: dict[str, set[ObjKey]] = {}  # namespace -> keys
         self._handlers: list[Handlers] = []
         self.synced = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -91,15 +92,37 @@ class Informer:
         """Objects with an ownerReference to `uid` (e.g. the pods of a ReplicaSet)."""
         return [self._cache[k] for k in sorted(self._by_owner.get(uid, ())) if k in self._cache]
 
+    def owned_count(self, uid: str) -> int:
+        """How many objects have an ownerReference to `uid` (no list is built)."""
+        return len(self._by_owner.get(uid, ()))
+
+    def uncontrolled(self, namespace: str) -> JSONList:
+        """Objects in `namespace` with no controller ownerReference: what a controller may
+        adopt. With `owned_by`, a controller sees the objects that concern it without
+        scanning every object of the namespace (O(own), not O(namespace), per reconcile)."""
+        keys = self._uncontrolled.get(namespace, ())
+        return [self._cache[k] for k in sorted(keys) if k in self._cache]
+
     # -- cache maintenance -----------------------------------------------------------
 
     def _index(self, key: ObjKey, obj: JSONDict | None, old: JSONDict | None) -> None:
         for ref in ((old or {}).get("metadata") or {}).get("ownerReferences") or []:
-            owners = self._by_owner.get(str(ref.get("uid")))
+            uid = str(ref.get("uid"))
+            owners = self._by_owner.get(uid)
             if owners is not None:
                 owners.discard(key)
-        for ref in ((obj or {}).get("metadata") or {}).get("ownerReferences") or []:
+                if not owners:
+                    del self._by_owner[uid]
+        refs = ((obj or {}).get("metadata") or {}).get("ownerReferences") or []
+        for ref in refs:
             self._by_owner.setdefault(str(ref.get("uid")), set()).add(key)
+        namespace = key[0]
+        if obj is not None and not any(ref.get("controller") for ref in refs):
+            self._uncontrolled.setdefault(namespace, set()).add(key)
+        elif namespace in self._uncontrolled:
+            self._uncontrolled[namespace].discard(key)
+            if not self._uncontrolled[namespace]:
+                del self._uncontrolled[namespace]
 
     def _upsert(self, obj: JSONDict) -> None:
         key = obj_key(obj)

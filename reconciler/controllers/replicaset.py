@@ -10,6 +10,12 @@ Decide in `plan` (pure), act in `ReplicaSetController.reconcile`:
 - status: replicas, fullyLabeledReplicas, readyReplicas, availableReplicas (ready for
   minReadySeconds), observedGeneration.
 
+Status-only pod changes (a pod bound, started, turned Ready) are batched: the ReplicaSet is
+enqueued after a delay that grows with its size (`status_batch_delay`), so the status of a
+ReplicaSet of 1,000 pods is recomputed a few times a second while its pods start, not once
+per pod event. Everything its decisions depend on (a pod added, deleted, finished,
+relabelled or re-owned) enqueues it at once.
+
 Expectations: after creating or deleting pods the controller waits until its informer has
 seen them before deciding again, so a second reconcile that runs before the watch events
 arrive does not create the same pods twice.
@@ -26,7 +32,12 @@ from typing import Any
 from reconciler.client.base import Client
 from reconciler.client.errors import ConflictError, NotFoundError
 from reconciler.clock import Clock
-from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
+from reconciler.controllers.base import (
+    Result,
+    enqueue_controller_owner,
+    enqueue_self,
+    enqueue_unless_status_only,
+)
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
 from reconciler.controllers.podutil import (
     controller_ref,
@@ -45,6 +56,11 @@ log = logging.getLogger(__name__)
 
 BURST = 500  # the most pods created in one reconcile, as the upstream controller's burst
 EXPECTATION_TIMEOUT = 300.0
+# A reconcile costs roughly 10-20 us per pod (plan and status over every pod it owns), so a
+# delay of 0.2 ms per pod keeps recomputing a busy ReplicaSet's status to about a tenth of
+# the event loop; 3 pods wait 0.6 ms, 1,000 pods (and more) 0.2 s.
+STATUS_BATCH_PER_POD_S = 0.0002
+STATUS_BATCH_MAX_S = 0.2
 
 
 @dataclass(frozen=True)
@@ -61,8 +77,9 @@ def _name(obj: JSONDict) -> str:
 
 
 def plan(rs: JSONDict, pods: list[JSONDict], now: datetime, sync: bool = True) -> Plan:
-    """What to do for `rs`, given every pod in its namespace. `sync=False` (expectations
-    pending) computes status only."""
+    """What to do for `rs`, given the pods of its namespace that concern it (those it
+    controls and those nobody controls; any others are ignored). `sync=False`
+    (expectations pending) computes status only."""
     meta, spec = rs.get("metadata") or {}, rs.get("spec") or {}
     uid = meta.get("uid")
     deleting = bool(meta.get("deletionTimestamp"))
@@ -101,21 +118,40 @@ def _status(rs: JSONDict, active: list[JSONDict], now: datetime) -> JSONDict:
     spec = rs.get("spec") or {}
     template_labels = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
     min_ready = int(spec.get("minReadySeconds", 0))
-    fully = sum(
-        1
-        for p in active
-        if all(
-            ((p.get("metadata") or {}).get("labels") or {}).get(k) == v
-            for k, v in template_labels.items()
-        )
-    )
+    fully = ready = available = 0
+    for p in active:  # one pass: this runs on every pod event of a large ReplicaSet
+        labels = (p.get("metadata") or {}).get("labels") or {}
+        if all(labels.get(k) == v for k, v in template_labels.items()):
+            fully += 1
+        if is_ready(p):
+            ready += 1
+            if min_ready <= 0 or is_available(p, min_ready, now):
+                available += 1
     return {
         "replicas": len(active),
         "fullyLabeledReplicas": fully,
-        "readyReplicas": sum(1 for p in active if is_ready(p)),
-        "availableReplicas": sum(1 for p in active if is_available(p, min_ready, now)),
+        "readyReplicas": ready,
+        "availableReplicas": available,
         "observedGeneration": (rs.get("metadata") or {}).get("generation", 1),
     }
+
+
+def status_batch_delay(pods: int) -> float:
+    """How long a status-only pod change may wait before its ReplicaSet of `pods` pods is
+    reconciled (more changes arriving meanwhile share that reconcile)."""
+    return min(STATUS_BATCH_MAX_S, STATUS_BATCH_PER_POD_S * pods)
+
+
+def status_only_change(old: JSONDict, new: JSONDict) -> bool:
+    """True when `old` -> `new` can change a ReplicaSet's status (readiness, binding) but
+    none of its decisions: the pod stays active, with the same labels and owners."""
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    return (
+        is_active(old)
+        and is_active(new)
+        and old_meta.get("labels") == new_meta.get("labels")
+        and old_meta.get("ownerReferences") == new_meta.get("ownerReferences")
+    )
 
 
 def pod_from_template(owner: JSONDict, template: JSONDict, name_prefix: str) -> JSONDict:
@@ -181,7 +217,7 @@ class ReplicaSetController:
         self.replicasets.add_handlers(
             Handlers(
                 enqueue_self(self.queue),
-                lambda _o, n: enqueue_self(self.queue)(n),
+                enqueue_unless_status_only(self.queue),  # not on its own status writes
                 enqueue_self(self.queue),
             )
         )
@@ -195,6 +231,9 @@ class ReplicaSetController:
             owner(pod)
 
         def pod_updated(old: JSONDict, new: JSONDict) -> None:
+            if status_only_change(old, new):
+                self._enqueue_batched(new)
+                return
             owner(old)
             owner(new)
             if (new.get("metadata") or {}).get("deletionTimestamp"):
@@ -207,6 +246,15 @@ class ReplicaSetController:
                 self._enqueue_matching(pod)
 
         self.pods.add_handlers(Handlers(pod_added, pod_updated, pod_seen))
+
+    def _enqueue_batched(self, pod: JSONDict) -> None:
+        """Enqueue the pod's controlling ReplicaSet after `status_batch_delay` (an earlier
+        timer for it wins, so a burst of changes becomes one reconcile)."""
+        ref = controller_ref(pod)
+        if ref is None or ref.get("kind") != "ReplicaSet":
+            return
+        key = (str((pod.get("metadata") or {}).get("namespace") or ""), str(ref.get("name")))
+        self.queue.add_after(key, status_batch_delay(self.pods.owned_count(str(ref.get("uid")))))
 
     def _enqueue_matching(self, pod: JSONDict) -> None:
         """An orphan pod may be adopted by any ReplicaSet whose selector matches it."""
@@ -228,7 +276,7 @@ class ReplicaSetController:
         if rs is None:
             self.expectations.forget(key)
             return Result()
-        pods = self.pods.list(namespace)
+        pods = self._candidates(rs)
         decided = plan(rs, pods, self.clock.now(), sync=self.expectations.satisfied(key))
         ref = owner_reference(rs)
         for pod_name in decided.adopt:
@@ -259,6 +307,18 @@ class ReplicaSetController:
             self.expectations.expect(key, deleted)
         await self._write_status(rs, decided.status)
         return self._requeue(rs, pods)
+
+    def _candidates(self, rs: JSONDict) -> list[JSONDict]:
+        """The pods `plan` needs, from the informer's indexes: those with an ownerReference
+        to `rs` and those nobody controls (adoptable). Pods of other controllers cannot
+        concern it, and skipping them keeps a reconcile O(own pods), not O(namespace)."""
+        meta = rs.get("metadata") or {}
+        owned = self.pods.owned_by(str(meta.get("uid")))
+        orphans = self.pods.uncontrolled(str(meta.get("namespace") or ""))
+        if not orphans:
+            return owned
+        seen = {_name(p) for p in owned}
+        return owned + [p for p in orphans if _name(p) not in seen]
 
     async def _patch_owner(self, namespace: str, pod_name: str, patch: JSONDict) -> None:
         with contextlib.suppress(NotFoundError, ConflictError):

@@ -153,7 +153,7 @@ class NodeAgent:
 
     async def start(self) -> None:
         info = await self.runtime.engine_info()
-        self.ctx.allocatable = allocatable_of(info)
+        self.ctx.allocatable = allocatable_of(info, self.settings.max_pods)
         self._registration = NodeRegistration(
             self.client, self.clock, self.settings, info, self.runtime.name
         )

@@ -32,6 +32,8 @@ class NodeSettings:
     network_prefix: str = "recon"
     lease_duration_s: int = 40
     heartbeat_s: float = 10.0
+    max_pods: int = 110
+    """kubelet's `--max-pods`: the scheduler keeps pods beyond it Pending."""
 
 
 @dataclass

@@ -43,12 +43,13 @@ def _ts(clock: Clock) -> str:
     return clock.now().strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def allocatable_of(info: EngineInfo) -> dict[str, str]:
-    """Capacity in Kubernetes notation: whole CPUs, memory in Ki, 110 pods."""
+def allocatable_of(info: EngineInfo, max_pods: int = MAX_PODS) -> dict[str, str]:
+    """Capacity in Kubernetes notation: whole CPUs, memory in Ki, `max_pods` pods (kubelet's
+    `--max-pods`, 110 by default)."""
     return {
         "cpu": str(info.cpus),
         "memory": f"{info.memory_bytes // 1024}Ki",
-        "pods": str(MAX_PODS),
+        "pods": str(max_pods),
         "ephemeral-storage": "0",
     }
 
@@ -76,7 +77,7 @@ def node_object(settings: NodeSettings) -> JSONDict:
 def node_status(
     settings: NodeSettings, info: EngineInfo, runtime_name: str, now: str, ready_since: str
 ) -> JSONDict:
-    capacity = allocatable_of(info)
+    capacity = allocatable_of(info, settings.max_pods)
     condition_types = (
         ("MemoryPressure", "False", "KubeletHasSufficientMemory", "sufficient memory available"),
         ("DiskPressure", "False", "KubeletHasNoDiskPressure", "no disk pressure"),

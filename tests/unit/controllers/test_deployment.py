@@ -304,3 +304,39 @@ async def test_rollout_and_undo_against_the_embedded_server(plane: Any) -> None:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await kubelet
+
+
+async def test_recreate_rollout_against_the_embedded_server(plane: Any) -> None:
+    """Recreate waits for the old pods to go: their deletion (a pod event) must wake it."""
+    p = await plane(ReplicaSetController, DeploymentController)
+    kubelet = asyncio.create_task(fake_kubelet(p))
+    try:
+        d = deploy(replicas=2, strategy={"type": "Recreate"})
+        del d["metadata"]["uid"], d["status"]
+        await p.client.create(d)
+
+        async def running(image: str) -> bool:
+            got = await p.client.get("apps/v1", "Deployment", "web", "default")
+            st = got.get("status", {})
+            images = [q["spec"]["containers"][0]["image"] for q in await p.pods()]
+            return bool(
+                images == [image, image]
+                and st.get("updatedReplicas") == 2
+                and st.get("availableReplicas") == 2
+                and st.get("observedGeneration") == got["metadata"]["generation"]
+            )
+
+        await p.eventually(lambda: running("web:1"), timeout=10, what="web:1 running")
+        await p.client.patch(
+            "apps/v1",
+            "Deployment",
+            "web",
+            {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "web:2"}]}}}},
+            namespace="default",
+            patch_type="strategic",
+        )
+        await p.eventually(lambda: running("web:2"), timeout=10, what="recreated on web:2")
+    finally:
+        kubelet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await kubelet

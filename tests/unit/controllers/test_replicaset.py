@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.controllers.replicaset import ReplicaSetController, plan
+from reconciler.controllers.replicaset import (
+    STATUS_BATCH_MAX_S,
+    ReplicaSetController,
+    plan,
+    status_batch_delay,
+    status_only_change,
+)
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -113,6 +119,59 @@ def test_status_counts_ready_and_available_with_min_ready_seconds() -> None:
 def test_without_sync_only_status_is_computed() -> None:
     decided = plan(rs(3), [], NOW, sync=False)
     assert decided.create == 0 and decided.status["replicas"] == 0
+
+
+def test_status_only_changes_are_batched_by_size() -> None:
+    assert status_only_change(pod("a", ready=False), pod("a", ready=True))
+    assert status_only_change(pod("a", node=""), pod("a"))  # bound
+    assert not status_only_change(pod("a"), pod("a", phase="Failed"))  # finished: replace it
+    assert not status_only_change(pod("a"), pod("a", labels={"app": "other"}))
+    assert not status_only_change(pod("a"), pod("a", owner=None))
+    deleting = pod("a")
+    deleting["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert not status_only_change(pod("a"), deleting)
+    # 3 pods: well under a millisecond; 1,000 pods and more: the cap.
+    assert status_batch_delay(3) < 0.001
+    assert status_batch_delay(1000) == STATUS_BATCH_MAX_S
+    assert status_batch_delay(100_000) == STATUS_BATCH_MAX_S
+
+
+async def test_readiness_reaches_status_and_other_controllers_pods_are_ignored(
+    plane: Any,
+) -> None:
+    p = await plane(ReplicaSetController)
+    await p.client.create(rs(2, uid=""))
+    other = rs(1, uid="")
+    other["metadata"]["name"] = "other"  # the same selector, but these pods are its own
+    await p.client.create(other)
+
+    async def counts() -> tuple[int, int]:
+        web = await p.client.get("apps/v1", "ReplicaSet", "web", "default")
+        oth = await p.client.get("apps/v1", "ReplicaSet", "other", "default")
+        return (web.get("status", {}).get("replicas", 0), oth.get("status", {}).get("replicas", 0))
+
+    await p.eventually(lambda: _is(counts, (2, 1)), what="2 pods for web, 1 for other")
+    assert len(await p.pods()) == 3
+    ready = {"status": {"phase": "Running", "conditions": [{"type": "Ready", "status": "True"}]}}
+    for q in await p.pods():
+        await p.client.patch(
+            "v1", "Pod", q["metadata"]["name"], ready, namespace="default", subresource="status"
+        )
+
+    async def ready_counts() -> tuple[int, int]:
+        web = await p.client.get("apps/v1", "ReplicaSet", "web", "default")
+        oth = await p.client.get("apps/v1", "ReplicaSet", "other", "default")
+        return (
+            web.get("status", {}).get("readyReplicas", 0),
+            oth.get("status", {}).get("readyReplicas", 0),
+        )
+
+    await p.eventually(lambda: _is(ready_counts, (2, 1)), what="readyReplicas 2 and 1")
+    assert len(await p.pods()) == 3
+
+
+async def _is(fn: Any, value: Any) -> bool:
+    return bool(await fn() == value)
 
 
 async def test_controller_keeps_replicas_against_the_embedded_server(plane: Any) -> None:
