@@ -158,7 +158,9 @@ def _remove_by_label(label: str) -> None:
         subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
 
 
-def _cleanup(data_dir: Path, agent_label: str, run_label: str) -> None:
+def remove_docker_leftovers(data_dir: Path, agent_label: str, run_label: str) -> None:
+    """What a run left on the engine: its containers (by label), the networks if now unused
+    (Docker refuses to remove one still in use), its secret tmpfs dirs."""
     _remove_by_label(agent_label)
     _remove_by_label(run_label)
     for network in ("recon-default", "recon-services"):
@@ -219,7 +221,7 @@ async def run(starts: int, pods: int, idle: float, workdir: Path) -> dict[str, A
             await _delete_all(session)
     finally:
         server.stop()
-        await asyncio.to_thread(_cleanup, workdir / "data", agent_label, run_label)
+        await asyncio.to_thread(remove_docker_leftovers, workdir / "data", agent_label, run_label)
         problems = server.log_problems()
         if problems:
             results["server_log_problems"] = problems

@@ -131,6 +131,10 @@ class AppManager:
             id=f"{key}#soon",
             replace_existing=True,
             misfire_grace_time=None,
+            # One look may be under way when this one is due (a request written during a
+            # look): it waits for the app's lock. With apscheduler's default of 1 it was
+            # skipped, and the request waited for the next interval.
+            max_instances=2,
         )
 
     async def _run(self, key: str) -> None:
@@ -270,9 +274,13 @@ class AppManager:
         await self._record(
             state, app, obj.get("status") or {}, outcome, started, who, request.get("requestedAt")
         )
+        # Removed only if it is still this request: a newer one, written meanwhile by a
+        # client that saw this result, stays (the test fails with 422) and is carried out next.
+        remove = [{"op": "test", "path": "/operation", "value": request}]
+        remove.append({"op": "remove", "path": "/operation"})
         with contextlib.suppress(ClientError):
             await self.client.patch(
-                API_VERSION, KIND, app.name, {"operation": None}, namespace=app.namespace
+                API_VERSION, KIND, app.name, remove, namespace=app.namespace, patch_type="json"
             )
         self.poke(app.key, 0.5)  # compare and report health at the synced revision
 

@@ -161,6 +161,7 @@ class SyncEngine:
         self.cache = cache
         self.metas = metas or PatchMetas(kubernetes_version)
         self.kubernetes_version = kubernetes_version
+        self._renders: dict[str, tuple[tuple[Any, ...], Loaded]] = {}  # see `render`
 
     @staticmethod
     def check(app: AppSpec) -> str | None:
@@ -204,11 +205,38 @@ class SyncEngine:
         remote = await self._remote(app)
         return await asyncio.to_thread(self.cache.checkout, remote, revision or app.target_revision)
 
+    async def _crd_versions(self) -> tuple[tuple[str, str], ...]:
+        """The cluster's CRDs by name and resourceVersion: what a render validates against
+        besides the tree itself."""
+        try:
+            listed = await self.client.list("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        except ClientError:
+            return ()
+        return tuple(
+            sorted(
+                (str(c["metadata"].get("name")), str(c["metadata"].get("resourceVersion")))
+                for c in listed.items
+            )
+        )
+
     async def render(self, app: AppSpec, checkout: Checkout) -> Loaded:
+        """The manifests of `app` at `checkout`, validated. The last render of each
+        Application is kept: a commit's tree never changes, so the comparison after a sync,
+        and a poll or a sync of the same commit, do not parse and validate every file
+        again unless the cluster's CRDs changed. Callers get their own lists (the manifests
+        themselves are shared and never modified)."""
         try:
             paths = source_paths(checkout.path, app.path, recurse=app.recurse)
         except ValueError as e:
             return Loaded([], [f"spec.source.path: {e}"])
+        key = (str(checkout.path), tuple(paths), await self._crd_versions())
+        last = self._renders.get(app.key)
+        if last is None or last[0] != key:
+            last = key, await self._render(checkout, paths)
+            self._renders[app.key] = last
+        return Loaded(list(last[1].manifests), list(last[1].errors))
+
+    async def _render(self, checkout: Checkout, paths: list[str]) -> Loaded:
         loaded = await load_and_validate(self.client, paths, self.kubernetes_version)
         # Errors name files as the repository has them, not where the cache keeps the tree.
         prefix = f"{checkout.path.resolve()}/"
@@ -315,6 +343,7 @@ class SyncEngine:
 
     async def delete_all(self, app: AppSpec) -> list[ObjectResult]:
         """Everything this Application deployed, deleted (its finalizer, on deletion)."""
+        self._renders.pop(app.key, None)
         applier = self.applier(app)
         candidates = await applier.prune_candidates([], app.key, list(_COMMON_KINDS))
         return await applier.prune(candidates)

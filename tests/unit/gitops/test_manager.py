@@ -163,3 +163,62 @@ async def test_a_failed_sync_is_retried_and_a_bad_commit_reported_once(
     assert len(bad) == 1  # reported once per revision, not once per look
     assert status["operationState"]["errors"][0].startswith("cm.yaml:")
     assert status["sync"]["status"] == "Unknown"
+
+
+async def test_a_request_written_before_the_last_one_is_removed_is_kept(
+    manager: AppManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write({"cm.yaml": CONFIGMAP.format(name="one", value="v1")})
+    key = await _create(manager, repo)
+    await manager.tick(key)
+    patch = manager.client.patch
+    second = {"sync": {}, "initiatedBy": "tester", "requestedAt": "T2"}
+
+    async def racing(*args: Any, **kwargs: Any) -> JSONDict:
+        if kwargs.get("patch_type") == "json":  # removing T1: a client saw its result first
+            await patch(API_VERSION, KIND, "a", {"operation": second}, namespace="default")
+        return await patch(*args, **kwargs)
+
+    monkeypatch.setattr(manager.client, "patch", racing)
+    first = {"sync": {}, "initiatedBy": "tester", "requestedAt": "T1"}
+    await patch(API_VERSION, KIND, "a", {"operation": first}, namespace="default")
+    await manager.tick(key)
+    app = await manager.client.get(API_VERSION, KIND, "a", "default")
+    assert app["status"]["operationState"]["requestedAt"] == "T1"
+    assert app["operation"] == second  # not removed with T1
+    monkeypatch.setattr(manager.client, "patch", patch)
+    await manager.tick(key)
+    app = await manager.client.get(API_VERSION, KIND, "a", "default")
+    assert app["status"]["operationState"]["requestedAt"] == "T2"
+    assert "operation" not in app
+
+
+async def test_a_request_written_during_a_look_is_carried_out_after_it(
+    manager: AppManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write({"cm.yaml": CONFIGMAP.format(name="one", value="v1")})
+    key = await _create(manager, repo)  # its first look waits for the scheduler
+    look = manager._look
+    gate = asyncio.Event()
+
+    async def slow(state: Any, obj: JSONDict) -> None:
+        await gate.wait()  # the look has read the Application: a request now is news to it
+        await look(state, obj)
+
+    monkeypatch.setattr(manager, "_look", slow)
+    await manager.start()
+    await asyncio.sleep(0.1)
+    request = {"sync": {}, "initiatedBy": "tester", "requestedAt": "T1"}
+    await manager.client.patch(API_VERSION, KIND, "a", {"operation": request}, namespace="default")
+    manager.poke(key)  # what the operator does on that change
+    await asyncio.sleep(0.1)
+    monkeypatch.setattr(manager, "_look", look)
+    gate.set()
+    for _ in range(100):
+        state = (await _status(manager)).get("operationState") or {}
+        if state.get("requestedAt") == "T1":
+            break
+        await asyncio.sleep(0.05)
+    assert state.get("requestedAt") == "T1"
