@@ -34,7 +34,7 @@ from typing import Any
 
 from reconciler.selectors import SelectorError, label_selector_from_spec
 
-__all__ = ["build_table", "human_duration", "table_columns"]
+__all__ = ["build_table", "human_duration", "pod_summary", "table_columns"]
 
 JSON = dict[str, Any]
 Cell = str | int | float | bool | None
@@ -471,12 +471,24 @@ def _later(a: datetime | None, b: datetime | None) -> datetime | None:
     return a
 
 
+def pod_summary(pod: Mapping[str, Any]) -> tuple[str, str, int]:
+    """(STATUS, READY as "1/2", RESTARTS) as `kubectl get pods` shows them: for clients
+    that print pods themselves (`recon status`)."""
+    reason, ready, restarts, _ = _pod_status(pod)
+    return reason, f"{ready}/{_pod_containers(pod)}", restarts
+
+
+def _pod_containers(pod: Mapping[str, Any]) -> int:
+    spec = _map(pod.get("spec"))
+    return len(_list(spec.get("containers"))) + sum(
+        1 for c in _list(spec.get("initContainers")) if _get(c, "restartPolicy") == "Always"
+    )
+
+
 def _print_pod(pod: Mapping[str, Any], now: datetime) -> list[Cell]:
     spec, status = _map(pod.get("spec")), _map(pod.get("status"))
     reason, ready, restarts, last = _pod_status(pod)
-    total = len(_list(spec.get("containers"))) + sum(
-        1 for c in _list(spec.get("initContainers")) if _get(c, "restartPolicy") == "Always"
-    )
+    total = _pod_containers(pod)
     restarts_text = str(restarts)
     if restarts and last is not None:
         restarts_text = f"{restarts} ({human_duration((_aware(now) - last).total_seconds())} ago)"

@@ -258,7 +258,17 @@ def diff_command(
     kubernetes_version: str | None,
     output: str,
 ) -> None:
-    """Show what `recon apply` would change: exit 0 (none), 1 (changes), 2 (error)."""
+    """Show what `recon apply PATHS` or a sync of Application APP would change: exit 0
+    (none), 1 (changes), 2 (error).
+
+    \b
+    recon diff web/ jobs/     # files and folders (or --repo URL)
+    recon diff shop           # Application shop: an argument that is no file or folder
+    """
+    if len(paths) == 1 and not repo and paths[0] != "-" and not Path(paths[0]).exists():
+        from reconciler.cli.app_ops import diff_application  # it builds on this module
+
+        sys.exit(diff_application(paths[0], "default", kubeconfig, data_dir, output))
     results = _execute(
         "diff",
         2,
@@ -273,11 +283,17 @@ def diff_command(
         kubernetes_version,
         dry_run=True,
     )
+    sys.exit(show_diffs(results, output, prune))
+
+
+def show_diffs(results: Sequence[ObjectResult], output: str, show_prune: bool) -> int:
+    """Print the diff of each object a dry run changed and a summary; returns kubectl
+    diff's exit code: 0 no differences, 1 differences, 2 an object failed."""
     errors = [r for r in results if r.action == "failed"]
     if errors:
         for r in errors:
             click.echo(f"{r.label} failed: {r.error} ({r.where})", err=True)
-        sys.exit(2)
+        return 2
     counts = {"create": 0, "change": 0, "unchanged": 0, "prune": 0}
     documents = []
     color = sys.stdout.isatty() and output == "text"
@@ -299,10 +315,10 @@ def diff_command(
                 click.echo(colorize(text) if color else text, nl=False)
     summary = (
         f"{counts['create']} to create, {counts['change']} to change, "
-        f"{counts['unchanged']} unchanged" + (f", {counts['prune']} to prune" if prune else "")
+        f"{counts['unchanged']} unchanged" + (f", {counts['prune']} to prune" if show_prune else "")
     )
     if output == "json":
         click.echo(json.dumps({"summary": counts, "objects": documents}, indent=2))
     else:
         click.echo(summary, err=not documents)
-    sys.exit(1 if documents else 0)
+    return 1 if documents else 0

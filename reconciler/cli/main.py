@@ -14,7 +14,10 @@ from typing import Literal
 import click
 
 from reconciler.apiserver.server import ListenError, ServerOptions, parse_listen
+from reconciler.cli.app_ops import history_command, rollback_command, status_command, sync_command
 from reconciler.cli.apply_diff import apply_command, diff_command
+from reconciler.cli.apps import app_group
+from reconciler.cli.init_repo import init_command
 from reconciler.cli.repos import hook_group, repo_group
 from reconciler.cli.validate import validate_command
 from reconciler.embedded import (
@@ -192,6 +195,12 @@ cli.add_command(apply_command)
 cli.add_command(diff_command)
 cli.add_command(repo_group)
 cli.add_command(hook_group)
+cli.add_command(init_command)
+cli.add_command(app_group)
+cli.add_command(sync_command)
+cli.add_command(status_command)
+cli.add_command(history_command)
+cli.add_command(rollback_command)
 
 
 @cli.command()

@@ -252,7 +252,15 @@ async def _post_receive(name: str, data_dir: Path, updates: list[RefUpdate], tim
         state = await follow_sync(client, _APP_NAMESPACE, name, requested, _say, timeout)
         if state.get("phase") != "Succeeded":
             return 0  # the push is stored either way; the output said why it did not deploy
-        await follow_health(client, _APP_NAMESPACE, name, _say, timeout, revision=update.new)
+        await follow_health(
+            client,
+            _APP_NAMESPACE,
+            name,
+            _say,
+            timeout,
+            revision=update.new,
+            after_request=requested,
+        )
         return 0
     except NotFoundError:
         _say(f"no Application {_APP_NAMESPACE}/{name}: nothing deployed")

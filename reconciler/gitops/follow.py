@@ -20,7 +20,7 @@ from reconciler.client.base import Client
 from reconciler.clock import rfc3339
 from reconciler.gitops.application import API_VERSION, KIND
 
-__all__ = ["FollowTimeout", "follow_health", "follow_sync", "request_sync"]
+__all__ = ["FollowTimeout", "compared_after", "follow_health", "follow_sync", "request_sync"]
 
 JSONDict = dict[str, Any]
 Say = Callable[[str], None]
@@ -102,10 +102,24 @@ async def follow_sync(
 
 
 async def follow_health(
-    client: Client, namespace: str, name: str, say: Say, timeout: float, revision: str = ""
+    client: Client,
+    namespace: str,
+    name: str,
+    say: Say,
+    timeout: float,
+    revision: str = "",
+    *,
+    after_request: str | None = None,
+    require_synced: bool = True,
 ) -> str:
-    """Report health changes until Healthy or Degraded (or `timeout`) at `revision` (any
-    when empty); returns the last."""
+    """Report health changes until Healthy or Degraded (or `timeout`); returns the last.
+
+    `revision`: only a comparison at that revision counts (any when empty).
+    `after_request`: only a comparison made after the sync requested then counts, so the
+    health read is that of what the sync applied, not of what was there before (unless a
+    newer sync took its place). `require_synced=False` is for syncs of a revision other
+    than the target (a rollback): the Application stays OutOfSync, its health still counts.
+    """
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
     overall = "Unknown"
@@ -113,8 +127,10 @@ async def follow_health(
         app = await client.get(API_VERSION, KIND, name, namespace)
         status = app.get("status") or {}
         sync = status.get("sync") or {}
-        if revision and sync.get("revision") != revision:
-            await asyncio.sleep(_POLL_S)  # not compared at this revision yet
+        if (revision and sync.get("revision") != revision) or not compared_after(
+            status, after_request
+        ):
+            await asyncio.sleep(_POLL_S)  # not compared at this revision, or since the sync
             continue
         for entry in status.get("resources") or []:
             health = entry.get("health") or {}
@@ -126,9 +142,21 @@ async def follow_health(
                 seen[key] = line
                 say(f"{key} {line}")
         overall = str((status.get("health") or {}).get("status") or "Unknown")
-        if overall == "Degraded" or (overall == "Healthy" and sync.get("status") == "Synced"):
+        synced = sync.get("status") == "Synced" or not require_synced
+        if overall == "Degraded" or (overall == "Healthy" and synced):
             say(f"health {overall}")
             return overall
         await asyncio.sleep(_POLL_S)
     say(f"health {overall} after {timeout:.0f} s")
     return overall
+
+
+def compared_after(status: JSONDict, request: str | None) -> bool:
+    """Was the status compared after the sync requested at `request`?"""
+    if request is None:
+        return True
+    if status.get("observedOperation") == request:
+        return True
+    # A newer sync took its place: its comparison is the one to read.
+    current = (status.get("operationState") or {}).get("requestedAt")
+    return bool(current) and current != request and status.get("observedOperation") == current

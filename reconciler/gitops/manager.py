@@ -298,7 +298,9 @@ class AppManager:
         if requested_at:
             patch["operationState"]["requestedAt"] = requested_at
         written = await self._patch_status(app, patch)
-        if outcome.phase == "Succeeded":
+        if outcome.dry_run:
+            pass  # changed nothing: neither a success nor a failure to retry
+        elif outcome.phase == "Succeeded":
             state.failures = 0
         else:
             state.failures += 1

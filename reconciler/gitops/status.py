@@ -10,6 +10,8 @@ Read at a glance, the way Argo CD users read theirs:
     history:         the last 10 syncs (id, revision, time, phase, message): what
                      `recon history` shows and `recon rollback` takes an id from
     conditions:      SyncError / ComparisonError while one stands
+    reconciledAt:    when git and the live objects were last compared, and
+    observedOperation: the `requestedAt` of the last sync that comparison came after
 
 Builders return patches for the status subresource (a JSON merge patch: keys set to None
 are removed), so a refresh never drops what a sync recorded and vice versa.
@@ -120,7 +122,12 @@ def sync_patch(
     initiated_by: str,
 ) -> JSONDict:
     """After a sync: the operation state, history (the newest 10) and the SyncError
-    condition; a sync that applied something also moves lastAppliedRevision."""
+    condition; a sync that applied something also moves lastAppliedRevision. A dry run
+    records its operation state only: it deployed nothing."""
+    if outcome.dry_run:
+        state = operation_state(outcome, started, finished, initiated_by)
+        state["dryRun"] = True
+        return {"operationState": state}
     history = list(status.get("history") or [])
     history.append(history_entry(outcome, history, finished, initiated_by))
     failed = outcome.phase != "Succeeded"
@@ -152,6 +159,10 @@ def refresh_patch(
         "health": {"status": worst, "message": sick.health.message if sick else None},
         "resources": [s.as_status() for s in states],
         "conditions": _conditions(status, "ComparisonError", None, now),
+        "reconciledAt": rfc3339(now),
+        # Which sync this comparison came after: a client following a sync (`recon sync`,
+        # `recon rollback`) knows the health it reads is that of the synced objects.
+        "observedOperation": (status.get("operationState") or {}).get("requestedAt"),
     }
     if generation is not None:
         patch["observedGeneration"] = generation

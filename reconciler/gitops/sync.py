@@ -118,6 +118,8 @@ class SyncOutcome:
     errors: list[str] = field(default_factory=list)
     results: list[ObjectResult] = field(default_factory=list)
     prune_held_back: str | None = None
+    dry_run: bool = False
+    """Nothing was changed: not a deployment (no history entry, no retries)."""
 
     @property
     def failed_objects(self) -> list[ObjectResult]:
@@ -269,6 +271,7 @@ class SyncEngine:
                 f"{count} validation error{'s' if count != 1 else ''}: nothing was applied",
                 checkout.revision,
                 errors=loaded.errors,
+                dry_run=options.dry_run,
             )
         return await self.apply(app, loaded.manifests, checkout.revision, options, say)
 
@@ -305,19 +308,26 @@ class SyncEngine:
             held_back = "the render is empty: nothing is pruned"
         failed = [r for r in results if r.action == "failed"]
         counts = _counts(results)
+        prefix = "dry run: " if options.dry_run else ""
         if failed:
             return SyncOutcome(
                 "Failed",
-                f"{len(failed)} of {len(results)} objects failed ({counts})",
+                f"{prefix}{len(failed)} of {len(results)} objects failed ({counts})",
                 revision,
                 results=results,
                 prune_held_back=held_back,
+                dry_run=options.dry_run,
             )
-        message = f"successfully synced ({counts})"
+        message = f"{prefix}successfully synced ({counts})"
         if held_back:
             message += f"; {held_back}"
         return SyncOutcome(
-            "Succeeded", message, revision, results=results, prune_held_back=held_back
+            "Succeeded",
+            message,
+            revision,
+            results=results,
+            prune_held_back=held_back,
+            dry_run=options.dry_run,
         )
 
     async def _prune(
