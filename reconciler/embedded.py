@@ -28,6 +28,7 @@ from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
 from reconciler.controllers.endpoints import EndpointsController
 from reconciler.controllers.job import JobController
+from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
 from reconciler.controllers.scheduler import Scheduler
 from reconciler.controllers.statefulset import StatefulSetController
@@ -99,6 +100,7 @@ class EmbeddedPlane:
         self.controllers.add(EndpointsController(self.client, clock))
         self.controllers.add(StatefulSetController(self.client, clock))
         self.controllers.add(DaemonSetController(self.client, clock))
+        self.controllers.add(PvcProtectionController(self.client, clock))
         self.controllers.add(Scheduler(self.client, clock))
         self.node_options = node or NodeOptions()
         self.agent_id = agent_id_for(options.data_dir)

@@ -206,6 +206,9 @@ def secret(obj: JSONDict) -> None:
                 data[key] = base64.b64encode(value.encode()).decode()
 
 
+PVC_PROTECTION = "kubernetes.io/pvc-protection"
+
+
 def pvc(obj: JSONDict) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("volumeMode", "Filesystem")
@@ -228,9 +231,15 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
 
 
 def after_uid(group: str, kind: str, obj: JSONDict) -> None:
-    """Defaults that need the object's uid, applied once at creation."""
+    """Defaults applied once, at creation (some need the object's uid)."""
     if (group, kind) == ("batch", "Job"):
         job_selector(obj)
+    elif (group, kind) == ("", "PersistentVolumeClaim"):
+        # The StorageObjectInUseProtection admission plugin's finalizer: the claim outlives
+        # its deletion while a pod uses it (controllers/pvc_protection.py removes it).
+        finalizers = obj.setdefault("metadata", {}).setdefault("finalizers", [])
+        if PVC_PROTECTION not in finalizers:
+            finalizers.append(PVC_PROTECTION)
 
 
 def apply_defaults(group: str, kind: str, obj: JSONDict) -> None:

@@ -292,6 +292,58 @@ def test_statefulset_claims_follow_the_retention_policy(docker_server: ReconServ
     assert not kubectl.json("-n", namespace, "get", "pods")["items"]
 
 
+def test_a_claim_in_use_outlives_its_deletion_until_the_pod_goes(
+    docker_server: ReconServer,
+) -> None:
+    """PVC protection: `kubectl delete pvc` of a claim a running pod writes to leaves it
+    Terminating, its data in place; once the pod is deleted, the claim and its volume go."""
+    namespace = f"pvc-{uuid.uuid4().hex[:6]}"
+    docker_server.namespaces.append(namespace)
+    kubectl = Kubectl(docker_server)
+    kubectl.run("create", "namespace", namespace)
+    manifest = f"""
+apiVersion: v1
+kind: PersistentVolumeClaim
+metadata: {{name: data, namespace: {namespace}}}
+spec: {{accessModes: [ReadWriteOnce], resources: {{requests: {{storage: 1Gi}}}}}}
+---
+apiVersion: v1
+kind: Pod
+metadata: {{name: writer, namespace: {namespace}}}
+spec:
+  terminationGracePeriodSeconds: 0
+  containers:
+    - name: writer
+      image: recon.local/busybox:latest
+      imagePullPolicy: Never
+      command: ["sh", "-c", "while true; do date >> /data/log; sleep 1; done"]
+      volumeMounts: [{{name: data, mountPath: /data}}]
+  volumes: [{{name: data, persistentVolumeClaim: {{claimName: data}}}}]
+"""
+    kubectl.run("apply", "-f", "-", input=manifest)
+    kubectl.run(
+        "-n", namespace, "wait", "pod/writer", "--for=condition=Ready", "--timeout=60s", timeout=90
+    )  # fmt: skip
+    kubectl.run("-n", namespace, "delete", "pvc", "data", "--wait=false")
+    shown = kubectl.run("-n", namespace, "get", "pvc", "data", "--no-headers").stdout
+    assert shown.split()[1] == "Terminating"
+    time.sleep(2)  # the protection holds, not just a slow deletion
+    claim = kubectl.json("-n", namespace, "get", "pvc", "data")
+    assert claim["metadata"]["finalizers"] == ["kubernetes.io/pvc-protection"]
+    assert _claim_volumes(namespace, "data")
+    written = kubectl.run("-n", namespace, "exec", "writer", "--", "wc", "-l", "/data/log")
+    assert int(written.stdout.split()[0]) >= 2
+
+    kubectl.run("-n", namespace, "delete", "pod", "writer", "--timeout=60s", timeout=90)
+    _wait(
+        "the claim and its volume to go once no pod uses it",
+        lambda: (
+            not kubectl.json("-n", namespace, "get", "pvc")["items"]
+            and not _claim_volumes(namespace, "data")
+        ),
+    )
+
+
 def _daemonset(namespace: str) -> str:
     return f"""apiVersion: apps/v1
 kind: DaemonSet

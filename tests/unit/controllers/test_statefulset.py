@@ -7,6 +7,7 @@ import contextlib
 from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.revision_history import (
     choose_revision,
     claim_revisions,
@@ -452,7 +453,7 @@ async def test_ordered_start_with_claims_against_the_embedded_server(plane: Any)
 
 
 async def test_claims_of_scaled_away_pods_go_with_when_scaled_delete(plane: Any) -> None:
-    p = await plane(StatefulSetController)
+    p = await plane(StatefulSetController, PvcProtectionController)
     kubelet = asyncio.create_task(fake_kubelet(p))
     try:
         await p.client.create(

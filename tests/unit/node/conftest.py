@@ -17,6 +17,7 @@ from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import ManualClock
 from reconciler.controllers.base import ControllerManager
+from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.scheduler import Scheduler
 from reconciler.node.agent import NodeAgent
 from reconciler.node.context import NodeSettings
@@ -144,6 +145,7 @@ async def node(tmp_path: Path) -> AsyncIterator[NodeHarness]:
     client = InProcessClient(server.service)
     manager = ControllerManager(client, server.clock)
     manager.add(Scheduler(client, server.clock))
+    manager.add(PvcProtectionController(client, server.clock))
     await manager.start()
     clock = ManualClock()
     runtime = MemoryRuntime(clock=clock, pullable=("*",), memory_dir_root=tmp_path / "shm")
