@@ -27,15 +27,11 @@ fi
 work="$data_dir/demo-src"
 if [ ! -d "$work/.git" ]; then
     rm -rf "$work"
-    cp -r repo-template "$work"
-    git -C "$work" init -q -b main
-    git -C "$work" add -A
-    git -C "$work" -c user.name=recon -c user.email=demo@recon.dev commit -q -m "repo-template"
+    .venv/bin/recon init "$work" >/dev/null
     git -C "$work" remote add recon "$data_dir/repos/demo.git"
 fi
 git -C "$work" push recon main || true
-kubectl get applications
-kubectl -n demo get pods -o wide
+.venv/bin/recon status demo --data-dir "$data_dir" || true
 cat <<MSG
 
 Recon demo: the control plane is on https://$listen and deploys $work on Docker.
@@ -44,9 +40,10 @@ Recon demo: the control plane is on https://$listen and deploys $work on Docker.
   the app:     curl http://127.0.0.1:30080/
 
 In another terminal:
-  export KUBECONFIG=$KUBECONFIG
+  export KUBECONFIG=$KUBECONFIG PATH=$PWD/.venv/bin:\$PATH
   cd $work && edit web/deployment.yaml && git commit -am change && git push recon main
-  kubectl get applications;  kubectl -n demo get pods,deployments,cronjobs,jobs
+  recon app list;  recon status demo;  recon history demo;  recon diff demo
+  kubectl -n demo get pods,deployments,cronjobs,jobs
   kubectl -n demo delete deployment web     # drift: healed within the interval
 
 Ctrl-C stops the server; the pods keep running and are re-adopted at the next start.
