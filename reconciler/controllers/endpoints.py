@@ -10,6 +10,11 @@ subsets). The same facts are written as one `discovery.k8s.io/v1` EndpointSlice 
 the Service. The service proxy and health checks read these; Services without a selector
 are left to whoever manages their Endpoints.
 
+A pod event must find the Services selecting the pod. Each Service's selector is parsed
+once, when the Service is added or changed (`_selectors`, per namespace), not once per pod
+event: with 333 Services, re-parsing them all for every pod update was most of the
+controller's time during a first GitOps sync.
+
 Writes go through optimistic concurrency against the informer's copy; a 409 (the cache had
 not seen this controller's previous write yet) is retried with back-off like any transient
 error, never dropped: no later event is owed to the Service, so a dropped write would leave
@@ -22,6 +27,7 @@ Not done: `publishNotReadyAddresses`, and EndpointSlices listing terminating pod
 from __future__ import annotations
 
 import contextlib
+import logging
 from typing import Any
 
 from reconciler.client.base import Client
@@ -31,9 +37,11 @@ from reconciler.controllers.base import Result
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
 from reconciler.controllers.podutil import is_ready, is_terminal, owner_reference
 from reconciler.controllers.queue import WorkQueue
-from reconciler.selectors import LabelSelector, label_selector_from_spec
+from reconciler.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
 JSONDict = dict[str, Any]
+
+log = logging.getLogger(__name__)
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 MANAGED_BY_LABEL = "endpointslice.kubernetes.io/managed-by"
@@ -156,6 +164,8 @@ class EndpointsController:
         self.services: Informer
         self.pods: Informer
         self.endpoints: Informer
+        # namespace -> Service key -> its parsed selector (Services with one only)
+        self._selectors: dict[str, dict[ObjKey, LabelSelector]] = {}
 
     def setup(self, factory: InformerFactory) -> None:
         self.services = factory.informer("v1", "Service")
@@ -164,23 +174,50 @@ class EndpointsController:
         mine = self.queue.add
 
         def service(obj: JSONDict) -> None:
+            self._remember_selector(obj)
             mine(obj_key(obj))
 
-        self.services.add_handlers(Handlers(service, lambda _o, n: service(n), service))
+        def service_deleted(obj: JSONDict) -> None:
+            self._forget_selector(obj_key(obj))
+            mine(obj_key(obj))
+
+        self.services.add_handlers(Handlers(service, lambda _o, n: service(n), service_deleted))
 
         def pod(obj: JSONDict) -> None:
-            namespace = str((obj.get("metadata") or {}).get("namespace") or "")
-            labels = (obj.get("metadata") or {}).get("labels") or {}
-            for svc in self.services.list(namespace):
-                selector = _selector(svc)
-                if selector is not None and selector.matches(labels):
-                    mine(obj_key(svc))
+            meta = obj.get("metadata") or {}
+            labels = meta.get("labels") or {}
+            for key, selector in self._selectors.get(str(meta.get("namespace") or ""), {}).items():
+                if selector.matches(labels):
+                    mine(key)
 
         def pod_changed(old: JSONDict, new: JSONDict) -> None:
-            pod(old)  # labels may have moved the pod out of a Service ...
+            if (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get(
+                "labels"
+            ):
+                pod(old)  # labels may have moved the pod out of a Service ...
             pod(new)  # ... and into another
 
         self.pods.add_handlers(Handlers(pod, pod_changed, pod))
+
+    def _remember_selector(self, service: JSONDict) -> None:
+        key = obj_key(service)
+        try:
+            selector = _selector(service)
+        except SelectorError as e:
+            # Never raise in an informer handler; the reconcile reports it.
+            log.warning("endpoints: Service %s/%s: %s", *key, e)
+            selector = None
+        if selector is None:
+            self._forget_selector(key)
+        else:
+            self._selectors.setdefault(key[0], {})[key] = selector
+
+    def _forget_selector(self, key: ObjKey) -> None:
+        in_namespace = self._selectors.get(key[0])
+        if in_namespace is not None:
+            in_namespace.pop(key, None)
+            if not in_namespace:
+                del self._selectors[key[0]]
 
     async def reconcile(self, key: ObjKey) -> Result:
         namespace, name = key
@@ -195,8 +232,8 @@ class EndpointsController:
                 with contextlib.suppress(NotFoundError):
                     await self.client.delete("v1", "Endpoints", name, namespace)
             return Result()
-        if _selector(service) is None:
-            return Result()
+        if not (service.get("spec") or {}).get("selector"):
+            return Result()  # not ours: whoever manages the Service writes its Endpoints
         wanted = plan_endpoints(service, self.pods.list(namespace))
         existing = self.endpoints.get(namespace, name)
         body = {

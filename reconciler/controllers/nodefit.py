@@ -10,23 +10,31 @@ unschedulable (`spec.unschedulable`, tolerated by the `node.kubernetes.io/unsche
 toleration), `nodeSelector`, required node affinity (`matchExpressions` with In, NotIn,
 Exists, DoesNotExist, Gt, Lt and `matchFields` on `metadata.name`), taints with effect
 NoSchedule / NoExecute against tolerations. Resource requests are checked against the
-node's allocatable by `resources_fit`, which needs the pods already on the node.
+node's allocatable by `usage_fits`, given a `NodeUsage`: what the pods already on the node
+take (how many, and the sum of their requests), as kube-scheduler's NodeInfo keeps it. The
+scheduler keeps one per node up to date from pod events, so placing a pod costs O(nodes),
+not O(pods on the node); `resources_fit` computes the usage from a list of pod specs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from reconciler.quantity import cpu_millis, memory_bytes
 
 __all__ = [
     "AFFINITY_MISMATCH",
+    "NodeUsage",
+    "Requests",
     "fits",
     "node_affinity_matches",
+    "pod_requests",
     "resources_fit",
     "tolerates",
     "untolerated_taint",
+    "usage_fits",
 ]
 
 AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
@@ -142,8 +150,46 @@ def untolerated_taint(
     return None
 
 
-def _pod_requests(pod_spec: Mapping[str, Any]) -> tuple[int, int]:
-    """(cpu millis, memory bytes) the scheduler charges (`resourcehelper.PodRequests`), per
+@dataclass(frozen=True)
+class Requests:
+    """What one pod charges a node: CPU in millicores, memory in bytes."""
+
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+
+    def __bool__(self) -> bool:
+        return bool(self.cpu_millis or self.memory_bytes)
+
+
+@dataclass(frozen=True)
+class NodeUsage:
+    """What the pods on a node take from it: how many, and the sum of their requests.
+
+    Worked example: pods requesting 100m/64Mi and nothing are on a node: NodeUsage(2, 100,
+    67108864). The first finishes: `minus(Requests(100, 67108864))` gives NodeUsage(1, 0, 0).
+    """
+
+    pods: int = 0
+    cpu_millis: int = 0
+    memory_bytes: int = 0
+
+    def plus(self, requests: Requests) -> NodeUsage:
+        return NodeUsage(
+            self.pods + 1,
+            self.cpu_millis + requests.cpu_millis,
+            self.memory_bytes + requests.memory_bytes,
+        )
+
+    def minus(self, requests: Requests) -> NodeUsage:
+        return NodeUsage(
+            self.pods - 1,
+            self.cpu_millis - requests.cpu_millis,
+            self.memory_bytes - requests.memory_bytes,
+        )
+
+
+def pod_requests(pod_spec: Mapping[str, Any]) -> Requests:
+    """What the scheduler charges a node for the pod (`resourcehelper.PodRequests`), per
     resource: the app containers plus the sidecars (init containers with `restartPolicy:
     Always`, which keep running), or the largest one-at-a-time init step if bigger (an init
     container runs beside the sidecars started before it), plus the pod's `overhead`."""
@@ -168,7 +214,7 @@ def _pod_requests(pod_spec: Mapping[str, Any]) -> tuple[int, int]:
             step_cpu, step_mem = c + sidecar_cpu, m + sidecar_mem
         init_cpu, init_mem = max(init_cpu, step_cpu), max(init_mem, step_mem)
     overhead_cpu, overhead_mem = one(pod_spec.get("overhead") or {})
-    return max(cpu, init_cpu) + overhead_cpu, max(mem, init_mem) + overhead_mem
+    return Requests(max(cpu, init_cpu) + overhead_cpu, max(mem, init_mem) + overhead_mem)
 
 
 def resources_fit(
@@ -176,20 +222,31 @@ def resources_fit(
     allocatable: Mapping[str, Any],
     placed: Iterable[Mapping[str, Any]],
 ) -> str | None:
-    """None when the pod's requests fit what the node has left after `placed` pod specs, else
-    "Insufficient cpu" / "Insufficient memory" / "Too many pods" as the scheduler says."""
+    """`usage_fits` with the usage of the `placed` pod specs. Their requests are added up only
+    when the pod requests CPU or memory: otherwise only their number matters."""
     placed_specs = list(placed)
+    want = pod_requests(pod_spec)
+    usage = NodeUsage(pods=len(placed_specs))
+    if want:
+        usage = NodeUsage()
+        for spec in placed_specs:
+            usage = usage.plus(pod_requests(spec))
+    return usage_fits(want, allocatable, usage)
+
+
+def usage_fits(want: Requests, allocatable: Mapping[str, Any], usage: NodeUsage) -> str | None:
+    """None when a pod requesting `want` fits what the node has left after `usage`, else
+    "Too many pods" / "Insufficient cpu" / "Insufficient memory" as the scheduler says
+    (NodeResourcesFit: a resource the pod does not request is not checked)."""
     max_pods = int(str(allocatable.get("pods", "110")))
-    if len(placed_specs) + 1 > max_pods:
+    if usage.pods + 1 > max_pods:
         return "Too many pods"
-    want_cpu, want_mem = _pod_requests(pod_spec)
-    used_cpu = used_mem = 0
-    for spec in placed_specs:
-        c, m = _pod_requests(spec)
-        used_cpu += c
-        used_mem += m
-    if want_cpu and used_cpu + want_cpu > cpu_millis(allocatable.get("cpu", 0)):
+    if want.cpu_millis and usage.cpu_millis + want.cpu_millis > cpu_millis(
+        allocatable.get("cpu", 0)
+    ):
         return "Insufficient cpu"
-    if want_mem and used_mem + want_mem > memory_bytes(allocatable.get("memory", 0)):
+    if want.memory_bytes and usage.memory_bytes + want.memory_bytes > memory_bytes(
+        allocatable.get("memory", 0)
+    ):
         return "Insufficient memory"
     return None

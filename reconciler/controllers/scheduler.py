@@ -7,7 +7,12 @@ Pending with `PodScheduled=False`, reason `Unschedulable` and the scheduler's me
 (`0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector.`), plus a
 FailedScheduling Event; a placed pod gets `spec.nodeName` and a Scheduled Event. Pods that
 could not be placed are retried when any Node changes (a label added, a taint removed) or
-when pods on a node go away (freeing resources).
+when a pod stops taking a node's resources (deleted, finished, or bound elsewhere).
+
+What each node already holds (pods, requested CPU and memory) is kept by `NodeLedger`,
+updated from the pod informer's events as kube-scheduler's cache is: placing a pod reads
+one `NodeUsage` per node instead of adding up every pod of the cache (which made binding
+1,000 pods quadratic).
 
 Binding is a patch of `spec.nodeName` (the API server allows it while the pod is unbound,
 as the `pods/binding` subresource would). Pods naming another `schedulerName` are left alone.
@@ -17,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from reconciler.client.base import Client
@@ -25,11 +31,12 @@ from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock, rfc3339
 from reconciler.controllers.base import Result
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
-from reconciler.controllers.nodefit import fits, resources_fit
+from reconciler.controllers.nodefit import NodeUsage, Requests, fits, pod_requests, usage_fits
 from reconciler.controllers.podutil import is_terminal
 from reconciler.controllers.queue import WorkQueue
+from reconciler.quantity import QuantityError
 
-__all__ = ["SCHEDULER_NAME", "Scheduler", "choose_node"]
+__all__ = ["SCHEDULER_NAME", "NodeLedger", "Scheduler", "choose_node"]
 
 JSONDict = dict[str, Any]
 
@@ -44,24 +51,23 @@ def _node_ready(node: JSONDict) -> bool:
 
 
 def choose_node(
-    pod: JSONDict, nodes: list[JSONDict], placed: dict[str, list[JSONDict]]
+    pod: JSONDict, nodes: list[JSONDict], usage: Mapping[str, NodeUsage]
 ) -> tuple[str | None, str]:
-    """(the node to bind to, "") or (None, the scheduler's message). `placed` maps node name
-    to the specs of the pods already on it. Among fitting nodes the one with fewest pods
-    wins, ties by name: spreading, deterministically."""
+    """(the node to bind to, "") or (None, the scheduler's message). `usage` maps node name
+    to what the pods already on it take (a node missing from it holds nothing). Among fitting
+    nodes the one with fewest pods wins, ties by name: spreading, deterministically."""
     spec = pod.get("spec") or {}
+    want = pod_requests(spec)
     reasons: Counter[str] = Counter()
     fitting: list[tuple[int, str]] = []
     for node in nodes:
         name = str((node.get("metadata") or {}).get("name"))
+        on_node = usage.get(name, _EMPTY)
         reason = fits(spec, node)
         if reason is None:
-            on_node = placed.get(name, [])
-            reason = resources_fit(
-                spec, (node.get("status") or {}).get("allocatable") or {}, on_node
-            )
+            reason = usage_fits(want, (node.get("status") or {}).get("allocatable") or {}, on_node)
         if reason is None:
-            fitting.append((len(placed.get(name, [])), name))
+            fitting.append((on_node.pods, name))
         else:
             reasons[reason] += 1
     if fitting:
@@ -70,6 +76,65 @@ def choose_node(
         return None, "no nodes available to schedule pods"
     detail = ", ".join(f"{count} {reason}" for reason, count in sorted(reasons.items()))
     return None, f"0/{len(nodes)} nodes are available: {detail}."
+
+
+_EMPTY = NodeUsage()
+
+
+class NodeLedger:
+    """Per node, what the pods bound to it take (`NodeUsage`), kept from pod events.
+
+    A pod is charged to its node while it is bound (`spec.nodeName`) and not finished
+    (Succeeded or Failed), terminating pods included, as kube-scheduler counts them. Each
+    event moves at most one charge, so the ledger always equals a sum over the informer's
+    cache without ever computing one. Worked example: pod a (100m) is bound to n1:
+    n1 = (1 pod, 100m); a finishes: n1 = (0, 0m) and `observe` says resources were freed.
+    """
+
+    def __init__(self) -> None:
+        self._charges: dict[ObjKey, tuple[str, Requests]] = {}
+        self._usage: dict[str, NodeUsage] = {}
+
+    @property
+    def usage(self) -> Mapping[str, NodeUsage]:
+        """Node name -> usage; nodes holding nothing are absent."""
+        return self._usage
+
+    def observe(self, pod: JSONDict, *, deleted: bool = False) -> bool:
+        """Account for the pod's current state (or its deletion). True when a node's
+        resources were freed (the pod was released from a node), which can make a waiting
+        pod fit."""
+        key = obj_key(pod)
+        spec = pod.get("spec") or {}
+        node = spec.get("nodeName")
+        charge: tuple[str, Requests] | None = None
+        if not deleted and node and not is_terminal(pod):
+            try:
+                requests = pod_requests(spec)
+            except QuantityError:
+                # Never raise in an informer handler; the pod still counts against max pods.
+                requests = Requests()
+            charge = (str(node), requests)
+        old = self._charges.get(key)
+        if old == charge:
+            return False
+        if old is not None:
+            self._release(old)
+        if charge is None:
+            self._charges.pop(key, None)
+        else:
+            self._charges[key] = charge
+            name, requests = charge
+            self._usage[name] = self._usage.get(name, _EMPTY).plus(requests)
+        return old is not None
+
+    def _release(self, charge: tuple[str, Requests]) -> None:
+        name, requests = charge
+        left = self._usage[name].minus(requests)
+        if left.pods:
+            self._usage[name] = left
+        else:
+            del self._usage[name]
 
 
 class Scheduler:
@@ -83,6 +148,7 @@ class Scheduler:
         self.pods: Informer | None = None
         self.nodes: Informer | None = None
         self._unschedulable: set[ObjKey] = set()
+        self.ledger = NodeLedger()
 
     def setup(self, factory: InformerFactory) -> None:
         self.pods = factory.informer("v1", "Pod")
@@ -112,11 +178,14 @@ class Scheduler:
         )
 
     def _pod_changed(self, pod: JSONDict) -> None:
+        if self.ledger.observe(pod):
+            self._retry_unschedulable()  # resources were freed
         if self._wants_scheduling(pod):
             self.queue.add(obj_key(pod))
 
     def _pod_deleted(self, pod: JSONDict) -> None:
         self._unschedulable.discard(obj_key(pod))
+        self.ledger.observe(pod, deleted=True)
         if (pod.get("spec") or {}).get("nodeName"):
             self._retry_unschedulable()  # resources were freed
 
@@ -136,22 +205,13 @@ class Scheduler:
         for key in self._unschedulable:
             self.queue.add(key)
 
-    def _placed(self) -> dict[str, list[JSONDict]]:
-        assert self.pods is not None
-        placed: dict[str, list[JSONDict]] = {}
-        for pod in self.pods.list():
-            node = (pod.get("spec") or {}).get("nodeName")
-            if node and not is_terminal(pod):
-                placed.setdefault(str(node), []).append(pod.get("spec") or {})
-        return placed
-
     async def reconcile(self, key: ObjKey) -> Result:
         assert self.pods is not None and self.nodes is not None
         pod = self.pods.get(*key)
         if pod is None or not self._wants_scheduling(pod):
             self._unschedulable.discard(key)
             return Result()
-        node, message = choose_node(pod, self.nodes.list(), self._placed())
+        node, message = choose_node(pod, self.nodes.list(), self.ledger.usage)
         namespace, name = key
         if node is None:
             self._unschedulable.add(key)

@@ -18,7 +18,9 @@ What it models, so tests can drive the agent through real situations:
 - volumes, tmpfs mounts and memory dirs hold files the programs read and write;
 - `simulate_engine_restart` kills everything and breaks the event streams, like dockerd.
 
-Everything is O(1) per operation except listing (a scan), so 10,000 containers are cheap.
+Everything is O(1) per operation except listing, so 10,000 containers are cheap. Listing
+scans every container, except by pod uid (what the node agent asks on every pod sync):
+containers are indexed by their pod-uid label, so that list costs O(the pod's containers).
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ class MemoryRuntime:
         self._exec_program: FakeProgram = default_exec_program
         self._containers: dict[str, Container] = {}
         self._by_name: dict[str, str] = {}
+        self._by_pod: dict[str, dict[str, Container]] = {}  # pod uid -> id -> container
         self._networks: dict[str, Network] = {}
         self._volumes: dict[str, Volume] = {}
         self._host_ports = FakeHostPorts()
@@ -241,6 +244,9 @@ class MemoryRuntime:
             )
         self._containers[container.id] = container
         self._by_name[container.name] = container.id
+        pod_uid = container.labels.get(POD_UID_LABEL)
+        if pod_uid is not None:
+            self._by_pod.setdefault(pod_uid, {})[container.id] = container
         self._emit(EventKind.CREATED, container)
 
     def _resolve_host(self, networks: set[str]) -> Resolver:
@@ -482,6 +488,12 @@ class MemoryRuntime:
         if self._containers.pop(container.id, None) is None:
             return
         self._by_name.pop(container.name, None)
+        pod_uid = container.labels.get(POD_UID_LABEL, "")
+        siblings = self._by_pod.get(pod_uid)
+        if siblings is not None:
+            siblings.pop(container.id, None)
+            if not siblings:
+                del self._by_pod[pod_uid]
         container.notify()
         self._emit(EventKind.REMOVED, container)
 
@@ -491,11 +503,13 @@ class MemoryRuntime:
         wanted = dict(label_selector or {})
         wanted[MANAGED_LABEL] = "true"
         items = wanted.items()
-        return [
-            self._state(c)
-            for c in self._containers.values()
-            if all(c.labels.get(k) == v for k, v in items)
-        ]
+        pod_uid = wanted.get(POD_UID_LABEL)
+        # Labels never change after creation, so the index holds exactly the containers
+        # whose pod-uid label has that value, in creation order, as the scan finds them.
+        candidates = (
+            self._containers.values() if pod_uid is None else self._by_pod.get(pod_uid, {}).values()
+        )
+        return [self._state(c) for c in candidates if all(c.labels.get(k) == v for k, v in items)]
 
     def _state(self, container: Container) -> ContainerState:
         spec = container.spec

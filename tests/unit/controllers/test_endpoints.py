@@ -115,25 +115,7 @@ async def test_endpoints_follow_pod_readiness_on_the_embedded_server(plane: Any)
     svc = service()
     del svc["metadata"]["uid"]
     await p.client.create(svc)
-    created = pod("a", None)
-    del created["metadata"]["uid"], created["status"]
-    created["apiVersion"], created["kind"] = "v1", "Pod"
-    created["spec"]["containers"][0]["image"] = "x"
-    await p.client.create(created)
-    await p.client.patch(
-        "v1",
-        "Pod",
-        "a",
-        {
-            "status": {
-                "podIP": "10.1.0.5",
-                "phase": "Running",
-                "conditions": [{"type": "Ready", "status": "True"}],
-            }
-        },
-        namespace="default",
-        subresource="status",
-    )
+    await _ready_pod(p, "a", "10.1.0.5")
 
     async def ready_ips() -> list[str]:
         try:
@@ -244,3 +226,109 @@ async def test_a_conflicting_write_is_retried_not_dropped(plane: Any) -> None:
     await status("True")  # the last event: nothing else would requeue the Service
     assert await p.eventually(lambda: addresses("addresses"), what="the pod ready") == ["10.1.0.5"]
     assert wrapped[0].conflicts == 1
+
+
+async def _ready_pod(p: Any, name: str, ip: str, labels: dict[str, str] | None = None) -> None:
+    created = pod(name, None, labels=labels) if labels is not None else pod(name, None)
+    del created["metadata"]["uid"], created["status"]
+    created["apiVersion"], created["kind"] = "v1", "Pod"
+    created["spec"]["containers"][0]["image"] = "x"
+    await p.client.create(created)
+    await p.client.patch(
+        "v1",
+        "Pod",
+        name,
+        {
+            "status": {
+                "podIP": ip,
+                "phase": "Running",
+                "conditions": [{"type": "Ready", "status": "True"}],
+            }
+        },
+        namespace="default",
+        subresource="status",
+    )
+
+
+async def _ready_ips(p: Any, name: str = "web") -> list[str]:
+    try:
+        ep = await p.client.get("v1", "Endpoints", name, "default")
+    except NotFoundError:
+        return []
+    return sorted(a["ip"] for s in ep.get("subsets") or [] for a in s.get("addresses") or [])
+
+
+async def test_pod_events_follow_a_services_changed_selector(plane: Any) -> None:
+    """The selectors are parsed once per Service change: a changed selector must be the one
+    later pod events are matched against, and a removed one must match nothing."""
+    p = await plane(EndpointsController)
+    svc = service()
+    del svc["metadata"]["uid"]
+    await p.client.create(svc)
+    await _ready_pod(p, "w", "10.1.0.1", {"app": "web"})
+
+    async def ips(want: list[str]) -> bool:
+        return await _ready_ips(p) == want
+
+    await p.eventually(lambda: ips(["10.1.0.1"]), what="the web pod")
+    await p.client.patch(
+        "v1", "Service", "web", {"spec": {"selector": {"app": "db"}}}, namespace="default"
+    )
+    await p.eventually(lambda: ips([]), what="the web pod gone with the old selector")
+    # Only a pod event can add this one: it must be matched against the new selector.
+    await _ready_pod(p, "d", "10.1.0.2", {"app": "db"})
+    await p.eventually(lambda: ips(["10.1.0.2"]), what="the db pod")
+    # A pod relabelled out of the Service leaves it (the old labels are matched too).
+    await p.client.patch(
+        "v1", "Pod", "d", {"metadata": {"labels": {"app": "x"}}}, namespace="default"
+    )
+    await p.eventually(lambda: ips([]), what="the relabelled pod gone")
+    await p.client.patch(
+        "v1", "Pod", "d", {"metadata": {"labels": {"app": "db"}}}, namespace="default"
+    )
+    await p.eventually(lambda: ips(["10.1.0.2"]), what="the db pod back")
+    # Deleted and created again without a selector: pods no longer wake it.
+    controller = p.manager.controllers[0]
+    await p.client.delete("v1", "Service", "web", "default")
+    await p.eventually(lambda: ips([]), what="the Endpoints deleted with the Service")
+    del svc["spec"]["selector"]
+    await p.client.create(svc)
+    await p.eventually(lambda: _true(not controller._selectors), what="no selector remembered")
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def test_a_pod_event_does_not_parse_any_selector(plane: Any, monkeypatch: Any) -> None:
+    """333 Services x every pod update re-parsed was most of a first GitOps sync's time."""
+    from reconciler.controllers import endpoints
+
+    parsed: list[object] = []
+    real = endpoints.label_selector_from_spec
+
+    def counting(spec: Any) -> Any:
+        parsed.append(spec)
+        return real(spec)
+
+    monkeypatch.setattr(endpoints, "label_selector_from_spec", counting)
+    p = await plane(EndpointsController)
+    for i in range(20):
+        svc = service()
+        svc["metadata"] = {"name": f"s{i}", "namespace": "default"}
+        svc["spec"]["selector"] = {"app": f"a{i}"}
+        await p.client.create(svc)
+    await _ready_pod(p, "w", "10.1.0.1", {"app": "a3"})
+    await p.eventually(lambda: _ready_ips(p, "s3"), what="the pod in s3's Endpoints")
+    before = len(parsed)
+    for n in range(10):
+        await p.client.patch(
+            "v1", "Pod", "w", {"metadata": {"annotations": {"n": str(n)}}}, namespace="default"
+        )
+    await p.client.patch(
+        "v1", "Pod", "w", {"metadata": {"labels": {"app": "a4"}}}, namespace="default"
+    )
+    await p.eventually(lambda: _ready_ips(p, "s4"), what="the pod in s4's Endpoints")
+    # 11 pod events, 20 Services: parsing every selector per event was at least 220 parses;
+    # now only the reconciles of s3 and s4 parse theirs (at most one per event).
+    assert len(parsed) - before <= 12

@@ -1,0 +1,237 @@
+"""The scheduler: the per-node usage it keeps from pod events, the node it chooses, and the
+retries when resources are freed, on an embedded server."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from reconciler.controllers import nodefit
+from reconciler.controllers.nodefit import NodeUsage, Requests, pod_requests, resources_fit
+from reconciler.controllers.podutil import is_terminal
+from reconciler.controllers.scheduler import NodeLedger, Scheduler, choose_node
+
+
+def pod(
+    name: str,
+    node: str | None = None,
+    cpu: str = "0",
+    memory: str = "0",
+    phase: str = "Pending",
+) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "containers": [
+            {"name": "c", "image": "x", "resources": {"requests": {"cpu": cpu, "memory": memory}}}
+        ]
+    }
+    if node:
+        spec["nodeName"] = node
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": spec,
+        "status": {"phase": phase},
+    }
+
+
+def node(name: str, pods: str = "110", cpu: str = "4", memory: str = "8Gi") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {"name": name},
+        "spec": {},
+        "status": {
+            "conditions": [{"type": "Ready", "status": "True"}],
+            "allocatable": {"pods": pods, "cpu": cpu, "memory": memory},
+        },
+    }
+
+
+def summed(cache: dict[str, dict[str, Any]]) -> dict[str, NodeUsage]:
+    """The usage as the scheduler used to compute it for every pod: from the whole cache."""
+    usage: dict[str, NodeUsage] = {}
+    for p in cache.values():
+        where = p["spec"].get("nodeName")
+        if where and not is_terminal(p):
+            usage[where] = usage.get(where, NodeUsage()).plus(pod_requests(p["spec"]))
+    return usage
+
+
+# -- the ledger ---------------------------------------------------------------------------
+
+
+def test_the_ledger_follows_binds_status_changes_finishes_and_deletes() -> None:
+    ledger = NodeLedger()
+    a = pod("a", cpu="100m", memory="64Mi")
+    assert ledger.observe(a) is False
+    assert ledger.usage == {}  # not bound: charges nothing
+    bound = pod("a", "n1", cpu="100m", memory="64Mi", phase="Running")
+    assert ledger.observe(bound) is False
+    assert ledger.observe(pod("b", "n1")) is False
+    assert ledger.usage == {"n1": NodeUsage(2, 100, 64 * 2**20)}
+    # a status-only update (the same charge again) changes nothing
+    assert ledger.observe(bound) is False
+    assert ledger.usage == {"n1": NodeUsage(2, 100, 64 * 2**20)}
+    # a terminating pod still holds its node, as in kube-scheduler
+    terminating = pod("b", "n1", phase="Running")
+    terminating["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    assert ledger.observe(terminating) is False
+    assert ledger.usage["n1"].pods == 2
+    # finishing frees the node
+    assert ledger.observe(pod("a", "n1", cpu="100m", memory="64Mi", phase="Succeeded")) is True
+    assert ledger.usage == {"n1": NodeUsage(1, 0, 0)}
+    # a finished pod deleted later frees nothing more
+    assert ledger.observe(pod("a", "n1", phase="Succeeded"), deleted=True) is False
+    assert ledger.observe(terminating, deleted=True) is True
+    assert ledger.usage == {}
+
+
+def test_the_ledger_moves_a_pod_bound_again_elsewhere() -> None:
+    ledger = NodeLedger()
+    ledger.observe(pod("a", "n1", cpu="1"))
+    ledger.observe(pod("b", "n1", cpu="500m"))
+    # the same name, another node (a pod deleted and created again between two events)
+    assert ledger.observe(pod("a", "n2", cpu="1")) is True
+    assert ledger.usage == {"n1": NodeUsage(1, 500, 0), "n2": NodeUsage(1, 1000, 0)}
+    # resized in place: the new requests replace the old ones
+    assert ledger.observe(pod("a", "n2", cpu="2")) is True
+    assert ledger.usage["n2"] == NodeUsage(1, 2000, 0)
+
+
+def test_the_ledger_never_raises_on_a_quantity_it_cannot_read() -> None:
+    ledger = NodeLedger()
+    ledger.observe(pod("a", "n1", cpu="lots"))
+    assert ledger.usage == {"n1": NodeUsage(1, 0, 0)}
+
+
+def test_the_ledger_equals_the_sum_over_the_cache_after_any_events() -> None:
+    rng = random.Random(7)
+    ledger = NodeLedger()
+    cache: dict[str, dict[str, Any]] = {}
+    for _ in range(2000):
+        name = f"p{rng.randrange(30)}"
+        if name in cache and rng.random() < 0.2:
+            ledger.observe(cache.pop(name), deleted=True)
+        else:
+            cache[name] = pod(
+                name,
+                rng.choice([None, "n1", "n2", "n3"]),
+                cpu=rng.choice(["0", "100m", "1"]),
+                memory=rng.choice(["0", "1Mi"]),
+                phase=rng.choice(["Pending", "Running", "Running", "Succeeded", "Failed"]),
+            )
+            ledger.observe(cache[name])
+        assert ledger.usage == summed(cache)
+
+
+# -- choosing a node ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("usage", "cpu", "want"),
+    [
+        ({}, "0", ("n1", "")),
+        ({"n1": NodeUsage(2)}, "0", ("n2", "")),  # fewest pods wins
+        (
+            {"n1": NodeUsage(3), "n2": NodeUsage(3)},
+            "0",
+            (None, "0/2 nodes are available: 2 Too many pods."),
+        ),
+        ({"n1": NodeUsage(1, 1500)}, "1", ("n2", "")),
+        (
+            {"n1": NodeUsage(1, 1500), "n2": NodeUsage(3)},
+            "1",
+            (None, "0/2 nodes are available: 1 Insufficient cpu, 1 Too many pods."),
+        ),
+        # a pod requesting nothing fits however much the others request
+        ({"n1": NodeUsage(1, 2000, 2**30), "n2": NodeUsage(2)}, "0", ("n1", "")),
+    ],
+)
+def test_choose_node_reads_the_usage(
+    usage: dict[str, NodeUsage], cpu: str, want: tuple[str | None, str]
+) -> None:
+    nodes = [node("n1", pods="3", cpu="2", memory="1Gi"), node("n2", pods="3", cpu="2")]
+    assert choose_node(pod("new", cpu=cpu), nodes, usage) == want
+
+
+def test_resources_fit_skips_the_sum_when_the_pod_requests_nothing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[object] = []
+
+    def counting(spec: Any) -> Requests:
+        calls.append(spec)
+        return pod_requests(spec)
+
+    monkeypatch.setattr(nodefit, "pod_requests", counting)
+    placed = [pod(f"p{i}", "n1", cpu="100m")["spec"] for i in range(50)]
+    allocatable = {"pods": "200", "cpu": "10", "memory": "1Gi"}
+    assert resources_fit(pod("new")["spec"], allocatable, placed) is None
+    assert len(calls) == 1  # the new pod's own requests only
+    calls.clear()
+    assert resources_fit(pod("new", cpu="100m")["spec"], allocatable, placed) is None
+    assert len(calls) == 51
+    assert resources_fit(pod("new", cpu="100m")["spec"], allocatable, [*placed] * 2) == (
+        "Insufficient cpu"
+    )
+
+
+# -- on the embedded server ---------------------------------------------------------------
+
+
+async def _phase(p: Any, name: str, phase: str) -> None:
+    await p.client.patch(
+        "v1", "Pod", name, {"status": {"phase": phase}}, namespace="default", subresource="status"
+    )
+
+
+async def test_a_waiting_pod_is_placed_when_a_bound_one_finishes_or_goes(plane: Any) -> None:
+    made: list[Scheduler] = []
+
+    def make(client: Any, clock: Any) -> Scheduler:
+        made.append(Scheduler(client, clock))
+        return made[0]
+
+    p = await plane(make)
+    await p.client.create(node("n1", pods="2", cpu="1"))
+    for name in ("a", "b"):
+        await p.client.create(pod(name, cpu="400m"))
+
+    async def where(name: str) -> str:
+        got = await p.client.get("v1", "Pod", name, "default")
+        return str(got["spec"].get("nodeName") or "")
+
+    async def waiting(name: str, message: str) -> bool:
+        got = await p.client.get("v1", "Pod", name, "default")
+        conditions = got.get("status", {}).get("conditions") or []
+        return any(c.get("message") == message for c in conditions)
+
+    for name in ("a", "b"):
+        await p.eventually(lambda n=name: where(n), what=f"{name} bound")  # type: ignore[misc]
+    await p.client.create(pod("c"))
+    full = "0/1 nodes are available: 1 Too many pods."
+    await p.eventually(lambda: waiting("c", full), what="c unschedulable")
+    # a finishes: its slot is free, and nothing else happens that would retry c
+    await _phase(p, "a", "Succeeded")
+    assert await p.eventually(lambda: where("c"), what="c placed") == "n1"
+    assert made[0].ledger.usage == {"n1": NodeUsage(2, 400, 0)}
+
+    await p.client.create(pod("d", cpu="700m"))
+    await p.eventually(lambda: waiting("d", full), what="d unschedulable")
+    await p.client.delete("v1", "Pod", "c", "default", grace_period=0)
+    await p.eventually(
+        lambda: waiting("d", "0/1 nodes are available: 1 Insufficient cpu."),
+        what="d waits for cpu, not a slot",
+    )
+    await p.client.delete("v1", "Pod", "b", "default", grace_period=0)
+    assert await p.eventually(lambda: where("d"), what="d placed") == "n1"
+    listed = {q["metadata"]["name"]: q for q in (await p.client.list("v1", "Pod", "default")).items}
+
+    async def settled() -> bool:
+        return made[0].ledger.usage == summed(listed)
+
+    await p.eventually(settled, what="the ledger as the cache")
+    assert made[0].ledger.usage == {"n1": NodeUsage(1, 700, 0)}
