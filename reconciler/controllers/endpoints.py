@@ -3,7 +3,8 @@
 For every Service with a selector, `plan` (pure) lists the pods it selects that have an IP
 and are neither finished nor terminating (as Kubernetes does, a pod leaves its Endpoints the
 moment it gets a `deletionTimestamp`, so nothing sends it new work while it shuts down):
-ready ones (Ready condition True) as `addresses`, the rest as `notReadyAddresses`; each
+ready ones (Ready condition True) as `addresses`, the rest as `notReadyAddresses` — with
+`publishNotReadyAddresses`, every such pod, terminating ones included, as `addresses`; each
 Service port is resolved to a port number per pod (a named `targetPort` is looked up in
 that pod's container ports, so pods that name a port differently land in different
 subsets). The same facts are written as one `discovery.k8s.io/v1` EndpointSlice owned by
@@ -20,8 +21,8 @@ not seen this controller's previous write yet) is retried with back-off like any
 error, never dropped: no later event is owed to the Service, so a dropped write would leave
 stale addresses (a terminating pod still listed as ready) until some pod changed again.
 
-Not done: `publishNotReadyAddresses`, and EndpointSlices listing terminating pods with the
-`terminating` condition (the slice mirrors the Endpoints).
+Not done: EndpointSlices listing terminating pods with the `terminating` condition (the
+slice mirrors the Endpoints).
 """
 
 from __future__ import annotations
@@ -92,13 +93,16 @@ def plan_endpoints(service: JSONDict, pods: list[JSONDict]) -> JSONDict:
     groups: dict[tuple[tuple[str, int, str], ...], JSONDict] = {}
     if selector is None:
         return {"subsets": []}
+    # Stateful peers that must find each other before they are ready (a database cluster
+    # forming through its headless Service) ask for every pod, ready or not, terminating too.
+    publish_all = bool((service.get("spec") or {}).get("publishNotReadyAddresses"))
     for pod in sorted(pods, key=lambda p: str((p.get("metadata") or {}).get("name"))):
         meta = pod.get("metadata") or {}
         if not selector.matches(meta.get("labels") or {}):
             continue
         if not (pod.get("status") or {}).get("podIP"):
             continue
-        if is_terminal(pod) or meta.get("deletionTimestamp"):
+        if is_terminal(pod) or (meta.get("deletionTimestamp") and not publish_all):
             continue
         resolved = []
         for port in ports:
@@ -109,7 +113,8 @@ def plan_endpoints(service: JSONDict, pods: list[JSONDict]) -> JSONDict:
                 )
         key = tuple(resolved)
         group = groups.setdefault(key, {"addresses": [], "notReadyAddresses": []})
-        group["addresses" if is_ready(pod) else "notReadyAddresses"].append(_address(pod))
+        ready = publish_all or is_ready(pod)
+        group["addresses" if ready else "notReadyAddresses"].append(_address(pod))
     subsets = []
     for key, group in groups.items():
         subset: JSONDict = {k: v for k, v in group.items() if v}

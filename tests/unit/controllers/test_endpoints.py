@@ -157,6 +157,27 @@ def test_terminating_and_finished_pods_leave_the_endpoints_at_once() -> None:
     assert listed == [("addresses", "a")]
 
 
+def test_publish_not_ready_addresses_lists_every_unfinished_pod_as_ready() -> None:
+    """As Kubernetes: not-ready and terminating pods are `addresses`; finished ones never."""
+    terminating = pod("b", "10.0.0.2")
+    terminating["metadata"]["deletionTimestamp"] = "2024-01-01T00:00:00Z"
+    finished = pod("d", "10.0.0.4")
+    finished["status"]["phase"] = "Failed"
+    svc = service()
+    svc["spec"]["publishNotReadyAddresses"] = True
+    pods = [pod("a", "10.0.0.1", ready=False), terminating, pod("c", None), finished]
+    subsets = plan_endpoints(svc, pods)["subsets"]
+    assert [(a["ip"], a["targetRef"]["name"]) for a in subsets[0]["addresses"]] == [
+        ("10.0.0.1", "a"),
+        ("10.0.0.2", "b"),
+    ]
+    assert "notReadyAddresses" not in subsets[0]
+    assert [e["conditions"]["ready"] for e in plan_slice(svc, subsets)["endpoints"]] == [
+        True,
+        True,
+    ]
+
+
 class ConflictOnce:
     """The in-process client, except that the next Endpoints update armed with `arm()`
     fails with 409, as it does when the informer has not seen the previous write yet."""
