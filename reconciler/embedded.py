@@ -34,6 +34,7 @@ from reconciler.controllers.scheduler import Scheduler
 from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
 from reconciler.node.context import NodeSettings
+from reconciler.node.dns_server import ClusterDnsServer
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
 from reconciler.node.service_gateways import ServiceGateways
 from reconciler.node.service_proxy import ServiceProxy
@@ -108,6 +109,7 @@ class EmbeddedPlane:
         self.agent: NodeAgent | None = None
         self.proxy: ServiceProxy | None = None
         self.gateways: ServiceGateways | None = None
+        self.dns: ClusterDnsServer | None = None
 
     @property
     def port(self) -> int:
@@ -192,6 +194,16 @@ class EmbeddedPlane:
         )
         # Cluster IPs and Service names inside pods need real networking: Docker only.
         shared = ServicesNetwork(self.runtime) if opts.runtime == "docker" else None
+        if shared is not None:
+            # The pods' DNS server (headless and ExternalName names, everything else upstream),
+            # up before the first pod asks.
+            self.dns = ClusterDnsServer(
+                self.client,
+                agent_id=self.agent_id,
+                services_network=shared,
+                clock=self.server.clock,
+            )
+            await self.dns.start()
         self.agent = NodeAgent(
             self.client, self.runtime, self.server.clock, settings, prober, services_network=shared
         )
@@ -232,6 +244,8 @@ class EmbeddedPlane:
             await self.proxy.stop()
         if self.agent is not None:
             await self.agent.stop()
+        if self.dns is not None:
+            await self.dns.stop()
         if self.runtime is not None:
             await self.runtime.close()
         await self.controllers.stop()

@@ -1,10 +1,17 @@
-"""The pod sandbox: which ports it publishes, its host name, DNS aliases and /etc/hosts.
+"""The pod sandbox: which ports it publishes, its host name, DNS aliases, DNS server and
+/etc/hosts.
 
 Every declared container port is published on 127.0.0.1 (its `hostPort` when given, an
 ephemeral port otherwise), and so is every port a probe or hook connects to, declared or
 not: the host reaches a pod only through these. The ports chosen are recorded on the pod in
 the `recon.dev/published-ports` annotation (`{"80/TCP": 41234}`), for users, the service
-proxy and the probes. Pure.
+proxy and the probes.
+
+Its DNS server is the cluster DNS (`dns_server.py`, on the services bridge), unless the pod
+asks for the node's resolver (`dnsPolicy: Default`). Docker's embedded DNS in the pod still
+answers the names of containers first and forwards the rest there, or, when nothing
+answers there, to the host's resolvers (`fallback_resolvers`, read once), as before. Pure
+otherwise.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from reconciler.cluster_network import CLUSTER_DOMAIN
+from reconciler.node.cluster_dns import DNS_ADDRESS
+from reconciler.node.dns_forward import fallback_resolvers
 from reconciler.node.probes import probe_ports
 from reconciler.runtime.base import ContainerState, PortMapping, SandboxSpec
 
@@ -48,6 +57,12 @@ def _port_mappings(pod: JSONDict) -> tuple[PortMapping, ...]:
     return tuple(mappings.values())
 
 
+def _dns_servers(spec: JSONDict) -> tuple[str, ...]:
+    if spec.get("dnsPolicy") == "Default":
+        return ()  # the engine's own choice: the node's resolvers, no cluster names
+    return (DNS_ADDRESS, *fallback_resolvers())
+
+
 def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> SandboxSpec:
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
@@ -80,6 +95,7 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
         domainname=domainname,
         dns_aliases=tuple(dict.fromkeys(aliases)),
         extra_hosts=extra_hosts,
+        dns_servers=_dns_servers(spec),
         attempt=attempt,
     )
 

@@ -1,25 +1,35 @@
 """What each Service's gateway container must be, from the Services and Endpoints. Pure.
 
-Inside the cluster a pod reaches a Service by name or cluster IP. With no kube-proxy and no
-cluster DNS on one Docker host, each Service that has TCP ports gets a small gateway
-container (busybox `nc` forwarding each connection to one ready endpoint):
+Inside the cluster a pod reaches a Service by name or cluster IP. With no kube-proxy on one
+Docker host, each ClusterIP Service that has TCP ports gets a small gateway container
+(busybox `nc` forwarding each connection to one ready endpoint):
 
 - on the Service's namespace network (`recon-<ns>`), where it can reach the pods, answering
-  to the Service's names (`web`, `web.ns`, `web.ns.svc`, `web.ns.svc.cluster.local`);
-- on the services network, at the Service's cluster IP, answering to the qualified names,
-  so `$WEB_SERVICE_HOST`, `web.other-namespace` and the cluster IP work from any pod.
+  to the Service's short names (`web`, `web.ns`, `web.ns.svc`);
+- on the services network, at the Service's cluster IP, answering to the qualified names
+  (`web.ns.svc.cluster.local`, `web.ns.svc`, `web.ns`), so `$WEB_SERVICE_HOST`, the names
+  and the cluster IP work from any pod.
+
+A pod's resolver tries `web.<ns>.svc.cluster.local` first (search list, ndots:5), which
+only the services network knows, so Docker's embedded DNS answers it with the cluster IP,
+as on Kubernetes (were the full name on the namespace network too, Docker would answer
+with the gateway's address there). The cluster DNS (`cluster_dns.py`) gives the same answer
+to whatever Docker does not know; the short names are what is left when neither the
+services network nor the cluster DNS can be had.
 
 Worked example. Service `web` in `shop`, cluster IP 10.96.4.7, port `http` 80 → 8080; its
 Endpoints have ready 10.0.3.5 and 10.0.3.6 and not-ready 10.0.3.7 on port `http` 8080.
 The plan: listen on 80, forward to `10.0.3.5 8080` and `10.0.3.6 8080` (one, chosen at
-random, per connection); 10.0.3.7 gets nothing until it is ready. A headless Service with
-ports gets a gateway too, with an engine-chosen address (it has no cluster IP); an
-ExternalName Service with ports forwards to the external name on the same ports.
+random, per connection); 10.0.3.7 gets nothing until it is ready.
+
+Headless and ExternalName Services get no gateway: their names are the cluster DNS's
+(`cluster_dns.py`), which answers a headless Service with its pods' addresses and an
+ExternalName with a CNAME, as on Kubernetes; a gateway's network alias would shadow those
+answers (Docker's embedded DNS answers container names before it forwards).
 
 The backends are files the gateway reads on every connection, so an endpoint change only
 rewrites files; the container is re-created only when its spec hash changes (ports, names,
-addresses, image). Not done: UDP ports, `sessionAffinity`, DNS answers listing a headless
-Service's pods (StatefulSet pods have their own names: see `pod_sandbox.py`).
+addresses, image). Not done: UDP ports, `sessionAffinity`.
 """
 
 from __future__ import annotations
@@ -70,7 +80,7 @@ class GatewayPlan:
     name: str
     uid: str
     cluster_ip: str | None
-    """Its fixed address on the services network (None: headless or ExternalName)."""
+    """Its fixed address on the services network (None: not allocated yet)."""
     ports: tuple[int, ...]
     local_names: tuple[str, ...]
     """Names on the namespace network."""
@@ -118,7 +128,8 @@ def _ready_backends(endpoints: JSONDict | None, port_name: str) -> tuple[tuple[s
 
 
 def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan | None:
-    """The gateway `service` needs, or None when it needs none (no TCP port)."""
+    """The gateway `service` needs, or None when it needs none (no TCP port, headless,
+    ExternalName)."""
     meta = service.get("metadata") or {}
     spec = service.get("spec") or {}
     if meta.get("deletionTimestamp"):
@@ -127,20 +138,12 @@ def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan |
     if not ports:
         return None
     namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
-    kind = str(spec.get("type") or "ClusterIP")
     cluster_ip = str(spec.get("clusterIP") or "")
+    if str(spec.get("type") or "ClusterIP") == "ExternalName" or cluster_ip == "None":
+        return None  # names only: the cluster DNS answers them
     backends: dict[int, tuple[tuple[str, int], ...]] = {}
-    if kind == "ExternalName":
-        external = str(spec.get("externalName") or "").rstrip(".")
-        if not external:
-            return None
-        for port in ports:
-            backends[int(port["port"])] = ((external, int(port["port"])),)
-        fixed = None
-    else:
-        for port in ports:
-            backends[int(port["port"])] = _ready_backends(endpoints, str(port.get("name") or ""))
-        fixed = cluster_ip if cluster_ip and cluster_ip != "None" else None
+    for port in ports:
+        backends[int(port["port"])] = _ready_backends(endpoints, str(port.get("name") or ""))
     qualified = (
         f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}",
         f"{name}.{namespace}.svc",
@@ -150,9 +153,9 @@ def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan |
         namespace=namespace,
         name=name,
         uid=str(meta.get("uid") or ""),
-        cluster_ip=fixed,
+        cluster_ip=cluster_ip or None,
         ports=tuple(sorted(backends)),
-        local_names=(name, *qualified),
+        local_names=(name, *qualified[1:]),
         qualified_names=qualified,
         backends=backends,
     )

@@ -126,8 +126,8 @@ def test_pods_reach_services_by_name_and_cluster_ip(docker_server: ReconServer) 
     # From another namespace: the namespace-qualified name and the cluster IP.
     for name in (f"web.{here}", cluster_ip):
         assert set(_fetch(kubectl, there, "visitor", f"http://{name}/index.html", 6)) <= both
-    # ExternalName forwards to the name it points at; a headless Service's pods have
-    # stable names of their own (hostname.subdomain).
+    # ExternalName is a CNAME to the name it points at (the cluster DNS); a headless
+    # Service's pods have stable names of their own (hostname.subdomain).
     assert set(_fetch(kubectl, here, "client", "http://ext/index.html", 4)) <= both
     assert _fetch(kubectl, here, "client", "http://web-1.crew:8080/index.html") == ["web-1"]
     fqdn = kubectl.run("-n", here, "exec", "web-1", "--", "hostname", "-f").stdout.strip()

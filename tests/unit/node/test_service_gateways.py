@@ -44,8 +44,9 @@ def test_plan_forwards_to_ready_addresses_only() -> None:
     assert plan is not None
     assert plan.cluster_ip == "10.96.4.7" and plan.ports == (80,)
     assert plan.backends == {80: (("10.0.3.5", 8080), ("10.0.3.6", 8080))}
-    assert plan.local_names == ("web", "web.shop.svc.cluster.local", "web.shop.svc", "web.shop")
-    assert "web" not in plan.qualified_names  # unique across namespaces only
+    # The full name only on the services network: Docker answers it with the cluster IP.
+    assert plan.local_names == ("web", "web.shop.svc", "web.shop")
+    assert plan.qualified_names == ("web.shop.svc.cluster.local", "web.shop.svc", "web.shop")
     assert backends_text(plan.backends[80]) == "10.0.3.5 8080\n10.0.3.6 8080\n"
 
 
@@ -58,14 +59,11 @@ def test_plan_matches_endpoint_ports_by_name() -> None:
     assert plan.backends[9000] == ()  # no endpoint port named admin: nothing answers
 
 
-def test_plan_headless_external_name_and_none() -> None:
-    headless = plan_gateway(_service(clusterIP="None"), ENDPOINTS)
-    assert headless is not None and headless.cluster_ip is None
-    external = plan_gateway(
-        _service(type="ExternalName", externalName="db.example.com.", clusterIP=None), None
-    )
-    assert external is not None
-    assert external.backends == {80: (("db.example.com", 80),)}
+def test_plan_none_for_headless_external_name_and_no_tcp_port() -> None:
+    # Headless and ExternalName names are the cluster DNS's (pods' addresses, a CNAME).
+    assert plan_gateway(_service(clusterIP="None"), ENDPOINTS) is None
+    external = _service(type="ExternalName", externalName="db.example.com.", clusterIP=None)
+    assert plan_gateway(external, None) is None
     assert plan_gateway(_service(ports=[]), ENDPOINTS) is None
     assert plan_gateway(_service(ports=[{"port": 53, "protocol": "UDP"}]), ENDPOINTS) is None
     # The hash changes with what the container is made of, not with the endpoints.
