@@ -29,7 +29,7 @@ answers (Docker's embedded DNS answers container names before it forwards).
 
 The backends are files the gateway reads on every connection, so an endpoint change only
 rewrites files; the container is re-created only when its spec hash changes (ports, names,
-addresses, image). Not done: UDP ports, `sessionAffinity`.
+addresses, image). Not done: UDP ports, `sessionAffinity` (the node-port proxy has it).
 """
 
 from __future__ import annotations

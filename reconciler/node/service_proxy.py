@@ -23,9 +23,12 @@ Behaviour:
   status subresource, so `kubectl get svc` shows EXTERNAL-IP; it is removed again when
   the Service changes type.
 
-Not done: UDP node ports (only TCP is routed), `sessionAffinity: ClientIP`,
-`externalTrafficPolicy: Local`, and LoadBalancer Services answering on their own `port`
-(they answer on their node ports).
+- `sessionAffinity: ClientIP`: a client address keeps the backend that last served it for
+  `sessionAffinityConfig.clientIP.timeoutSeconds` (10800) after its last connection, as long
+  as that backend stays ready (as kube-proxy; per node port).
+
+Not done: UDP node ports (only TCP is routed), `externalTrafficPolicy: Local`, and
+LoadBalancer Services answering on their own `port` (they answer on their node ports).
 """
 
 from __future__ import annotations
@@ -67,15 +70,34 @@ class _Listener:
         self.route = route
         self.server: asyncio.Server | None = None
         self._turn = 0
+        self._sticky: dict[str, tuple[int, float]] = {}  # client IP -> (backend, last use)
 
-    def backends_in_turn(self) -> list[int]:
-        """The backends, starting with the next one in round-robin order."""
+    def backends_in_turn(self, client: str = "", now: float = 0.0) -> list[int]:
+        """The backends to try, in order: the client's own backend first while its
+        `sessionAffinity: ClientIP` lasts (and the backend is still ready), then the next
+        ones in round-robin order."""
         backends = list(self.route.backends)
         if not backends:
             return []
         start = self._turn % len(backends)
         self._turn += 1
-        return backends[start:] + backends[:start]
+        ordered = backends[start:] + backends[:start]
+        limit = self.route.affinity_s
+        sticky = self._sticky.get(client) if limit is not None else None
+        if sticky is not None and sticky[0] in backends and now - sticky[1] <= (limit or 0.0):
+            ordered.remove(sticky[0])
+            ordered.insert(0, sticky[0])
+        return ordered
+
+    def used(self, client: str, backend: int, now: float) -> None:
+        """Remember which backend served `client` (for ClientIP affinity)."""
+        if self.route.affinity_s is None:
+            self._sticky.clear()
+            return
+        self._sticky[client] = (backend, now)
+        if len(self._sticky) > 4096:  # forget the clients whose affinity ran out
+            limit = self.route.affinity_s
+            self._sticky = {c: u for c, u in self._sticky.items() if now - u[1] <= limit}
 
 
 def _reset(writer: asyncio.StreamWriter) -> None:
@@ -283,11 +305,15 @@ class ServiceProxy:
         if task is not None:
             self._connections.add(task)
         try:
-            upstream = await self._connect(listener.backends_in_turn())
+            peer = writer.get_extra_info("peername")
+            client = str(peer[0]) if isinstance(peer, tuple) and peer else ""
+            now = self.clock.monotonic()
+            upstream = await self._connect(listener.backends_in_turn(client, now))
             if upstream is None:
                 _reset(writer)
                 return
-            up_reader, up_writer = upstream
+            backend, up_reader, up_writer = upstream
+            listener.used(client, backend, now)
             try:
                 await asyncio.gather(
                     _pump(reader, up_writer, writer), _pump(up_reader, writer, up_writer)
@@ -301,12 +327,13 @@ class ServiceProxy:
 
     async def _connect(
         self, backends: list[int]
-    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter] | None:
+    ) -> tuple[int, asyncio.StreamReader, asyncio.StreamWriter] | None:
         for port in backends:
             try:
-                return await asyncio.wait_for(
+                reader, writer = await asyncio.wait_for(
                     asyncio.open_connection(BACKEND_HOST, port), self.connect_timeout
                 )
+                return port, reader, writer
             except (OSError, TimeoutError) as exc:
                 log.debug("service proxy: backend %s:%s: %s", BACKEND_HOST, port, exc)
         return None

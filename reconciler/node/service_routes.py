@@ -35,6 +35,7 @@ from reconciler.node.pod_sandbox import PUBLISHED_PORTS_ANNOTATION
 
 __all__ = [
     "NodePortRoute",
+    "affinity_of",
     "load_balancer_status_patch",
     "plan_node_ports",
     "published_ports",
@@ -54,6 +55,21 @@ class NodePortRoute:
     service: str
     port_name: str
     backends: tuple[int, ...]
+    affinity_s: float | None = None
+    """`sessionAffinity: ClientIP`: how long a client keeps its backend (None: no affinity)."""
+
+
+DEFAULT_AFFINITY_S = 10800.0  # Kubernetes' sessionAffinityConfig.clientIP.timeoutSeconds
+
+
+def affinity_of(spec: JSONDict) -> float | None:
+    """The ClientIP affinity timeout of a Service spec, or None without affinity."""
+    if spec.get("sessionAffinity") != "ClientIP":
+        return None
+    timeout = ((spec.get("sessionAffinityConfig") or {}).get("clientIP") or {}).get(
+        "timeoutSeconds"
+    )
+    return float(timeout) if isinstance(timeout, int) and timeout > 0 else DEFAULT_AFFINITY_S
 
 
 def published_ports(pod: JSONDict) -> dict[str, int]:
@@ -151,6 +167,7 @@ def plan_node_ports(
                 name,
                 port_name,
                 _backends(endpoints(namespace, name), namespace, port_name, protocol, pods),
+                affinity_of(spec),
             )
     return routes
 

@@ -20,8 +20,10 @@ import pytest
 
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
-from reconciler.node.service_proxy import ServiceProxy
+from reconciler.node.service_proxy import ServiceProxy, _Listener
 from reconciler.node.service_routes import (
+    NodePortRoute,
+    affinity_of,
     load_balancer_status_patch,
     plan_node_ports,
     published_ports,
@@ -154,7 +156,9 @@ class Harness:
             }
         )
 
-    async def service(self, name: str, node_port: int, kind: str = "NodePort") -> JSONDict:
+    async def service(
+        self, name: str, node_port: int, kind: str = "NodePort", **extra: Any
+    ) -> JSONDict:
         return await self.client.create(
             {
                 "apiVersion": "v1",
@@ -165,6 +169,7 @@ class Harness:
                     "ports": [
                         {"name": "http", "port": 80, "targetPort": 8080, "nodePort": node_port}
                     ],
+                    **extra,
                 },
             }
         )
@@ -243,6 +248,50 @@ async def test_round_robin_across_two_ready_backends(harness: Harness) -> None:
     assert set(names[:2]) == {"a", "b"}
     assert names == [names[0], names[1]] * 3
     assert answers[0].endswith(":0")
+
+
+async def test_client_ip_affinity_keeps_a_client_on_its_backend(harness: Harness) -> None:
+    a, b = await harness.backend("a"), await harness.backend("b")
+    pod_a, pod_b = await harness.pod("pa", a), await harness.pod("pb", b)
+    port = free_node_port()
+    await harness.service("web", port, sessionAffinity="ClientIP")
+    await harness.endpoints("web", [pod_a, pod_b])
+    await harness.eventually(lambda: harness.routed(port, 2), what="two backends")
+    assert harness.proxy.routes[port].affinity_s == 10800.0
+    names = {(await ask_once(port, str(i))).split(":")[0] for i in range(6)}
+    assert len(names) == 1  # every connection from 127.0.0.1 to the same pod
+    first = names.pop()
+    # Its pod stops being ready: the client moves to the other one, and stays there.
+    other = "b" if first == "a" else "a"
+    await harness.endpoints("web", [pod_b if first == "a" else pod_a])
+    await harness.eventually(lambda: harness.routed(port, 1), what="one backend left")
+    assert (await ask_once(port)).split(":")[0] == other
+    await harness.endpoints("web", [pod_a, pod_b])
+    await harness.eventually(lambda: harness.routed(port, 2), what="both again")
+    moved = {(await ask_once(port, str(i))).split(":")[0] for i in range(4)}
+    assert moved == {other}
+
+
+def test_affinity_lasts_its_timeout_after_the_last_connection() -> None:
+    route = NodePortRoute(30080, "default", "web", "http", (1001, 1002), affinity_s=10.0)
+    listener = _Listener(route)
+    first = listener.backends_in_turn("10.0.0.1", 0.0)[0]
+    listener.used("10.0.0.1", first, 0.0)
+    for t in (5.0, 14.0, 23.0):  # each use renews it
+        assert listener.backends_in_turn("10.0.0.1", t)[0] == first
+        listener.used("10.0.0.1", first, t)
+    later = [listener.backends_in_turn("10.0.0.1", 40.0)[0] for _ in range(2)]
+    assert sorted(later) == [1001, 1002]  # expired: round-robin again
+    other = [listener.backends_in_turn("10.0.0.2", 23.0)[0] for _ in range(2)]
+    assert sorted(other) == [1001, 1002]  # affinity is per client address
+
+
+def test_affinity_timeout_from_the_service() -> None:
+    assert affinity_of({}) is None
+    assert affinity_of({"sessionAffinity": "None"}) is None
+    assert affinity_of({"sessionAffinity": "ClientIP"}) == 10800.0
+    config = {"sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 60}}}
+    assert affinity_of({"sessionAffinity": "ClientIP", **config}) == 60.0
 
 
 async def test_only_ready_endpoints_are_used(harness: Harness) -> None:
