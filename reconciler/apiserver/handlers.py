@@ -274,6 +274,8 @@ class ResourceHandlers:
                 return await self.pod_io.log(request, ns, name)
             if sub == "exec" and method in ("GET", "POST"):
                 return await self.pod_io.exec(request, ns, name)
+            if sub == "portforward" and method in ("GET", "POST"):
+                return await self.pod_io.port_forward(request, ns, name)
         if sub == "finalize" and rt.plural == "namespaces" and method == "PUT":
             body = await read_body(request, self.service.defs)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))

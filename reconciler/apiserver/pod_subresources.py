@@ -1,11 +1,15 @@
-"""`pods/log` and `pods/exec`: the two pod subresources served by the node, not the store.
+"""`pods/log`, `pods/exec`, `pods/portforward`: the pod subresources served by the node.
 
 The API server does what the Kubernetes API server does before it proxies to the kubelet:
 look the pod up, check it has been bound to a node, resolve the container (the only one, or
 the one named in `container`), parse the options with Kubernetes' messages; then it hands
 the call to the `PodStreams` port. Logs stream as `text/plain` chunks (kept open for
 `follow`); exec upgrades to a WebSocket and speaks the channel protocol (`channels`).
-SPDY, which older kubectl used, is refused with a clear message.
+SPDY exec, which older kubectl used, is refused with a clear message.
+
+Port-forward speaks SPDY/3.1 (`spdy`, `portforward`), reached either way kubectl 1.31+
+tries: a WebSocket with subprotocol `SPDY/3.1+portforward.k8s.io` whose binary messages
+carry the SPDY bytes, or, when that upgrade fails, a plain `Upgrade: SPDY/3.1` connection.
 """
 
 from __future__ import annotations
@@ -19,9 +23,15 @@ from typing import Any
 
 from aiohttp import WSMsgType, web
 
-from reconciler.apiserver import channels
+from reconciler.apiserver import channels, portforward, spdy
 from reconciler.apiserver.errors import ApiError, bad_request
-from reconciler.apiserver.podio import ExecStream, LogOptions, PodStreamError, PodStreams
+from reconciler.apiserver.podio import (
+    ExecStream,
+    LogOptions,
+    PodConnection,
+    PodStreamError,
+    PodStreams,
+)
 from reconciler.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -137,7 +147,7 @@ def _from_port(error: PodStreamError) -> ApiError:
 
 
 class PodSubresources:
-    """Serves `pods/log` and `pods/exec` for the pods `get_pod` finds."""
+    """Serves `pods/log`, `pods/exec` and `pods/portforward` for the pods `get_pod` finds."""
 
     def __init__(
         self,
@@ -204,6 +214,107 @@ class PodSubresources:
         finally:
             await session.close()
         return ws
+
+    async def port_forward(
+        self, request: web.Request, namespace: str, name: str
+    ) -> web.StreamResponse:
+        pod = self._get_pod(namespace, name)
+        streams = self._port(pod)
+
+        async def connect(port: int) -> PodConnection:
+            return await streams.port_forward(pod, port)
+
+        ws = web.WebSocketResponse(protocols=(portforward.WEBSOCKET_PROTOCOL,), autoping=True)
+        ready = ws.can_prepare(request)
+        if ready.ok and ready.protocol == portforward.WEBSOCKET_PROTOCOL:
+            await ws.prepare(request)
+            await _tunnel_over_websocket(ws, portforward.PortForwardSession(connect, ws.send_bytes))
+            return ws
+        if "spdy/3.1" in request.headers.get("Upgrade", "").lower():
+            return await _serve_spdy_upgrade(request, connect)
+        raise bad_request(
+            "Upgrade request required: port-forward speaks SPDY/3.1, tunnelled in a WebSocket "
+            f"({portforward.WEBSOCKET_PROTOCOL}) or upgraded to directly (Upgrade: SPDY/3.1)"
+        )
+
+
+async def _tunnel_over_websocket(
+    ws: web.WebSocketResponse, session: portforward.PortForwardSession
+) -> None:
+    """Binary messages carry SPDY bytes, cut anywhere (the client writes one per frame)."""
+    try:
+        async for message in ws:
+            if message.type is WSMsgType.BINARY:
+                await session.receive(message.data)
+    except spdy.SpdyProtocolError as e:
+        log.info("port-forward connection dropped: %s", e)
+    except (ConnectionResetError, OSError) as e:
+        log.debug("port-forward connection ended: %s", e)
+    finally:
+        await session.close()
+        await ws.close()
+
+
+class _UpgradedReader:
+    """Takes over an HTTP connection's incoming bytes after a `101 Switching Protocols`
+    (aiohttp hands bytes to a payload parser, as it does for WebSockets)."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+
+    def feed_data(self, data: bytes) -> tuple[bool, bytes]:
+        self.queue.put_nowait(bytes(data))
+        return False, b""
+
+    def feed_eof(self) -> None:
+        self.queue.put_nowait(None)
+
+
+async def _serve_spdy_upgrade(
+    request: web.Request, connect: portforward.Connect
+) -> web.StreamResponse:
+    """`Upgrade: SPDY/3.1` (kubectl's fallback, and every kubectl before 1.31): answer 101
+    and speak SPDY on the raw connection for as long as it stays open."""
+    protocols = [p.strip() for p in request.headers.getall("X-Stream-Protocol-Version", [])]
+    if protocols and portforward.PROTOCOL not in protocols:
+        raise bad_request(
+            f"unable to upgrade: none of the requested protocols {protocols} is supported "
+            f"(only {portforward.PROTOCOL})"
+        )
+    transport, protocol = request.transport, request.protocol
+    if transport is None:
+        raise bad_request("unable to upgrade: the connection is already closed")
+    reader = _UpgradedReader()
+    protocol.set_parser(reader)  # type: ignore[arg-type]  # duck-typed like WebSocketReader
+    response = web.StreamResponse(
+        status=101,
+        headers={
+            "Connection": "Upgrade",
+            "Upgrade": "SPDY/3.1",
+            "X-Stream-Protocol-Version": portforward.PROTOCOL,
+        },
+    )
+    response.force_close()
+    await response.prepare(request)
+
+    async def send(data: bytes) -> None:
+        if transport.is_closing():
+            raise ConnectionResetError("port-forward client went away")
+        transport.write(data)
+        await protocol._drain_helper()
+
+    session = portforward.PortForwardSession(connect, send)
+    try:
+        while (data := await reader.queue.get()) is not None:
+            await session.receive(data)
+    except spdy.SpdyProtocolError as e:
+        log.info("port-forward connection dropped: %s", e)
+    except (ConnectionResetError, OSError) as e:
+        log.debug("port-forward connection ended: %s", e)
+    finally:
+        await session.close()
+        transport.close()
+    return response
 
 
 async def _relay(ws: web.WebSocketResponse, session: ExecStream, command: list[str]) -> None:

@@ -1,4 +1,5 @@
-"""The port through which the API server reaches running containers: `pods/log`, `pods/exec`.
+"""The port through which the API server reaches running pods: `pods/log`, `pods/exec`,
+`pods/portforward`.
 
 Why a port: the API server must not know what runs pods (the layers contract forbids it to
 import the node agent or the runtime), yet `kubectl logs` and `kubectl exec` are API calls.
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ["ExecStream", "LogOptions", "PodStreamError", "PodStreams"]
+__all__ = ["ExecStream", "LogOptions", "PodConnection", "PodStreamError", "PodStreams"]
 
 
 class PodStreamError(Exception):
@@ -58,6 +59,22 @@ class ExecStream(Protocol):
     async def close(self) -> None: ...
 
 
+class PodConnection(Protocol):
+    """A TCP connection to a port of the pod, opened by `kubectl port-forward`."""
+
+    async def read(self) -> bytes:
+        """What the pod sent, as it comes; b"" once it has closed its side."""
+        ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_write(self) -> None:
+        """Tell the pod nothing more will come (the client closed its side)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
 class PodStreams(Protocol):
     async def logs(self, pod: dict[str, Any], options: LogOptions) -> AsyncIterator[bytes]:
         """The container's output, in chunks (stop iterating to stop following).
@@ -78,4 +95,11 @@ class PodStreams(Protocol):
     ) -> ExecStream:
         """Start `command` in the (running) container; raises PodStreamError when it is not
         running (`container not found ("x")`)."""
+        ...
+
+    async def port_forward(self, pod: dict[str, Any], port: int) -> PodConnection:
+        """Connect to `port` on the pod's loopback, from inside its network namespace, as the
+        kubelet does. Raises PodStreamError with the kubelet's message, which the server
+        sends to kubectl on the error stream as is (`error forwarding port 8080 to pod
+        <sandbox id>, uid : failed to execute portforward ...`)."""
         ...

@@ -160,8 +160,9 @@ def version_priority(version: str) -> tuple[int, int, int]:
     return (stability, int(match[1]), int(match[3] or 0))
 
 
-# Subresources answered by the node agent through the API server (`pods/log`, `pods/exec`).
-_NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec"})}
+# Subresources answered by the node agent through the API server (`pods/log`, `pods/exec`,
+# `pods/portforward`).
+_NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec", "portforward"})}
 
 
 @dataclass(frozen=True)

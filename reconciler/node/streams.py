@@ -1,4 +1,4 @@
-"""`kubectl logs` and `kubectl exec` on this node: the API server's `PodStreams` port.
+"""`kubectl logs`, `exec` and `port-forward` on this node: the API server's `PodStreams` port.
 
 The API server resolves the pod and the container name, then calls here; this module finds
 the engine container that holds that pod container's output and hands the runtime's log
@@ -13,17 +13,28 @@ A container waiting in CrashLoopBackOff has no current container, so, like the k
 current logs are those of its last run. Before the status names any container (it is
 written a moment after the engine starts one), the highest restart count is current.
 
+Port-forward connects from inside the pod's network namespace (the running sandbox's,
+from `ContainerRuntime.network_namespace`) to the port on loopback: see `netns`.
+
 Errors are `PodStreamError`s with the kubelet's messages, which kubectl prints as is.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
-from reconciler.apiserver.podio import ExecStream, LogOptions, PodStreamError, PodStreams
+from reconciler.apiserver.podio import (
+    ExecStream,
+    LogOptions,
+    PodConnection,
+    PodStreamError,
+    PodStreams,
+)
 from reconciler.node.containers import CONTAINER_NAME_LABEL, RESTART_COUNT_LABEL
+from reconciler.node.netns import open_connection_in
 from reconciler.runtime.base import (
     POD_UID_LABEL,
     ROLE_LABEL,
@@ -32,7 +43,11 @@ from reconciler.runtime.base import (
     ContainerStatus,
     ExecSession,
 )
-from reconciler.runtime.errors import ContainerNotRunningError, NotFoundError
+from reconciler.runtime.errors import (
+    ContainerNotRunningError,
+    ContainerRuntimeError,
+    NotFoundError,
+)
 
 __all__ = ["NodeStreams"]
 
@@ -132,8 +147,37 @@ class _Exec:
         await self._session.close()
 
 
+class _Connection:
+    """An asyncio stream pair in the port's shape."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self._reader = reader
+        self._writer = writer
+
+    async def read(self) -> bytes:
+        try:
+            return await self._reader.read(64 * 1024)
+        except ConnectionError:
+            return b""
+
+    async def write(self, data: bytes) -> None:
+        self._writer.write(data)
+        await self._writer.drain()
+
+    async def close_write(self) -> None:
+        if self._writer.can_write_eof() and not self._writer.is_closing():
+            with contextlib.suppress(OSError):
+                self._writer.write_eof()
+
+    async def close(self) -> None:
+        self._writer.close()
+        with contextlib.suppress(OSError):
+            await self._writer.wait_closed()
+
+
 class NodeStreams(PodStreams):
-    """Serves `pods/log` and `pods/exec` from the containers a `ContainerRuntime` keeps."""
+    """Serves `pods/log`, `pods/exec` and `pods/portforward` from what a `ContainerRuntime`
+    keeps."""
 
     def __init__(self, runtime: ContainerRuntime) -> None:
         self.runtime = runtime
@@ -208,3 +252,39 @@ class NodeStreams(PodStreams):
         except (ContainerNotRunningError, NotFoundError) as e:
             raise PodStreamError(400, f'container not found ("{container}")') from e
         return _Exec(session)
+
+    async def port_forward(self, pod: dict[str, Any], port: int) -> PodConnection:
+        name = _pod_name(pod)
+        uid = str((pod.get("metadata") or {}).get("uid") or "")
+        listed = await self.runtime.list_containers({POD_UID_LABEL: uid}) if uid else []
+        sandboxes = [
+            c
+            for c in listed
+            if c.labels.get(ROLE_LABEL) == "sandbox" and c.status is ContainerStatus.RUNNING
+        ]
+        if not sandboxes:
+            raise PodStreamError(
+                400, f'error forwarding port {port} to pod "{name}": its sandbox is not running'
+            )
+        sandbox = sandboxes[0].id
+        # The kubelet's wording (CRI streaming: the pod is named by its sandbox, no uid).
+        prefix = f"error forwarding port {port} to pod {sandbox}, uid : "
+        try:
+            netns = await self.runtime.network_namespace(sandbox)
+        except ContainerRuntimeError as e:
+            raise PodStreamError(500, prefix + str(e)) from e
+        try:
+            reader, writer = await open_connection_in(netns, port)
+        except ConnectionRefusedError as e:
+            raise PodStreamError(
+                500,
+                f'{prefix}failed to execute portforward in network namespace "{netns}": '
+                f'failed to connect to localhost:{port} inside namespace "{sandbox}", {e.strerror}',
+            ) from e
+        except OSError as e:
+            raise PodStreamError(
+                500,
+                f'{prefix}failed to execute portforward in network namespace "{netns}": '
+                f"{e.strerror or e}",
+            ) from e
+        return _Connection(reader, writer)

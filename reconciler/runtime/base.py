@@ -452,6 +452,13 @@ class ContainerRuntime(Protocol):
         containers use `events()` instead: each `wait` holds a connection to the engine."""
         ...
 
+    async def network_namespace(self, container_id: str) -> str:
+        """The path of the running container's network namespace (`/proc/PID/ns/net`), to
+        open connections from inside the pod as the kubelet's port-forward does. Raises
+        ContainerNotRunningError when it is not running, ContainerNotFoundError when it is
+        gone, and ContainerRuntimeError when this runtime has no such thing (in-memory)."""
+        ...
+
     async def ensure_network(
         self,
         name: str,

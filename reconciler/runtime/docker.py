@@ -66,6 +66,7 @@ from reconciler.runtime.base import (
     validate_sandbox_spec,
 )
 from reconciler.runtime.errors import (
+    ContainerNotRunningError,
     ContainerRuntimeError,
     ImageNeverPullError,
     RuntimeUnavailableError,
@@ -395,6 +396,18 @@ class DockerRuntime:
             user=user,
             workdir=workdir,
         )
+
+    async def network_namespace(self, container_id: str) -> str:
+        """From the container's main process (the engine's `State.Pid`): valid for a server
+        that shares the host's PID namespace with dockerd, as `recon serve` does."""
+        raw = await self._run(Op.CONTAINER, container_id, self._api.inspect_container, container_id)
+        state = raw.get("State") or {}
+        pid = int(state.get("Pid") or 0)
+        if not state.get("Running") or pid <= 0:
+            raise ContainerNotRunningError(
+                f"network namespace of container {container_id}: it is not running"
+            )
+        return f"/proc/{pid}/ns/net"
 
     async def wait(self, container_id: str) -> int:
         def wait() -> int:

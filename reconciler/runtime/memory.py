@@ -81,6 +81,7 @@ from reconciler.runtime.errors import (
     ConflictError,
     ContainerNotFoundError,
     ContainerNotRunningError,
+    ContainerRuntimeError,
     ContainerStartError,
     InvalidSpecError,
     NetworkNotFoundError,
@@ -612,6 +613,13 @@ class MemoryRuntime:
         )
         session.start(self._exec_program, process)
         return session
+
+    async def network_namespace(self, container_id: str) -> str:
+        self._get(container_id)
+        raise ContainerRuntimeError(
+            f"container {container_id} has no kernel network namespace: the in-memory runtime "
+            "cannot port-forward (run recon serve --runtime docker)"
+        )
 
     async def wait(self, container_id: str) -> int:
         container = self._get(container_id)

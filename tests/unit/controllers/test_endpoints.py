@@ -351,5 +351,6 @@ async def test_a_pod_event_does_not_parse_any_selector(plane: Any, monkeypatch: 
     )
     await p.eventually(lambda: _ready_ips(p, "s4"), what="the pod in s4's Endpoints")
     # 11 pod events, 20 Services: parsing every selector per event was at least 220 parses;
-    # now only the reconciles of s3 and s4 parse theirs (at most one per event).
-    assert len(parsed) - before <= 12
+    # now only reconciles parse theirs: those of s3 and s4 (one per event), plus any of the
+    # 20 Services' own creation still queued when counting began (timing-dependent).
+    assert len(parsed) - before <= 11 + 20 + 2
