@@ -31,6 +31,7 @@ from reconciler.apiserver.resources import ResourceType
 from reconciler.apiserver.tables import build_table
 from reconciler.clock import Clock
 from reconciler.schema.definitions import Definitions
+from reconciler.store import shared_json
 
 JSONDict = dict[str, Any]
 
@@ -73,7 +74,7 @@ async def read_body(request: web.Request, defs: Definitions | None = None) -> ob
     try:
         if "yaml" in content_type:
             return yaml.safe_load(raw)
-        return json.loads(raw)
+        return shared_json.loads(raw)  # kept by the store: strings shared
     except (ValueError, yaml.YAMLError) as e:
         raise errors.bad_request(f"the request body is not valid JSON or YAML: {e}") from e
 
@@ -224,7 +225,7 @@ class ResourceHandlers:
             )
         raw = await request.read()
         try:
-            return content_type, json.loads(raw) if raw else None
+            return content_type, shared_json.loads(raw) if raw else None
         except ValueError as e:
             raise errors.bad_request(f"the patch is not valid JSON: {e}") from e
 
@@ -380,10 +381,16 @@ class ResourceHandlers:
         def matches_name(obj: JSONDict) -> bool:
             return name is None or obj.get("metadata", {}).get("name") == name
 
-        async def send(event_type: str, obj: JSONDict) -> None:
+        async def send(event_type: str, obj: JSONDict, text: str | None = None) -> None:
+            """One event line; `text`, the object's stored JSON, is spliced in as it is
+            (a 400 KB Application is not encoded again for every watcher and event)."""
             if table and event_type != "BOOKMARK" and event_type != "ERROR":
-                obj = self._table(request, rt, [obj], None, None)
-            await response.write((dumps({"type": event_type, "object": obj}) + "\n").encode())
+                obj, text = self._table(request, rt, [obj], None, None), None
+            if text is None:
+                line = dumps({"type": event_type, "object": obj}) + "\n"
+            else:
+                line = f'{{"type":{dumps(event_type)},"object":{text}}}\n'
+            await response.write(line.encode())
 
         try:
             watcher, initial = self.service.watch(rt, namespace, since)
@@ -423,7 +430,8 @@ class ResourceHandlers:
                     continue
                 filtered = self.service.filter_event(event, selection)
                 if filtered is not None:
-                    await send(*filtered)
+                    event_type, obj = filtered
+                    await send(event_type, obj, event.text if obj is event.object else None)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:

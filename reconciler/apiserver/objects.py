@@ -26,6 +26,7 @@ from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
 from reconciler.apiserver.service_alloc import SERVICE_RESOURCE, ServiceAllocator
+from reconciler.apiserver.validators import KindValidators
 from reconciler.clock import Clock, rfc3339
 from reconciler.merge import (
     PatchError,
@@ -39,7 +40,6 @@ from reconciler.schema.definitions import Definitions
 from reconciler.schema.metadata import metadata_errors, secret_data_errors
 from reconciler.schema.patchmeta import PatchMeta
 from reconciler.schema.validation import (
-    DefinitionValidators,
     Validator,
     custom_resource_schema,
     prune,
@@ -126,7 +126,7 @@ class ObjectService:
         self.registry = registry
         self.defs = defs
         self.clock = clock
-        self._validators = DefinitionValidators(strict_defs)
+        self._validators = KindValidators(strict_defs)
         self._crd_validators: dict[tuple[str, str, str], Validator] = {}
         for stored in store.list(CRD_RESOURCE):
             registry.set_crd(stored.body)
@@ -459,9 +459,12 @@ class ObjectService:
             obj.setdefault("spec", {})["finalizers"] = wanted
             meta = obj["metadata"]
         elif subresource == "status":
-            # Only status changes through /status; everything else stays as stored.
+            # Only status changes through /status; everything else stays as stored. `obj`
+            # is the caller's private copy: when all but its status is as stored (the usual
+            # status write), it is used as it is instead of decoding the stored text again.
             status = obj.get("status")
-            obj = Store.copy_of(current)
+            if not _same_but_status(obj, old):
+                obj = Store.copy_of(current)
             if status is None:
                 obj.pop("status", None)
             else:
@@ -817,6 +820,11 @@ class ObjectService:
                 "lastTransitionTime": crd["metadata"].get("creationTimestamp", ""),
             },
         ]
+
+
+def _same_but_status(a: JSONDict, b: JSONDict) -> bool:
+    keys = (a.keys() | b.keys()) - {"status"}
+    return all(k in a and k in b and a[k] == b[k] for k in keys)
 
 
 def _meta_equal(a: JSONDict, b: JSONDict) -> bool:

@@ -126,7 +126,10 @@ class Client(Protocol):
         bookmarks: bool = False,
     ) -> AsyncIterator[WatchEvent]:
         """Events after `resource_version` (all current objects as ADDED when None).
-        Ends after `timeout` seconds; raises GoneError when the version is too old."""
+        Ends after `timeout` seconds; raises GoneError when the version is too old.
+
+        The events' objects are read-only: in process they are the store's own objects,
+        shared by every watcher (copy one before changing it)."""
         ...
 
     async def close(self) -> None: ...

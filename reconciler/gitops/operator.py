@@ -18,11 +18,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import kopf
 import yaml
 
 from reconciler.client.base import Client
 from reconciler.client.errors import AlreadyExistsError, ClientError
+from reconciler.gitops._kopf import kopf
 from reconciler.gitops.application import GROUP, PLURAL, VERSION
 from reconciler.gitops.manager import AppManager
 from reconciler.schema.manifest_validation import PROJECT_SCHEMAS

@@ -234,7 +234,8 @@ class SyncEngine:
         key = (str(checkout.path), tuple(paths), await self._crd_versions())
         last = self._renders.get(app.key)
         if last is None or last[0] != key:
-            last = key, await self._render(checkout, paths)
+            root = f"{checkout.path.resolve()}/"
+            last = key, (await self._render(checkout, paths)).kept(root)
             self._renders[app.key] = last
         return Loaded(list(last[1].manifests), list(last[1].errors))
 

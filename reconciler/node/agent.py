@@ -33,7 +33,7 @@ from reconciler.node.engine_events import follow_engine_events
 from reconciler.node.node_status import NodeRegistration, allocatable_of
 from reconciler.node.pod_worker import PodWorker, remove_pod_resources
 from reconciler.node.prober import NetworkProber, Prober
-from reconciler.node.service_env import pod_service_env
+from reconciler.node.service_env import ServiceEnvCache
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.runtime.base import (
     POD_UID_LABEL,
@@ -130,6 +130,7 @@ class NodeAgent:
         self.services = self.factory.informer("v1", "Service")
         self.namespaces = self.factory.informer("v1", "Namespace")
         self.recorder = EventRecorder(client, clock, "kubelet", settings.node_name)
+        self.service_env = ServiceEnvCache(self.services.list, self._master_services)
         self.ctx = NodeContext(
             settings=settings,
             runtime=runtime,
@@ -139,7 +140,7 @@ class NodeAgent:
             recorder=self.recorder,
             lookup=_CachedObjects(self.configmaps, self.secrets),
             claim=lambda ns, name: self.claims.get(ns, name),
-            service_env=self._service_env,
+            service_env=self.service_env.for_pod,
             services_network=services_network,
         )
         self.reclaimer = ClaimReclaimer(runtime, settings.agent_id, self._live_claim_uids)
@@ -162,6 +163,10 @@ class NodeAgent:
         await self.factory.wait_synced()
         stream = await self.runtime.events()  # subscribe before listing: nothing is lost
         await self.remove_orphans()
+        changed = self.service_env.service_changed  # before any pod worker reads it
+        self.services.add_handlers(
+            Handlers(on_add=changed, on_update=lambda _old, new: changed(new), on_delete=changed)
+        )
         self.pods.add_handlers(
             Handlers(
                 on_add=self._pod_seen,
@@ -216,11 +221,9 @@ class NodeAgent:
             return
         worker = PodWorker(self.ctx, pod)
         self.workers[uid] = worker
-        worker.start()
-        asyncio.get_running_loop().create_task(self._forget_when_done(uid, worker))
+        worker.start(on_done=lambda: self._forget(uid, worker))
 
-    async def _forget_when_done(self, uid: str, worker: PodWorker) -> None:
-        await worker.done.wait()
+    def _forget(self, uid: str, worker: PodWorker) -> None:
         if self.workers.get(uid) is worker:
             del self.workers[uid]
             self._refs.pop(uid, None)
@@ -251,10 +254,9 @@ class NodeAgent:
     def _live_claim_uids(self) -> set[str]:
         return {str((c.get("metadata") or {}).get("uid")) for c in self.claims.list()}
 
-    def _service_env(self, pod: JSONDict) -> dict[str, str]:
-        namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+    def _master_services(self) -> list[JSONDict]:
         master = self.services.get("default", "kubernetes")
-        return pod_service_env(pod, self.services.list(namespace), [master] if master else [])
+        return [master] if master else []
 
     # -- the engine ----------------------------------------------------------------------
 

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from reconciler.node.env import ConfigError, expand
+from reconciler.node.env import ConfigError, Environment, expand
 from reconciler.quantity import QuantityError, cpu_nanos, memory_bytes, parse_quantity
 from reconciler.runtime.base import (
     POD_NAME_LABEL,
@@ -167,7 +167,9 @@ def build_container_spec(
         image=str(container.get("image") or ""),
         command=tuple(expand(str(c), env) for c in command) if command else None,
         args=tuple(expand(str(a), env) for a in args) if args else None,
-        env=dict(env),
+        # Kept as given when it is an `Environment` (read-only, its Service variables shared
+        # with the other pods of the namespace); anything else is copied.
+        env=env if isinstance(env, Environment) else Environment(dict(env)),
         working_dir=container.get("workingDir") or None,
         mounts=_mounts(container, volumes),
         nano_cpus=nanos,

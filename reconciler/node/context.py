@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,8 +47,8 @@ class NodeContext:
     lookup: ObjectLookup
     claim: Callable[[str, str], JSONDict | None]
     """(namespace, name) -> the PersistentVolumeClaim, or None."""
-    service_env: Callable[[JSONDict], dict[str, str]]
-    """pod -> the Service variables a container of it started now gets."""
+    service_env: Callable[[JSONDict], Mapping[str, str]]
+    """pod -> the Service variables a container of it started now gets (shared, read-only)."""
     allocatable: dict[str, str] = field(default_factory=dict)
     crash_backoff: Backoff = field(default_factory=Backoff)
     pull_backoff: Backoff = field(default_factory=Backoff)

@@ -6,6 +6,10 @@ honouring `enableServiceLinks`), then `envFrom` sources in order, then `env` in 
 reference to a missing ConfigMap, Secret or key fails the container with
 `CreateContainerConfigError` (`ConfigError` here), unless it is marked optional. Pure: the
 objects come through `ObjectLookup`, so the agent can serve them from its caches.
+
+The result is an `Environment`: the container's own variables layered over the Service
+variables, which are shared by every pod of the namespace (`service_env.ServiceEnvCache`)
+and never copied into each container (with hundreds of Services they are most of it).
 """
 
 from __future__ import annotations
@@ -14,12 +18,20 @@ import base64
 import binascii
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from types import MappingProxyType
 from typing import Any, Protocol
 
 from reconciler.quantity import QuantityError, parse_quantity
 
-__all__ = ["ConfigError", "ObjectLookup", "container_env", "expand", "field_value"]
+__all__ = [
+    "ConfigError",
+    "Environment",
+    "ObjectLookup",
+    "container_env",
+    "expand",
+    "field_value",
+]
 
 JSONDict = dict[str, Any]
 
@@ -30,6 +42,51 @@ _LABEL_REF = re.compile(r"^metadata\.(labels|annotations)\['(?P<key>[^']+)'\]$")
 class ConfigError(Exception):
     """The container cannot be configured (`CreateContainerConfigError`): the message is the
     one users see in `kubectl describe pod`."""
+
+
+_NOTHING: Mapping[str, str] = MappingProxyType({})
+
+
+class Environment(Mapping[str, str]):
+    """A container's environment, read-only: its own variables over shared ones.
+
+    Reads and iteration give exactly the dict `shared | own` would (same keys, values and
+    order: the shared keys first, each in its place even when `own` overrides it, then
+    own's other keys in their order), without copying `shared`. Nobody changes `own` once
+    the environment is handed out (`container_env` fills it first and keeps no reference).
+    """
+
+    __slots__ = ("_own", "_shared")
+
+    def __init__(self, own: Mapping[str, str], shared: Mapping[str, str] = _NOTHING) -> None:
+        self._own = own
+        self._shared = shared
+
+    @property
+    def shared(self) -> Mapping[str, str]:
+        return self._shared
+
+    def __getitem__(self, key: str) -> str:
+        if key in self._own:
+            return self._own[key]
+        return self._shared[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._own or key in self._shared
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._shared
+        shared = self._shared
+        for key in self._own:
+            if key not in shared:
+                yield key
+
+    def __len__(self) -> int:
+        shared = self._shared
+        return len(shared) + sum(1 for key in self._own if key not in shared)
+
+    def __repr__(self) -> str:
+        return f"Environment({len(self)} variables)"
 
 
 class ObjectLookup(Protocol):
@@ -196,14 +253,17 @@ def container_env(
     lookup: ObjectLookup,
     service_env: Mapping[str, str] | None = None,
     node_allocatable: Mapping[str, str] | None = None,
-) -> dict[str, str]:
-    """The environment the container starts with; raises ConfigError."""
+) -> Environment:
+    """The environment the container starts with; raises ConfigError.
+
+    `service_env` (`enableServiceLinks` is applied by the caller) is shared, not copied."""
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
-    env: dict[str, str] = {}
-    env.update(service_env or {})  # `enableServiceLinks` is applied by the caller
+    shared = service_env if service_env is not None else _NOTHING
+    own: dict[str, str] = {}
+    env = Environment(own, shared)  # reads through to `own` as it fills: `$(NAME)`s so far
     for source in container.get("envFrom") or []:
         if isinstance(source, dict):
-            _source_env(namespace, source, lookup, env)
+            _source_env(namespace, source, lookup, own)
     for var in container.get("env") or []:
         if not isinstance(var, dict) or not var.get("name"):
             continue
@@ -212,7 +272,7 @@ def container_env(
             value = _value_from(pod, container, var["valueFrom"], lookup, node_allocatable or {})
             if value is None:
                 continue
-            env[name] = value
+            own[name] = value
         else:
-            env[name] = expand(str(var.get("value") or ""), env)
+            own[name] = expand(str(var.get("value") or ""), env)
     return env

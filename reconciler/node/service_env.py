@@ -18,14 +18,21 @@ Which Services count (kubelet's `getServiceEnvVarMap`): those of the pod's names
 the pod says `enableServiceLinks: false`, plus always the `kubernetes` Service of `default`
 (a namespace's own Service of that name wins). Headless and ExternalName Services have no
 cluster IP and add nothing. Pure: the node agent passes the Services from its informer.
+
+Shared, not per pod: the variables depend only on the pod's namespace and its
+`enableServiceLinks`, so `ServiceEnvCache` computes them once per namespace until a Service
+changes and hands every pod the same read-only mapping. Concrete example (the GitOps
+benchmark): 333 pods beside 333 Services each get ≈2,300 variables; one copy per pod was
+≈300 KB of strings and dict, ≈100 MB in all, where one shared copy is ≈300 KB.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
-__all__ = ["MASTER_SERVICE_NAMES", "pod_service_env", "service_env"]
+__all__ = ["MASTER_SERVICE_NAMES", "ServiceEnvCache", "pod_service_env", "service_env"]
 
 JSONDict = dict[str, Any]
 
@@ -100,3 +107,51 @@ def pod_service_env(
             if _has_cluster_ip(service):
                 chosen[str((service.get("metadata") or {}).get("name") or "")] = service
     return service_env(chosen[name] for name in sorted(chosen))
+
+
+def _links_enabled(pod: JSONDict) -> bool:
+    return (pod.get("spec") or {}).get("enableServiceLinks", True) is not False
+
+
+class ServiceEnvCache:
+    """`pod_service_env` once per namespace (and per `enableServiceLinks`) until a Service
+    changes, shared by every pod it applies to.
+
+    `namespace_services(namespace)` and `master_services()` read the current Services (the
+    agent's informer); `service_changed` must be called for every Service added, changed or
+    deleted, after the informer's cache holds the change. The mappings handed out are
+    read-only (`MappingProxyType`): containers layer their own variables over them
+    (`env.Environment`) instead of copying them.
+    """
+
+    def __init__(
+        self,
+        namespace_services: Callable[[str], Iterable[JSONDict]],
+        master_services: Callable[[], Iterable[JSONDict]],
+    ) -> None:
+        self._namespace_services = namespace_services
+        self._master_services = master_services
+        # namespace -> its pods' variables; None: pods with `enableServiceLinks: false`,
+        # the same in every namespace (only the `kubernetes` Service's).
+        self._cache: dict[str | None, Mapping[str, str]] = {}
+
+    def for_pod(self, pod: JSONDict) -> Mapping[str, str]:
+        links = _links_enabled(pod)
+        namespace = str((pod.get("metadata") or {}).get("namespace") or MASTER_NAMESPACE)
+        key = namespace if links else None
+        found = self._cache.get(key)
+        if found is None:
+            services = self._namespace_services(namespace) if links else ()
+            env = pod_service_env(pod, services, self._master_services())
+            found = self._cache[key] = MappingProxyType(env)
+        return found
+
+    def service_changed(self, service: JSONDict) -> None:
+        """Forget what `service` is part of: its namespace's variables, or all of them for
+        the `kubernetes` Service of `default`, which every pod gets."""
+        meta = service.get("metadata") or {}
+        namespace = str(meta.get("namespace") or MASTER_NAMESPACE)
+        if namespace == MASTER_NAMESPACE and meta.get("name") in MASTER_SERVICE_NAMES:
+            self._cache.clear()
+        else:
+            self._cache.pop(namespace, None)

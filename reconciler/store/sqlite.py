@@ -14,7 +14,9 @@ lose the last few commits, a trade the issue tracker documents.
 Reads are served from an in-memory index kept in step with the database (objects as parsed
 dicts plus their JSON text), so lists and gets never touch the disk. Objects returned by the
 store are shared: callers must treat them as read-only and copy before changing them
-(`Store.copy_of` is the cheap way, from the stored JSON text).
+(`Store.copy_of` is the cheap way, from the stored JSON text). What the store parses shares
+its strings with every other object (`shared_json`): most of a parsed object's memory is
+keys and values that its neighbours repeat.
 
 Concurrency model: one asyncio loop owns the store; every method is synchronous and short,
 so writes are serialised by construction and watch events are published in commit order.
@@ -29,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from reconciler.store import shared_json
 from reconciler.store.errors import AlreadyExistsError, ConflictError, NotFoundError
 from reconciler.store.watch import Event, WatchHub
 
@@ -76,7 +79,7 @@ class Store:
             "SELECT resource, namespace, name, revision, body FROM objects"
         ):
             self._index.setdefault(resource, {})[(namespace, name)] = Stored(
-                revision, json.loads(body), body
+                revision, shared_json.loads(body), body
             )
         row = self._db.execute("SELECT value FROM meta WHERE key='revision'").fetchone()
         self._revision = int(row[0]) if row else 0
@@ -112,8 +115,8 @@ class Store:
 
     @staticmethod
     def copy_of(stored: Stored) -> JSONDict:
-        """A private, mutable copy of a stored object."""
-        return json.loads(stored.text)  # type: ignore[no-any-return]
+        """A private, mutable copy of a stored object (its strings shared: they are immutable)."""
+        return shared_json.loads(stored.text)  # type: ignore[no-any-return]
 
     # -- writes ------------------------------------------------------------------------
 
@@ -159,7 +162,19 @@ class Store:
             self._set_revision(revision)
         del self._index[resource][(namespace, name)]
         stored = Stored(revision, body, _dumps(body))
-        self.hub.publish(Event("DELETED", resource, namespace, name, revision, body, current.body))
+        self.hub.publish(
+            Event(
+                "DELETED",
+                resource,
+                namespace,
+                name,
+                revision,
+                body,
+                current.body,
+                stored.text,
+                current.text,
+            )
+        )
         return stored
 
     def _put(self, kind: str, resource: str, namespace: str, name: str, obj: JSONDict) -> Stored:
@@ -186,6 +201,8 @@ class Store:
                 revision,
                 obj,
                 previous.body if previous is not None else None,
+                text,
+                previous.text if previous is not None else None,
             )
         )
         return stored

@@ -9,16 +9,27 @@ resumes from before a restart is also told to relist.
 
 Watchers that fall too far behind (a stuck client) are closed rather than allowed to grow
 memory without bound; the client reconnects and resumes, as with a real apiserver.
+
+The history keeps each past change as its JSON text (the store's, shared with the stored
+object while it is current), not as parsed objects, and parses it again only for a watcher
+that replays it; once a version is superseded (or deleted) nothing else holds its text, and
+the history keeps it zlib-compressed. Parsed, a superseded version costs 3-5 times its
+text; compressed, less than half of it (a running pod's 2 KB: 0.9 KB, ≈40 µs once; a
+1,000-object Application's 414 KB: 13 KB). The first sync of 1,000 objects left ≈3,700
+superseded versions of pods, ReplicaSets and Deployments in the history: 24 MB parsed,
+≈5 MB as text, ≈2 MB compressed.
 """
 
 from __future__ import annotations
 
 import asyncio
+import zlib
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.store import shared_json
 from reconciler.store.errors import GoneError
 
 JSONDict = dict[str, Any]
@@ -35,6 +46,63 @@ class Event:
     revision: int
     object: JSONDict
     previous: JSONDict | None = None  # the object before this change, for selector moves
+    text: str | None = field(default=None, compare=False, repr=False)
+    """`object` as JSON, when the publisher has it: the history then keeps only texts."""
+    previous_text: str | None = field(default=None, compare=False, repr=False)
+
+
+_Text = str | bytes  # bytes: compressed UTF-8
+
+
+def _pack(text: str) -> bytes:
+    return zlib.compress(text.encode(), 1)
+
+
+def _unpack(text: _Text) -> str:
+    return text if isinstance(text, str) else zlib.decompress(text).decode()
+
+
+@dataclass(slots=True)
+class _Past:
+    """An event as the history keeps it: texts (compressed once superseded), parsed again
+    for a watcher that replays it."""
+
+    type: str
+    resource: str
+    namespace: str
+    name: str
+    revision: int
+    text: _Text
+    previous_text: _Text | None
+
+    def event(self) -> Event:
+        text = _unpack(self.text)
+        previous = None if self.previous_text is None else _unpack(self.previous_text)
+        return Event(
+            self.type,
+            self.resource,
+            self.namespace,
+            self.name,
+            self.revision,
+            shared_json.loads(text),
+            None if previous is None else shared_json.loads(previous),
+            text,
+            previous,
+        )
+
+
+def _kept(event: Event) -> Event | _Past:
+    if event.text is None or (event.previous is not None and event.previous_text is None):
+        return event  # published without texts (tests of the hub alone): kept as it is
+    return _Past(
+        event.type,
+        event.resource,
+        event.namespace,
+        event.name,
+        event.revision,
+        event.text,
+        event.previous_text,
+    )
 
 
 _CLOSED = object()
@@ -100,7 +168,10 @@ class WatchHub:
     """Fan-out of committed events with a bounded replay history."""
 
     def __init__(self, first_revision: int, history: int = 20_000, max_backlog: int = 50_000):
-        self._history: deque[Event] = deque(maxlen=history)
+        self._history: deque[Event | _Past] = deque(maxlen=history)
+        # (resource, namespace, name) -> the newest event of that object in the history,
+        # whose text is the stored object's (not compressed while it is current).
+        self._newest: dict[tuple[str, str, str], _Past] = {}
         # Revisions <= this are not in the history: the oldest revision a watch may resume from.
         self._compacted = first_revision
         self._watchers: dict[str, set[Watcher]] = {}
@@ -121,12 +192,32 @@ class WatchHub:
 
     def publish(self, event: Event) -> None:
         if len(self._history) == self._history.maxlen:
-            self._compacted = self._history[0].revision
-        self._history.append(event)
+            oldest = self._history[0]
+            self._compacted = oldest.revision
+            key = (oldest.resource, oldest.namespace, oldest.name)
+            if self._newest.get(key) is oldest:
+                del self._newest[key]
+        self._history.append(self._keep(event))
         for watcher in list(self._watchers.get(event.resource, ())):
             watcher.offer(event)
         for listener in list(self._listeners):
             listener(event)
+
+    def _keep(self, event: Event) -> Event | _Past:
+        """The history's record of `event`; the object's previous version, superseded now,
+        is compressed (its record and this one's `previous_text` share the bytes)."""
+        past = _kept(event)
+        if not isinstance(past, _Past):
+            return past
+        key = (event.resource, event.namespace, event.name)
+        before = self._newest.pop(key, None)
+        if before is not None and before.text is event.previous_text:
+            before.text = past.previous_text = _pack(event.previous_text)
+        if event.type == "DELETED":
+            past.text = _pack(event.text or "")  # gone from the store: the history's alone
+        else:
+            self._newest[key] = past
+        return past
 
     def subscribe(
         self,
@@ -139,9 +230,13 @@ class WatchHub:
         if since < self._compacted:
             raise GoneError(f"too old resource version: {since} ({self._compacted})")
         watcher = Watcher(self, resource, namespace, predicate, self._max_backlog)
-        for event in self._history:
-            if event.revision > since:
-                watcher.offer(event)
+        for past in self._history:
+            if (
+                past.revision > since
+                and past.resource == resource
+                and namespace in (None, past.namespace)
+            ):
+                watcher.offer(past.event() if isinstance(past, _Past) else past)
         self._watchers.setdefault(resource, set()).add(watcher)
         return watcher
 

@@ -193,6 +193,28 @@ def test_generation_moves_with_spec_only_and_status_is_separate(env: Env) -> Non
     assert got["metadata"]["generation"] == 2 and got["status"] == {"replicas": 1}
 
 
+def test_a_status_write_decodes_the_stored_object_once_and_changes_only_status(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rt = env.rt("apps/v1", "Deployment")
+    env.svc.create(rt, "default", deployment("web"))
+    decoded: list[object] = []
+    copy_of = Store.copy_of
+    monkeypatch.setattr(Store, "copy_of", staticmethod(lambda s: decoded.append(s) or copy_of(s)))
+    status = {"status": {"replicas": 2}}
+    env.svc.patch(rt, "default", "web", PATCH_MERGE, status, subresource="status")
+    assert len(decoded) == 1  # the patch's own copy, not a second one for the status
+    sneaky = {
+        "spec": {"replicas": 5},
+        "metadata": {"labels": {"x": "y"}},
+        "status": {"replicas": 3},
+    }
+    env.svc.patch(rt, "default", "web", PATCH_MERGE, sneaky, subresource="status")
+    got = env.svc.get(rt, "default", "web")
+    assert got["status"]["replicas"] == 3 and got["spec"]["replicas"] == 1
+    assert "labels" not in got["metadata"] and len(decoded) == 3  # spec and metadata restored
+
+
 def test_noop_write_keeps_the_revision(env: Env) -> None:
     rt = env.rt("v1", "ConfigMap")
     created = env.svc.create(rt, "default", cm("x"))

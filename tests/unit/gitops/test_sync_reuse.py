@@ -11,6 +11,7 @@ import pytest
 from reconciler.client.inprocess import InProcessClient
 from reconciler.gitops import sync
 from reconciler.gitops.apply import comparable, same_content
+from reconciler.gitops.render import load_and_validate
 from tests.unit.gitops.test_sync import CONFIGMAP, Repo, _app, _engine, plane  # noqa: F401
 
 JSONDict = dict[str, Any]
@@ -106,3 +107,28 @@ async def test_a_commit_is_rendered_once_until_the_cluster_crds_change(
     repo.write({"b.yaml": CONFIGMAP.format(name="two", value="v")})
     newer = await engine.render(app, await engine.fetch(app))
     assert len(calls) == 3 and sorted(m.name for m in newer.manifests) == ["one", "two"]
+
+
+async def test_a_kept_render_shares_its_strings_and_says_the_same(
+    plane: InProcessClient,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write(
+        {
+            "a.yaml": CONFIGMAP.format(name="one", value="same-value"),
+            "b.yaml": CONFIGMAP.format(name="two", value="same-value"),
+        }
+    )
+    engine = _engine(plane, tmp_path)
+    app = _app(repo)
+    checkout = await engine.fetch(app)
+    kept = await engine.render(app, checkout)
+    fresh = await load_and_validate(plane, [str(checkout.path)], None)
+    assert [m.obj for m in kept.manifests] == [m.obj for m in fresh.manifests]
+    # Files named as the repository names them (results say `a.yaml:1`, as errors do).
+    assert [m.where for m in kept.manifests] == ["a.yaml:1", "b.yaml:1"]
+    one, two = (m.obj for m in kept.manifests)
+    assert one["data"]["k"] is two["data"]["k"]  # one string for both documents
+    assert next(iter(one)) is next(iter(two))
+    assert all(m.file_lines is None for m in kept.manifests)  # the files' texts are not kept

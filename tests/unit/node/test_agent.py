@@ -551,3 +551,45 @@ async def test_a_deleted_namespace_takes_its_network_along(node: NodeHarness) ->
         return "recon-gone" not in await node.runtime.list_networks()
 
     await node.eventually(network_gone, timeout=10, what="the network to be removed")
+
+
+async def test_pods_of_a_namespace_share_their_service_variables(node: NodeHarness) -> None:
+    envs: dict[str, Mapping[str, str]] = {}
+
+    async def keep_env(proc: FakeProcess) -> int:
+        envs[proc.spec.labels["recon.dev/pod-name"]] = proc.env
+        await proc.sleep()
+        return 0
+
+    node.runtime.register_program("example/env", keep_env)
+
+    async def service(name: str) -> JSONDict:
+        body = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"selector": {"app": name}, "ports": [{"port": 80}]},
+        }
+        return await node.client.create(body)
+
+    async def pod_env(name: str) -> Mapping[str, str]:
+        container = {"name": "c", "image": "example/env", "env": [{"name": "OWN", "value": name}]}
+        await node.create_pod(name, {"containers": [container]})
+        await node.wait_pod(name, running)
+        await node.eventually(lambda: _has(envs, name), what=f"{name} started")
+        return envs[name]
+
+    cart = await service("cart")
+    one, two = await pod_env("one"), await pod_env("two")
+    ip = cart["spec"]["clusterIP"]
+    assert one["CART_SERVICE_HOST"] == ip and one["CART_PORT_80_TCP"] == f"tcp://{ip}:80"
+    assert one["OWN"] == "one" and two["OWN"] == "two"
+    assert getattr(one, "shared", None) is getattr(two, "shared", 1)  # one copy, not two
+    await service("pay")  # a new Service: pods started from now on see it, as on Kubernetes
+    three = await pod_env("three")
+    assert "PAY_SERVICE_HOST" in three and "PAY_SERVICE_HOST" not in one
+    assert three["CART_SERVICE_HOST"] == ip
+
+
+async def _has(envs: Mapping[str, object], name: str) -> bool:
+    return name in envs

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.node.service_env import pod_service_env, service_env
+from reconciler.node.service_env import ServiceEnvCache, pod_service_env, service_env
 
 JSONDict = dict[str, Any]
 
@@ -133,3 +133,66 @@ def test_pod_in_default_sees_kubernetes_once() -> None:
 
 def test_no_services_no_variables() -> None:
     assert pod_service_env({"spec": {}}, [], []) == {}
+
+
+class Services:
+    """What the agent's Service informer answers, counting the lists (one per computation)."""
+
+    def __init__(self, *services: JSONDict) -> None:
+        self.items = list(services)
+        self.listed = 0
+
+    def in_namespace(self, namespace: str) -> list[JSONDict]:
+        self.listed += 1
+        return [s for s in self.items if s["metadata"]["namespace"] == namespace]
+
+    def master(self) -> list[JSONDict]:
+        return [s for s in self.items if s["metadata"]["name"] == "kubernetes"]
+
+
+def shop_pod(namespace: str = "shop", **spec: Any) -> JSONDict:
+    return {"metadata": {"namespace": namespace}, "spec": spec}
+
+
+def test_pods_of_one_namespace_share_one_read_only_copy() -> None:
+    services = Services(KUBERNETES, svc("cart", "10.96.3.4", port(80), namespace="shop"))
+    cache = ServiceEnvCache(services.in_namespace, services.master)
+    one, two = cache.for_pod(shop_pod()), cache.for_pod(shop_pod())
+    assert one is two and services.listed == 1
+    assert one == pod_service_env(shop_pod(), services.in_namespace("shop"), services.master())
+    with pytest.raises(TypeError):
+        one["CART_SERVICE_HOST"] = "changed"  # type: ignore[index]
+    other = cache.for_pod(shop_pod("web"))
+    assert other is not one and "CART_SERVICE_HOST" not in other
+
+
+def test_a_service_change_is_seen_by_the_next_pod_of_its_namespace_only() -> None:
+    services = Services(KUBERNETES, svc("cart", "10.96.3.4", port(80), namespace="shop"))
+    cache = ServiceEnvCache(services.in_namespace, services.master)
+    shop, web = cache.for_pod(shop_pod()), cache.for_pod(shop_pod("web"))
+    added = svc("pay", "10.96.3.5", port(80), namespace="shop")
+    services.items.append(added)
+    cache.service_changed(added)
+    assert cache.for_pod(shop_pod())["PAY_SERVICE_HOST"] == "10.96.3.5"
+    assert "PAY_SERVICE_HOST" not in shop  # what a running container got stays
+    assert cache.for_pod(shop_pod("web")) is web
+
+
+def test_the_kubernetes_service_changing_renews_every_namespace() -> None:
+    services = Services(KUBERNETES)
+    cache = ServiceEnvCache(services.in_namespace, services.master)
+    shop, unlinked = cache.for_pod(shop_pod()), cache.for_pod(shop_pod(enableServiceLinks=False))
+    moved = svc("kubernetes", "10.96.0.2", port(443, "https"))
+    services.items = [moved]
+    cache.service_changed(moved)
+    assert cache.for_pod(shop_pod())["KUBERNETES_SERVICE_HOST"] == "10.96.0.2"
+    assert cache.for_pod(shop_pod(enableServiceLinks=False)) is not unlinked
+    assert shop["KUBERNETES_SERVICE_HOST"] == "10.96.0.1"
+
+
+def test_pods_without_service_links_share_across_namespaces() -> None:
+    services = Services(KUBERNETES, svc("cart", "10.96.3.4", port(80), namespace="shop"))
+    cache = ServiceEnvCache(services.in_namespace, services.master)
+    shop = cache.for_pod(shop_pod(enableServiceLinks=False))
+    assert cache.for_pod(shop_pod("web", enableServiceLinks=False)) is shop
+    assert set(shop) == set(service_env([KUBERNETES])) and services.listed == 0

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import gc
+import types
 from pathlib import Path
 
 import pytest
@@ -93,6 +95,52 @@ async def test_watch_replays_then_streams_live_in_order(store: Store) -> None:
     ]
     watcher.close()
     assert await watcher.next(timeout=1) is None
+
+
+async def test_a_replay_gives_every_version_with_its_previous(store: Store) -> None:
+    first = store.create("core/configmaps", "default", "a", cm("a")).body
+    second = store.update("core/configmaps", "default", "a", cm("a", "2")).body
+    gone = store.delete("core/configmaps", "default", "a").body
+    watcher = store.hub.subscribe("core/configmaps", None, since=0)
+    events = [await watcher.next(timeout=1) for _ in range(3)]
+    assert [(e.type, e.object, e.previous) for e in events if e] == [
+        ("ADDED", first, None),
+        ("MODIFIED", second, first),
+        ("DELETED", gone, second),
+    ]
+    watcher.close()
+
+
+def test_the_history_does_not_keep_superseded_versions_parsed(store: Store) -> None:
+    """Past versions are kept as their JSON text: parsed, they cost 3-5 times as much."""
+    old = store.create("core/configmaps", "default", "a", cm("a")).body
+    store.update("core/configmaps", "default", "a", cm("a", "2"))
+    gc.collect()
+    holders = [r for r in gc.get_referrers(old) if not isinstance(r, types.FrameType)]
+    assert holders == []
+
+
+async def test_superseded_versions_are_kept_compressed_and_replay_whole(store: Store) -> None:
+    big = "x" * 10_000
+    for i in range(10):
+        if i == 0:
+            store.create("core/configmaps", "default", "a", cm("a", big))
+        else:
+            store.update("core/configmaps", "default", "a", cm("a", f"{big}{i}"))
+    kept = [past.text for past in store.hub._history]  # what the history holds
+    assert (
+        isinstance(kept[-1], str) and kept[-1] is store.get("core/configmaps", "default", "a").text
+    )
+    assert all(isinstance(text, bytes) and len(text) < 1_000 for text in kept[:-1])
+    watcher = store.hub.subscribe("core/configmaps", None, since=0)
+    events = [await watcher.next(timeout=1) for _ in range(10)]
+    assert [e.object["data"]["v"] for e in events if e] == [big] + [
+        f"{big}{i}" for i in range(1, 10)
+    ]
+    assert [e.previous["data"]["v"] for e in events[1:] if e and e.previous] == [big] + [
+        f"{big}{i}" for i in range(1, 9)
+    ]
+    watcher.close()
 
 
 async def test_watch_filters_resource_and_namespace(store: Store) -> None:
