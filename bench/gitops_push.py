@@ -21,7 +21,7 @@ import aiohttp
 from bench.gitops_repos import GIT_IDENTITY, IMAGE, commit_all, git, init_repo, push_app
 from bench.gitops_support import PODS, app_path, pod_ready, request, wait_for
 from bench.harness import Server, free_port, server_env, summary
-from bench.node import remove_docker_leftovers
+from bench.node import remove_by_label, remove_docker_leftovers
 from reconciler.embedded import agent_id_for
 
 __all__ = ["bench_push"]
@@ -107,17 +107,6 @@ def _docker_run(label: str) -> float:
     return time.perf_counter() - started
 
 
-def _docker_rm(label: str) -> None:
-    ids = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label={label}"],
-        capture_output=True,
-        text=True,
-        check=False,
-    ).stdout.split()
-    if ids:
-        subprocess.run(["docker", "rm", "-f", *ids], capture_output=True, check=False)
-
-
 async def bench_push(workdir: Path, pushes: int) -> JSONDict:
     data = workdir / "push" / "data"
     server = Server(
@@ -146,7 +135,7 @@ async def bench_push(workdir: Path, pushes: int) -> JSONDict:
                 samples.append(await _push(work, env, session, stamp))
                 await _one_pod_left(session)
                 peer.append(await asyncio.to_thread(_docker_run, run_label))
-                await asyncio.to_thread(_docker_rm, run_label)
+                await asyncio.to_thread(remove_by_label, run_label)
                 print(
                     f"push {stamp}: pod Ready {samples[-1]['pod_ready']:.2f} s, "
                     f"docker run {peer[-1]:.2f} s",

@@ -147,7 +147,8 @@ def _docker_burst(label: str, count: int) -> float:
     return time.perf_counter() - started
 
 
-def _remove_by_label(label: str) -> None:
+def remove_by_label(label: str) -> None:
+    """Every container (running or not) carrying `label`, removed."""
     ids = subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label={label}"],
         capture_output=True,
@@ -161,8 +162,8 @@ def _remove_by_label(label: str) -> None:
 def remove_docker_leftovers(data_dir: Path, agent_label: str, run_label: str) -> None:
     """What a run left on the engine: its containers (by label), the networks if now unused
     (Docker refuses to remove one still in use), its secret tmpfs dirs."""
-    _remove_by_label(agent_label)
-    _remove_by_label(run_label)
+    remove_by_label(agent_label)
+    remove_by_label(run_label)
     for network in ("recon-default", "recon-services"):
         subprocess.run(["docker", "network", "rm", network], capture_output=True, check=False)
     shutil.rmtree(Path("/dev/shm/recon") / agent_id_for(data_dir.resolve()), True)
@@ -203,11 +204,11 @@ async def run(starts: int, pods: int, idle: float, workdir: Path) -> dict[str, A
             }
             await _delete_all(session)
             await asyncio.sleep(3)
-            _remove_by_label(run_label)
+            remove_by_label(run_label)
             burst = await _create_and_wait(session, [f"burst-{i}" for i in range(pods)])
             burst_peer = await asyncio.to_thread(_docker_burst, run_label, pods)
             results["burst"] = {"recon_s": burst, "docker_s": burst_peer}
-            _remove_by_label(run_label)
+            remove_by_label(run_label)
             await asyncio.sleep(2)
             dockerd = _dockerd_pid()
             cpu0, dcpu0 = cpu_seconds(server.pid), cpu_seconds(dockerd) if dockerd else 0.0

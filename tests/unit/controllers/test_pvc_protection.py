@@ -54,6 +54,14 @@ def test_only_unfinished_pods_use_a_claim() -> None:
     assert not in_use("data", [pod("a", "other", "Running")])
 
 
+async def _gone(p: Any, name: str) -> bool:
+    try:
+        await p.client.get("v1", "PersistentVolumeClaim", name, "default")
+    except NotFoundError:
+        return True
+    return False
+
+
 async def test_a_new_claim_carries_the_finalizer(plane: Any) -> None:
     p = await plane()
     created = await p.client.create(claim("data"))
@@ -71,14 +79,9 @@ async def test_a_claim_in_use_waits_for_its_pod(plane: Any) -> None:
 
     await p.client.delete("v1", "Pod", "user", "default")
 
-    async def gone() -> bool:
-        try:
-            await p.client.get("v1", "PersistentVolumeClaim", "data", "default")
-        except NotFoundError:
-            return True
-        return False
-
-    await p.eventually(gone, timeout=5, what="the claim deleted once its pod is gone")
+    await p.eventually(
+        lambda: _gone(p, "data"), timeout=5, what="the claim deleted once its pod is gone"
+    )
 
 
 async def test_a_finished_pod_does_not_hold_a_claim(plane: Any) -> None:
@@ -90,14 +93,9 @@ async def test_a_finished_pod_does_not_hold_a_claim(plane: Any) -> None:
     await p.client.update(done, subresource="status")
     await p.client.delete("v1", "PersistentVolumeClaim", "data", "default")
 
-    async def gone() -> bool:
-        try:
-            await p.client.get("v1", "PersistentVolumeClaim", "data", "default")
-        except NotFoundError:
-            return True
-        return False
-
-    await p.eventually(gone, timeout=5, what="the claim deleted: its only pod finished")
+    await p.eventually(
+        lambda: _gone(p, "data"), timeout=5, what="the claim deleted: its only pod finished"
+    )
 
 
 async def test_the_controller_adds_a_missing_finalizer(plane: Any) -> None:
