@@ -6,6 +6,10 @@
    Ready (watched, not polled), median over N; peer: `docker run -d` of the same image and
    command (which returns once the container has started), median over N; and, like for
    like, a pause container plus the app container joining its namespaces (two `docker run`);
+   and the engine floor: the Docker API calls any implementation of the pod design needs
+   (a pause container on the namespace network and the services network, then the app
+   container joining it), made straight through the SDK, next to the SDK's create + start
+   of the same busybox on the default bridge (what `docker run -d` asks of the engine);
 2. burst: P pods POSTed at once, time until all are Running and Ready; peer: P `docker run -d`
    at once (P parallel CLI processes);
 3. idle CPU: CPU seconds used by `recon serve` (API server, controllers and node agent
@@ -131,6 +135,36 @@ def _docker_pod(label: str) -> float:
     return time.perf_counter() - started
 
 
+def _engine_floor(label: str) -> tuple[float, float]:
+    """(seconds for the engine calls a pod needs, seconds for a plain create + start), no
+    CLI and no Recon in the way: the least any sandbox-per-pod design can cost here."""
+    import docker  # type: ignore[import-untyped, unused-ignore]  # the runtime's SDK
+
+    api = docker.from_env().api
+    labels = dict([label.split("=", 1)])
+    started = time.perf_counter()
+    sandbox = api.create_container(
+        PAUSE,
+        labels=labels,
+        host_config=api.create_host_config(network_mode="recon-default", ipc_mode="shareable"),
+    )["Id"]
+    api.connect_container_to_network(sandbox, "recon-services")
+    api.start(sandbox)
+    joined = f"container:{sandbox}"
+    app = api.create_container(
+        IMAGE,
+        ["sleep", "3600"],
+        labels=labels,
+        host_config=api.create_host_config(network_mode=joined, ipc_mode=joined),
+    )["Id"]
+    api.start(app)
+    pod = time.perf_counter() - started
+    started = time.perf_counter()
+    plain = api.create_container(IMAGE, ["sleep", "3600"], labels=labels)["Id"]
+    api.start(plain)
+    return pod, time.perf_counter() - started
+
+
 def _docker_burst(label: str, count: int) -> float:
     started = time.perf_counter()
     procs = [
@@ -193,14 +227,21 @@ async def run(starts: int, pods: int, idle: float, workdir: Path) -> dict[str, A
             ours: list[float] = []
             peer: list[float] = []
             pair: list[float] = []
+            floor: list[float] = []
+            plain: list[float] = []
             for i in range(starts):
                 ours.append(await _create_and_wait(session, [f"start-{i}"]))
                 peer.append(await asyncio.to_thread(_docker_run, run_label))
                 pair.append(await asyncio.to_thread(_docker_pod, run_label))
+                pod_calls, plain_calls = await asyncio.to_thread(_engine_floor, run_label)
+                floor.append(pod_calls)
+                plain.append(plain_calls)
             results["pod_start"] = {
                 "recon": summary(ours),
                 "docker_run": summary(peer),
                 "docker_pause_pair": summary(pair),
+                "engine_pod_calls": summary(floor),
+                "engine_plain_calls": summary(plain),
             }
             await _delete_all(session)
             await asyncio.sleep(3)
@@ -248,6 +289,17 @@ def render(r: dict[str, Any]) -> str:
                 f"{start['recon']['median'] * 1000:.0f} ms",
                 f"pause + joined container, 2 `docker run -d`: {pair * 1000:.0f} ms",
                 f"{start['recon']['median'] / pair:.2f}x",
+            ]
+        )
+    if "engine_pod_calls" in start:
+        floor = start["engine_pod_calls"]["median"]
+        plain = start["engine_plain_calls"]["median"]
+        rows.append(
+            [
+                "engine floor: a pod's Docker calls (SDK, no Recon)",
+                f"{floor * 1000:.0f} ms",
+                f"create + start on the default bridge (SDK): {plain * 1000:.0f} ms",
+                f"{floor / plain:.2f}x (the least any sandbox design costs)",
             ]
         )
     rows += [
