@@ -27,6 +27,7 @@ from reconciler.controllers.cronjob import CronJobController
 from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
 from reconciler.controllers.endpoints import EndpointsController
+from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
@@ -35,6 +36,7 @@ from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
 from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
+from reconciler.node.ingress_proxy import IngressProxy
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
 from reconciler.node.service_gateways import ServiceGateways
 from reconciler.node.service_proxy import ServiceProxy
@@ -74,6 +76,10 @@ class NodeOptions:
     allow_privileged: bool = False
     network_prefix: str = "recon"
     max_pods: int = 110
+    ingress_http_port: int = 0
+    """Where Ingresses answer over HTTP on 127.0.0.1 (0: no ingress; `recon serve`: 80)."""
+    ingress_https_port: int = 0
+    """... and over HTTPS (0: not at all; `recon serve`: 443)."""
 
 
 class EmbeddedPlane:
@@ -108,6 +114,8 @@ class EmbeddedPlane:
         self.runtime: ContainerRuntime | None = None
         self.agent: NodeAgent | None = None
         self.proxy: ServiceProxy | None = None
+        self.ingress: IngressProxy | None = None
+        self._routing_informers: InformerFactory | None = None
         self.gateways: ServiceGateways | None = None
         self.dns: ClusterDnsServer | None = None
 
@@ -211,8 +219,20 @@ class EmbeddedPlane:
         self.server.pod_streams = NodeStreams(self.runtime)
         if opts.runtime == "docker":
             # NodePort and LoadBalancer Services on 127.0.0.1, to the pods' published ports.
-            self.proxy = ServiceProxy(self.client, clock=self.server.clock)
+            # The node-port proxy and the ingress route from the same caches.
+            informers = self._routing_informers = InformerFactory(self.client, self.server.clock)
+            self.proxy = ServiceProxy(self.client, clock=self.server.clock, informers=informers)
             await self.proxy.start()
+            if opts.ingress_http_port or opts.ingress_https_port:
+                self.ingress = IngressProxy(
+                    self.client,
+                    http_port=opts.ingress_http_port,
+                    https_port=opts.ingress_https_port,
+                    clock=self.server.clock,
+                    informers=informers,
+                )
+                await self.ingress.start()
+            informers.start()
             assert shared is not None
             self.gateways = ServiceGateways(
                 self.client,
@@ -240,8 +260,12 @@ class EmbeddedPlane:
         self.server.pod_streams = None
         if self.gateways is not None:
             await self.gateways.stop()
+        if self.ingress is not None:
+            await self.ingress.stop()
         if self.proxy is not None:
             await self.proxy.stop()
+        if self._routing_informers is not None:
+            await self._routing_informers.stop()
         if self.agent is not None:
             await self.agent.stop()
         if self.dns is not None:

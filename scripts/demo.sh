@@ -37,7 +37,8 @@ cat <<MSG
 Recon demo: the control plane is on https://$listen and deploys $work on Docker.
   data:        $data_dir
   kubeconfig:  $KUBECONFIG
-  the app:     curl http://127.0.0.1:30080/
+  the app:     curl http://127.0.0.1:30080/   (NodePort)
+               curl -H "Host: web.localhost" http://127.0.0.1/   (Ingress)
 
 In another terminal:
   export KUBECONFIG=$KUBECONFIG PATH=$PWD/.venv/bin:\$PATH

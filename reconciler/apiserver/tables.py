@@ -371,6 +371,24 @@ _COLUMNS: dict[str, list[JSON]] = {
     ],
     "ServiceAccount": [_NAME, _col("Secrets", "string", "The number of secrets listed."), _AGE],
     "Endpoints": [_NAME, _col("Endpoints", "string", "The set of addresses and ports."), _AGE],
+    "Ingress": [
+        _NAME,
+        _col("Class", "string", "The name of the IngressClass resource."),
+        _col("Hosts", "string", "Hosts that incoming requests are matched against."),
+        _col(
+            "Address",
+            "string",
+            "Address is a list containing ingress points for the load-balancer.",
+        ),
+        _col("Ports", "string", "Ports of TLS configurations that open."),
+        _AGE,
+    ],
+    "IngressClass": [
+        _NAME,
+        _col("Controller", "string", "Controller that is responsible for handling this class."),
+        _col("Parameters", "string", "A reference to a resource with additional parameters."),
+        _AGE,
+    ],
 }
 _COLUMNS["ReplicationController"] = _COLUMNS["ReplicaSet"]
 
@@ -871,6 +889,43 @@ def _print_endpoints(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     return [_name(obj), text, _age(obj, now)]
 
 
+def _print_ingress(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    """As kubectl's printer: at most three hosts ("*" for none), the load-balancer points."""
+    spec = _map(obj.get("spec"))
+    rules = _list(spec.get("rules"))
+    hosts = [str(r["host"]) for r in rules[:3] if isinstance(r, dict) and r.get("host")]
+    shown = ",".join(hosts) if hosts else "*"
+    if len(rules) > 3:
+        shown += f" + {len(rules) - 3} more..."
+    points = [
+        str(p.get("ip") or p.get("hostname") or "")
+        for p in _list(_get(obj, "status", "loadBalancer", "ingress"))
+        if isinstance(p, dict)
+    ]
+    address = ",".join(p for p in points if p)
+    if len(address) > 16:
+        address = address[:13] + "..."
+    return [
+        _name(obj),
+        _str(spec.get("ingressClassName"), "<none>"),
+        shown,
+        address,
+        "80, 443" if _list(spec.get("tls")) else "80",
+        _age(obj, now),
+    ]
+
+
+def _print_ingress_class(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    spec = _map(obj.get("spec"))
+    parameters = _map(spec.get("parameters"))
+    shown = "<none>"
+    if parameters:
+        group = parameters.get("apiGroup")
+        kind = _str(parameters.get("kind")) + (f".{group}" if group else "")
+        shown = f"{kind}/{_str(parameters.get('name'))}"
+    return [_name(obj), _str(spec.get("controller")), shown, _age(obj, now)]
+
+
 def _print_default_convertor(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     created = _parse_time(_get(obj, "metadata", "creationTimestamp"))
     stamp = created.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if created else None
@@ -900,6 +955,8 @@ _PRINTERS: dict[str, _Printer] = {
     "Event": _print_event,
     "ServiceAccount": _print_service_account,
     "Endpoints": _print_endpoints,
+    "Ingress": _print_ingress,
+    "IngressClass": _print_ingress_class,
 }
 
 

@@ -95,6 +95,21 @@ def cli(verbose: bool) -> None:
     help="How many pods this host's Node admits (kubelet's --max-pods); the rest stay Pending.",
 )
 @click.option(
+    "--ingress-http-port",
+    type=click.IntRange(min=0, max=65535),
+    default=80,
+    show_default=True,
+    help="Where Ingresses answer over HTTP on 127.0.0.1 (0: off). Listened on only while "
+    "some Ingress is served (Docker runtime).",
+)
+@click.option(
+    "--ingress-https-port",
+    type=click.IntRange(min=0, max=65535),
+    default=443,
+    show_default=True,
+    help="Where Ingresses answer over HTTPS on 127.0.0.1, by SNI from their tls Secrets (0: off).",
+)
+@click.option(
     "--gitops/--no-gitops",
     default=True,
     show_default=True,
@@ -112,6 +127,8 @@ def serve(
     node_name: str,
     allow_privileged: bool,
     max_pods: int,
+    ingress_http_port: int,
+    ingress_https_port: int,
     gitops: bool,
 ) -> None:
     """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
@@ -141,6 +158,8 @@ def serve(
         node_name=node_name,
         allow_privileged=allow_privileged,
         max_pods=max_pods,
+        ingress_http_port=ingress_http_port,
+        ingress_https_port=ingress_https_port,
     )
     asyncio.run(_serve(options, node, gitops))
 

@@ -39,6 +39,7 @@ __all__ = [
     "load_balancer_status_patch",
     "plan_node_ports",
     "published_ports",
+    "ready_backends",
     "serving",
 ]
 
@@ -117,9 +118,10 @@ def _backend(address: JSONDict, namespace: str, key: str, pods: Lookup) -> int |
     return published_ports(pod).get(key)
 
 
-def _backends(
+def ready_backends(
     endpoints: JSONDict | None, namespace: str, name: str, protocol: str, pods: Lookup
 ) -> tuple[int, ...]:
+    """The host ports (on 127.0.0.1) of the ready endpoints of a Service's port `name`."""
     found: list[int] = []
     for subset in (endpoints or {}).get("subsets") or []:
         target = _endpoint_port(subset, name, protocol)
@@ -166,7 +168,7 @@ def plan_node_ports(
                 namespace,
                 name,
                 port_name,
-                _backends(endpoints(namespace, name), namespace, port_name, protocol, pods),
+                ready_backends(endpoints(namespace, name), namespace, port_name, protocol, pods),
                 affinity_of(spec),
             )
     return routes

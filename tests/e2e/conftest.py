@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -40,6 +41,8 @@ class ReconServer:
     proc: subprocess.Popen[bytes] | None = None
     runtime: str = "none"
     namespaces: list[str] = field(default_factory=list)
+    extra_args: tuple[str, ...] = ()
+    """More `recon serve` options (e.g. the ingress ports)."""
     """Namespaces a Docker test used, whose networks teardown removes."""
     """The API tests need no node (pods stay Pending, as on a cluster without nodes); the
     node and GitOps tests ask for "docker"."""
@@ -72,6 +75,7 @@ class ReconServer:
                 "recon.local/pause:latest",
                 "--proxy-image",
                 "recon.local/busybox:latest",
+                *self.extra_args,
             ],
             stdout=log,
             stderr=log,
@@ -193,9 +197,10 @@ def remove_node_leftovers(data_dir: Path, namespaces: Iterable[str] = ()) -> Non
     shutil.rmtree(Path("/dev/shm/recon") / agent, ignore_errors=True)
 
 
-@pytest.fixture
-def docker_server(tmp_path: Path) -> Iterator[ReconServer]:
-    """`recon serve --runtime docker` (skips without an engine and the local images)."""
+@contextlib.contextmanager
+def running_docker_server(tmp_path: Path, *extra_args: str) -> Iterator[ReconServer]:
+    """`recon serve --runtime docker` with `extra_args` (skips without an engine and the
+    local images); stopped and its Docker objects removed afterwards."""
     probe = subprocess.run(
         ["docker", "image", "inspect", "recon.local/pause:latest", "recon.local/busybox:latest"],
         capture_output=True,
@@ -203,7 +208,7 @@ def docker_server(tmp_path: Path) -> Iterator[ReconServer]:
     )
     if shutil.which("docker") is None or probe.returncode != 0:
         pytest.skip("no Docker engine with the recon.local images (scripts/setup-docker.sh)")
-    srv = ReconServer(tmp_path / "data", free_port(), runtime="docker")
+    srv = ReconServer(tmp_path / "data", free_port(), runtime="docker", extra_args=extra_args)
     srv.data_dir.mkdir()
     try:
         srv.start()
@@ -211,6 +216,13 @@ def docker_server(tmp_path: Path) -> Iterator[ReconServer]:
     finally:
         srv.stop()
         remove_node_leftovers(srv.data_dir, srv.namespaces)
+
+
+@pytest.fixture
+def docker_server(tmp_path: Path) -> Iterator[ReconServer]:
+    """`recon serve --runtime docker` (skips without an engine and the local images)."""
+    with running_docker_server(tmp_path) as srv:
+        yield srv
 
 
 @pytest.fixture

@@ -76,7 +76,7 @@ def test_application_syncs_heals_rejects_prunes_and_deletes(
     first = status()
     assert first["history"][0]["phase"] == "Succeeded"
     kinds = {r["kind"] for r in first["resources"]}
-    assert kinds == {"Namespace", "ConfigMap", "Service", "Deployment", "CronJob"}
+    assert kinds == {"Namespace", "ConfigMap", "Service", "Ingress", "Deployment", "CronJob"}
     node_port = kubectl.json("-n", namespace, "get", "service", "web")["spec"]["ports"][0][
         "nodePort"
     ]

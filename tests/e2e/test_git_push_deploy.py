@@ -61,7 +61,7 @@ def test_git_push_deploys_rejects_and_prunes(docker_server: ReconServer, tmp_pat
     pushed = _push(work)
     assert pushed.returncode == 0, pushed.stderr
     out = pushed.stderr  # git shows the hooks' output as "remote: ..." on stderr
-    assert "is valid (5 objects)" in out
+    assert "is valid (6 objects)" in out
     assert "deployment.apps/web created" in out
     assert "sync Succeeded" in out
     assert "deployment.apps/web Healthy" in out and "health Healthy" in out

@@ -1043,6 +1043,37 @@ def test_service_account_and_endpoints() -> None:
     assert cells("Endpoints", {"metadata": meta("h"), "subsets": headless})[1] == "10.0.0.9"
 
 
+def test_ingress_and_ingress_class() -> None:
+    rules = [{"host": f"h{i}.test"} for i in range(5)]
+    status = {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
+    spec = {"ingressClassName": "nginx", "rules": rules, "tls": [{"hosts": ["h0.test"]}]}
+    row = cells("Ingress", {"metadata": meta("shop"), "spec": spec, "status": status})
+    assert row == [
+        "shop",
+        "nginx",
+        "h0.test,h1.test,h2.test + 2 more...",
+        "127.0.0.1",
+        "80, 443",
+        "5m",
+    ]
+    bare = cells("Ingress", {"metadata": meta("any"), "spec": {"rules": [{"http": {}}]}})
+    assert bare == ["any", "<none>", "*", "", "80", "5m"]
+    many = {"loadBalancer": {"ingress": [{"ip": "10.0.0.1"}, {"hostname": "lb.example.com"}]}}
+    assert cells("Ingress", {"metadata": meta("m"), "spec": {}, "status": many})[3] == (
+        "10.0.0.1,lb.e..."
+    )
+    klass = {"controller": "recon.dev/ingress"}
+    assert cells("IngressClass", {"metadata": meta("recon"), "spec": klass}) == [
+        "recon",
+        "recon.dev/ingress",
+        "<none>",
+        "5m",
+    ]
+    params = {**klass, "parameters": {"apiGroup": "k8s.example.com", "kind": "P", "name": "x"}}
+    row = cells("IngressClass", {"metadata": meta("p"), "spec": params})
+    assert row[2] == "P.k8s.example.com/x"
+
+
 # --- CRD additionalPrinterColumns ------------------------------------------------------------
 
 PRINTER_COLUMNS: list[dict[str, Any]] = [
