@@ -26,6 +26,7 @@ from reconciler.controllers.base import ControllerManager
 from reconciler.controllers.cronjob import CronJobController
 from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
+from reconciler.controllers.disruption import DisruptionController
 from reconciler.controllers.endpoints import EndpointsController
 from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
@@ -107,6 +108,7 @@ class EmbeddedPlane:
         self.controllers.add(EndpointsController(self.client, clock))
         self.controllers.add(StatefulSetController(self.client, clock))
         self.controllers.add(DaemonSetController(self.client, clock))
+        self.controllers.add(DisruptionController(self.client, clock))
         self.controllers.add(PvcProtectionController(self.client, clock))
         self.controllers.add(Scheduler(self.client, clock))
         self.node_options = node or NodeOptions()

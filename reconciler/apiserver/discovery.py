@@ -101,6 +101,18 @@ def _subresource_entries(t: ResourceType) -> list[JSONDict]:
                 "verbs": ["get", "patch", "update"],
             }
         )
+    for body_sub in t.body_subresources:
+        out.append(
+            {
+                "name": f"{t.plural}/{body_sub.name}",
+                "singularName": "",
+                "namespaced": t.namespaced,
+                "group": body_sub.group,
+                "version": body_sub.version,
+                "kind": body_sub.kind,
+                "verbs": list(body_sub.verbs),
+            }
+        )
     for sub in sorted(t.extra_subresources):
         out.append(
             {

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from reconciler.apiserver import errors, protobuf
 from reconciler.apiserver.errors import ApiError
+from reconciler.apiserver.eviction import Evictions
 from reconciler.apiserver.objects import (
     PATCH_JSON,
     PATCH_MERGE,
@@ -134,6 +135,12 @@ class ResourceHandlers:
         self.pod_io = (
             PodSubresources(lambda ns, name: service.get(pods, ns, name), pod_streams, clock)
             if pods is not None
+            else None
+        )
+        budgets = service.registry.lookup("policy", "v1", "poddisruptionbudgets")
+        self.evictions = (
+            Evictions(service, pods, budgets, clock)
+            if pods is not None and budgets is not None
             else None
         )
 
@@ -270,6 +277,9 @@ class ResourceHandlers:
                 return json_response(
                     self.service.patch_scale(rt, ns, name, content_type, patch, _dry_run(request))
                 )
+        evictable = any(s.name == "eviction" for s in rt.body_subresources)
+        if sub == "eviction" and evictable and self.evictions is not None:
+            return await self._evict(request, ns, name)
         if sub in rt.extra_subresources and self.pod_io is not None:
             if sub == "log" and method == "GET":
                 return await self.pod_io.log(request, ns, name)
@@ -281,6 +291,19 @@ class ResourceHandlers:
             body = await read_body(request, self.service.defs)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def _evict(self, request: web.Request, ns: str, name: str) -> web.Response:
+        """`POST pods/NAME/eviction` (see `eviction.py`): 201, or 500 for a pod under two
+        budgets, as upstream answers with a Status; refusals are raised as ApiErrors."""
+        assert self.evictions is not None
+        if request.method != "POST":
+            raise ApiError(
+                405, "MethodNotAllowed", f"{request.method} is not supported on pods/eviction"
+            )
+        _dry_run(request)  # rejects values other than "All"
+        body = await read_body(request, self.service.defs)
+        code, status = self.evictions.evict(ns, name, body, request.query.getall("dryRun", []))
+        return json_response(status, code)
 
     # -- list ------------------------------------------------------------------------
 

@@ -166,6 +166,22 @@ _NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec", "portforward"})}
 
 
 @dataclass(frozen=True)
+class BodySubresource:
+    """A subresource whose request body is an object of another kind, as discovery says:
+    `pods/eviction` takes a `policy/v1` `Eviction` (kubectl drain looks for exactly this
+    entry, group, version and kind, before it evicts instead of deleting)."""
+
+    name: str
+    group: str
+    version: str
+    kind: str
+    verbs: tuple[str, ...] = ("create",)
+
+
+_BODY_SUBRESOURCES = {("", "Pod"): (BodySubresource("eviction", "policy", "v1", "Eviction"),)}
+
+
+@dataclass(frozen=True)
 class ResourceType:
     """How one kind is served: its URL segments, scope, names and validation schema source."""
 
@@ -179,6 +195,7 @@ class ResourceType:
     categories: tuple[str, ...] = ()
     subresources: frozenset[str] = frozenset()  # "status", "scale": served by the store
     extra_subresources: frozenset[str] = frozenset()  # e.g. pods' "log", served by the node
+    body_subresources: tuple[BodySubresource, ...] = ()  # e.g. pods' "eviction"
     verbs: tuple[str, ...] = _ALL_VERBS
     definition: str | None = None  # name in the upstream definitions, for built-in kinds
     crd_schema: JSONDict | None = field(default=None, compare=False, hash=False)
@@ -242,6 +259,7 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
                 categories=("all",) if (group, kind) in _ALL_CATEGORY else (),
                 subresources=frozenset(subresources),
                 extra_subresources=_NODE_SUBRESOURCES.get((group, kind), frozenset()),
+                body_subresources=_BODY_SUBRESOURCES.get((group, kind), ()),
                 definition=name,
             )
         )

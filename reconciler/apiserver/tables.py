@@ -371,6 +371,17 @@ _COLUMNS: dict[str, list[JSON]] = {
     ],
     "ServiceAccount": [_NAME, _col("Secrets", "string", "The number of secrets listed."), _AGE],
     "Endpoints": [_NAME, _col("Endpoints", "string", "The set of addresses and ports."), _AGE],
+    "PodDisruptionBudget": [
+        _NAME,
+        _col("Min Available", "string", "The minimum number of pods that must be available."),
+        _col("Max Unavailable", "string", "The maximum number of pods that may be unavailable."),
+        _col(
+            "Allowed Disruptions",
+            "integer",
+            "Calculated number of pods that may be disrupted at this time.",
+        ),
+        _AGE,
+    ],
     "Ingress": [
         _NAME,
         _col("Class", "string", "The name of the IngressClass resource."),
@@ -889,6 +900,24 @@ def _print_endpoints(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     return [_name(obj), text, _age(obj, now)]
 
 
+def _int_or_string(value: Any) -> str:
+    """An IntOrString as Go's `IntOrString.String()` prints it; "N/A" when absent."""
+    if value is None:
+        return "N/A"
+    return str(value)
+
+
+def _print_pdb(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    spec = _map(obj.get("spec"))
+    return [
+        _name(obj),
+        _int_or_string(spec.get("minAvailable")),
+        _int_or_string(spec.get("maxUnavailable")),
+        _int(_get(obj, "status", "disruptionsAllowed")),
+        _age(obj, now),
+    ]
+
+
 def _print_ingress(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     """As kubectl's printer: at most three hosts ("*" for none), the load-balancer points."""
     spec = _map(obj.get("spec"))
@@ -955,6 +984,7 @@ _PRINTERS: dict[str, _Printer] = {
     "Event": _print_event,
     "ServiceAccount": _print_service_account,
     "Endpoints": _print_endpoints,
+    "PodDisruptionBudget": _print_pdb,
     "Ingress": _print_ingress,
     "IngressClass": _print_ingress_class,
 }
