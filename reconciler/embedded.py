@@ -38,6 +38,7 @@ from reconciler.node.agent import NodeAgent
 from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
 from reconciler.node.ingress_proxy import IngressProxy
+from reconciler.node.metrics import DEFAULT_RESOLUTION_S, MetricsCollector
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
 from reconciler.node.service_gateways import ServiceGateways
 from reconciler.node.service_proxy import ServiceProxy
@@ -81,6 +82,8 @@ class NodeOptions:
     """Where Ingresses answer over HTTP on 127.0.0.1 (0: no ingress; `recon serve`: 80)."""
     ingress_https_port: int = 0
     """... and over HTTPS (0: not at all; `recon serve`: 443)."""
+    metric_resolution: float = DEFAULT_RESOLUTION_S
+    """Seconds between two samples of the resource metrics (metrics-server's default 15)."""
 
 
 class EmbeddedPlane:
@@ -117,6 +120,7 @@ class EmbeddedPlane:
         self.agent: NodeAgent | None = None
         self.proxy: ServiceProxy | None = None
         self.ingress: IngressProxy | None = None
+        self.metrics: MetricsCollector | None = None
         self._routing_informers: InformerFactory | None = None
         self.gateways: ServiceGateways | None = None
         self.dns: ClusterDnsServer | None = None
@@ -219,6 +223,17 @@ class EmbeddedPlane:
         )
         await self.agent.start()
         self.server.pod_streams = NodeStreams(self.runtime)
+        # Resource metrics for `kubectl top` and the HorizontalPodAutoscaler.
+        self.metrics = MetricsCollector(
+            self.runtime,
+            self.server.clock,
+            self.agent_id,
+            settings.node_name,
+            self.agent.pods.get,
+            resolution=opts.metric_resolution,
+        )
+        self.metrics.start()
+        self.server.metrics = self.metrics
         if opts.runtime == "docker":
             # NodePort and LoadBalancer Services on 127.0.0.1, to the pods' published ports.
             # The node-port proxy and the ingress route from the same caches.
@@ -268,6 +283,9 @@ class EmbeddedPlane:
             await self.proxy.stop()
         if self._routing_informers is not None:
             await self._routing_informers.stop()
+        self.server.metrics = None
+        if self.metrics is not None:
+            await self.metrics.stop()
         if self.agent is not None:
             await self.agent.stop()
         if self.dns is not None:

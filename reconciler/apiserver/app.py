@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from reconciler.apiserver import discovery, paths
+from reconciler.apiserver import discovery, metrics_api, paths
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.handlers import ResourceHandlers, WatchSettings, json_response
+from reconciler.apiserver.metrics_api import MetricsProvider
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
 from reconciler.apiserver.pod_subresources import StreamsSource
@@ -68,9 +69,11 @@ def build_app(
     config: AppConfig,
     pod_streams: StreamsSource = lambda: None,
     public: Mapping[str, Handler] | None = None,
+    metrics: MetricsProvider = lambda: None,
 ) -> web.Application:
     """`public`: path prefix -> handler for URLs that authenticate themselves (webhooks sign
-    their bodies) and so skip the bearer token; the server knows nothing else of them."""
+    their bodies) and so skip the bearer token; the server knows nothing else of them.
+    `metrics`: the resource metrics (`metrics.k8s.io`) when something measures the node."""
     public = dict(public or {})
 
     def public_handler(path: str) -> Handler | None:
@@ -113,7 +116,24 @@ def build_app(
         if path == "/api":
             return json_response(discovery.api_versions(config.server_address))
         if path == "/apis":
-            return json_response(discovery.api_group_list(service.registry))
+            groups = discovery.api_group_list(service.registry)
+            if metrics() is not None:
+                groups["groups"].append(metrics_api.group_entry())
+            return json_response(groups)
+        if path.startswith(f"/apis/{metrics_api.GROUP}"):
+            source = metrics()
+            if source is None:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            rest = [p for p in path.split("/") if p][2:]
+            if not rest:
+                return json_response(metrics_api.api_group())
+            if rest[0] != metrics_api.VERSION:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
+            if len(rest) == 1:
+                return json_response(metrics_api.resource_list())
+            return json_response(
+                metrics_api.answer(request.method, rest[1:], dict(request.query), source)
+            )
         if path == "/openapi/v3":
             return json_response(openapi.index())
         if path.startswith("/openapi/v3/"):

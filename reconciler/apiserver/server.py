@@ -17,6 +17,7 @@ from aiohttp import web
 
 from reconciler.apiserver.app import AppConfig, Handler, build_app
 from reconciler.apiserver.lifecycle import Lifecycle
+from reconciler.apiserver.metrics_api import MetricsSource
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
 from reconciler.apiserver.pki import ServerCredentials, ensure_credentials, ssl_context
@@ -88,6 +89,8 @@ class ApiServer:
         self.credentials: ServerCredentials | None = None
         # Set by whoever runs pods (the node agent) so `kubectl logs` / `exec` reach them.
         self.pod_streams: PodStreams | None = None
+        # Set by whoever measures the node, to serve metrics.k8s.io (`kubectl top`).
+        self.metrics: MetricsSource | None = None
         # Path prefix -> handler for URLs that carry their own authentication (webhooks);
         # set before `start()`.
         self.public_routes: dict[str, Handler] = {}
@@ -123,6 +126,7 @@ class ApiServer:
             ),
             lambda: self.pod_streams,
             self.public_routes,
+            lambda: self.metrics,
         )
         # Cancel a handler whose client hung up: a `kubectl logs -f` or watch left open on an
         # idle stream would otherwise wait for its next write to notice.

@@ -110,6 +110,14 @@ def cli(verbose: bool) -> None:
     help="Where Ingresses answer over HTTPS on 127.0.0.1, by SNI from their tls Secrets (0: off).",
 )
 @click.option(
+    "--metric-resolution",
+    type=click.FloatRange(min=0.5),
+    default=15.0,
+    show_default=True,
+    help="Seconds between samples of the resource metrics behind `kubectl top` and "
+    "autoscaling (metrics-server's --metric-resolution).",
+)
+@click.option(
     "--gitops/--no-gitops",
     default=True,
     show_default=True,
@@ -129,6 +137,7 @@ def serve(
     max_pods: int,
     ingress_http_port: int,
     ingress_https_port: int,
+    metric_resolution: float,
     gitops: bool,
 ) -> None:
     """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
@@ -160,6 +169,7 @@ def serve(
         max_pods=max_pods,
         ingress_http_port=ingress_http_port,
         ingress_https_port=ingress_https_port,
+        metric_resolution=metric_resolution,
     )
     asyncio.run(_serve(options, node, gitops))
 

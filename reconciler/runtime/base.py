@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Literal, NewType, Protocol
 
+from reconciler.runtime.cgroup_usage import ResourceUsage
 from reconciler.runtime.errors import InvalidSpecError
 
 __all__ = [
@@ -52,6 +53,7 @@ __all__ = [
     "PublishedPort",
     "PullPolicy",
     "RegistryAuth",
+    "ResourceUsage",
     "RuntimeEvent",
     "SandboxSpec",
     "TmpfsMount",
@@ -457,6 +459,11 @@ class ContainerRuntime(Protocol):
         open connections from inside the pod as the kubelet's port-forward does. Raises
         ContainerNotRunningError when it is not running, ContainerNotFoundError when it is
         gone, and ContainerRuntimeError when this runtime has no such thing (in-memory)."""
+        ...
+
+    async def usage(self, container_id: str) -> ResourceUsage | None:
+        """The running container's cumulative CPU time and memory working set, for the
+        resource metrics (`kubectl top`, autoscaling); None when it is not running."""
         ...
 
     async def ensure_network(

@@ -58,6 +58,7 @@ from reconciler.runtime.base import (
     NetworkConfig,
     PullPolicy,
     RegistryAuth,
+    ResourceUsage,
     RuntimeEvent,
     SandboxSpec,
     VolumeMount,
@@ -65,7 +66,9 @@ from reconciler.runtime.base import (
     validate_container_spec,
     validate_sandbox_spec,
 )
+from reconciler.runtime.cgroup_usage import read_usage
 from reconciler.runtime.errors import (
+    ContainerNotFoundError,
     ContainerNotRunningError,
     ContainerRuntimeError,
     ImageNeverPullError,
@@ -135,6 +138,7 @@ class DockerRuntime:
         self._memory_dirs = memory_dirs
         self._closed = False
         self._network_lock = threading.Lock()
+        self._pids: dict[str, int] = {}  # container id -> main PID, for `usage`
 
     @classmethod
     async def connect(
@@ -408,6 +412,32 @@ class DockerRuntime:
                 f"network namespace of container {container_id}: it is not running"
             )
         return f"/proc/{pid}/ns/net"
+
+    async def usage(self, container_id: str) -> ResourceUsage | None:
+        """From the container's cgroup (`cgroup_usage.py`): Docker's stats endpoint takes a
+        second per call. The main process's PID is cached while it answers."""
+        pid = self._pids.get(container_id)
+        if pid is not None:
+            found = read_usage(pid)
+            if found is not None:
+                return found
+            del self._pids[container_id]
+        try:
+            raw = await self._run(
+                Op.CONTAINER, container_id, self._api.inspect_container, container_id
+            )
+        except ContainerNotFoundError:
+            return None
+        state = raw.get("State") or {}
+        pid = int(state.get("Pid") or 0)
+        if not state.get("Running") or pid <= 0:
+            return None
+        found = read_usage(pid)
+        if found is not None:
+            if len(self._pids) > 4096:
+                self._pids.clear()
+            self._pids[container_id] = pid
+        return found
 
     async def wait(self, container_id: str) -> int:
         def wait() -> int:

@@ -68,6 +68,7 @@ from reconciler.runtime.base import (
     NetworkConfig,
     PullPolicy,
     RegistryAuth,
+    ResourceUsage,
     RuntimeEvent,
     SandboxSpec,
     TmpfsMount,
@@ -132,6 +133,7 @@ class MemoryRuntime:
         self._programs: dict[str, FakeProgram] = {}
         self._exec_program: FakeProgram = default_exec_program
         self._containers: dict[str, Container] = {}
+        self._usage: dict[str, ResourceUsage] = {}
         self._by_name: dict[str, str] = {}
         self._by_pod: dict[str, dict[str, Container]] = {}  # pod uid -> id -> container
         self._networks: dict[str, Network] = {}
@@ -488,6 +490,7 @@ class MemoryRuntime:
         await self._kill(container)
         if self._containers.pop(container.id, None) is None:
             return
+        self._usage.pop(container.id, None)
         self._by_name.pop(container.name, None)
         pod_uid = container.labels.get(POD_UID_LABEL, "")
         siblings = self._by_pod.get(pod_uid)
@@ -613,6 +616,18 @@ class MemoryRuntime:
         )
         session.start(self._exec_program, process)
         return session
+
+    def set_usage(self, container_id: str, usage: ResourceUsage) -> None:
+        """What `usage` reports for a running container from now on (tests; the default
+        is none used at all)."""
+        self._get(container_id)
+        self._usage[container_id] = usage
+
+    async def usage(self, container_id: str) -> ResourceUsage | None:
+        container = self._containers.get(container_id)
+        if container is None or container.status is not ContainerStatus.RUNNING:
+            return None
+        return self._usage.get(container_id, ResourceUsage(0, 0))
 
     async def network_namespace(self, container_id: str) -> str:
         self._get(container_id)

@@ -558,6 +558,22 @@ class RuntimeContract:
         assert state.memory_bytes == 64 * 1024 * 1024
         assert state.nano_cpus == 500_000_000
 
+    async def test_usage_of_a_running_container(self, harness: Harness) -> None:
+        """Cumulative CPU time and a memory working set while it runs; none after."""
+        rt = harness.runtime
+        container_id = await rt.create_container(
+            harness.spec("measured", harness.recipes.run_forever())
+        )
+        assert await rt.usage(container_id) is None  # created, not running
+        await rt.start_container(container_id)
+        first = await rt.usage(container_id)
+        assert first is not None and first.cpu_ns >= 0 and first.memory_bytes >= 0
+        second = await rt.usage(container_id)
+        assert second is not None and second.cpu_ns >= first.cpu_ns
+        await rt.stop_container(container_id, 0)
+        assert await rt.usage(container_id) is None
+        assert await rt.usage("no-such-container") is None
+
     async def test_named_volume_outlives_its_containers(self, harness: Harness) -> None:
         rt, recipes = harness.runtime, harness.recipes
         volume = harness.name("data")
