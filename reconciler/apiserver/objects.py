@@ -39,6 +39,7 @@ from reconciler.schema.defaulting import apply_defaults as apply_schema_defaults
 from reconciler.schema.definitions import Definitions
 from reconciler.schema.metadata import metadata_errors, secret_data_errors
 from reconciler.schema.patchmeta import PatchMeta
+from reconciler.schema.semantics import spec_errors
 from reconciler.schema.validation import (
     Validator,
     custom_resource_schema,
@@ -255,10 +256,18 @@ class ObjectService:
             apply_defaults(rt.group, rt.kind, obj)
 
     def _validate(
-        self, rt: ResourceType, obj: JSONDict, strict: bool, warnings: StrList | None = None
+        self,
+        rt: ResourceType,
+        obj: JSONDict,
+        strict: bool,
+        warnings: StrList | None = None,
+        spec_checks: bool = False,
     ) -> None:
         """422 for any schema violation. Unknown fields are errors when `strict`; otherwise
-        they are dropped with a warning, as the apiserver's `fieldValidation=Warn` does."""
+        they are dropped with a warning, as the apiserver's `fieldValidation=Warn` does.
+        `spec_checks`: also the rules beyond the schema (`schema/semantics.py`), on a create
+        or a change of the spec (an object stored before a rule existed can still be
+        relabelled, finalized and deleted)."""
         meta = obj.get("metadata") or {}
         name = str(meta.get("name") or meta.get("generateName") or "")
         causes: list[Cause] = []
@@ -280,6 +289,8 @@ class ObjectService:
             causes += secret_data_errors(obj)
         if isinstance(meta, dict):
             causes += metadata_errors(rt.group, rt.kind, meta)
+        if spec_checks and not causes and not rt.is_custom:
+            causes += [Cause(c.field, c.message) for c in spec_errors(rt.group, rt.kind, obj)]
         if causes:
             raise errors.invalid(rt.kind, name, rt.group, causes)
 
@@ -363,7 +374,7 @@ class ObjectService:
         if "status" in rt.subresources and rt.is_custom:
             obj.pop("status", None)
         self._default(rt, obj)
-        self._validate(rt, obj, strict, warnings)
+        self._validate(rt, obj, strict, warnings, spec_checks=True)
         if rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, None)  # cluster IP, node ports (service_alloc.py)
         meta["uid"] = str(uuid.uuid4())
@@ -482,7 +493,8 @@ class ObjectService:
                 meta.pop(key, None)
         if subresource is None:
             self._default(rt, obj)
-        self._validate(rt, obj, strict, warnings)
+        spec_changed = subresource is None and obj.get("spec") != old.get("spec")
+        self._validate(rt, obj, strict, warnings, spec_checks=spec_changed)
         if subresource is None and rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, old)  # keep, check, allocate (service_alloc.py)
         include_status = "status" not in rt.subresources

@@ -24,6 +24,7 @@ import yaml
 from reconciler.manifests.loader import Manifest
 from reconciler.schema import definitions
 from reconciler.schema.metadata import metadata_errors, secret_data_errors
+from reconciler.schema.semantics import spec_errors
 from reconciler.schema.validation import (
     DefinitionValidators,
     Validator,
@@ -143,11 +144,16 @@ class ManifestValidator:
                     ValidationIssue(file, m.line_of(("data", key)), cause.field, cause.message)
                 )
         meta = m.obj.get("metadata")
+        group, _, version = m.api_version.rpartition("/")
         if isinstance(meta, dict):
-            group = m.api_version.rpartition("/")[0]
             for cause in metadata_errors(group, m.kind, meta):
                 parts = tuple(cause.field.split("."))
                 issues.append(ValidationIssue(file, m.line_of(parts), cause.field, cause.message))
+        if not issues and (group, version, m.kind) in self._kinds:  # built-in kinds only
+            for rule in spec_errors(group, m.kind, m.obj):
+                issues.append(
+                    ValidationIssue(file, m.line_of(rule.parts), rule.field, rule.message)
+                )
         return issues
 
 

@@ -27,7 +27,9 @@ def cronjob(status: dict[str, Any] | None = None, **spec: Any) -> dict[str, Any]
             "concurrencyPolicy": "Allow",
             "successfulJobsHistoryLimit": 3,
             "failedJobsHistoryLimit": 1,
-            "jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}},
+            "jobTemplate": {
+                "spec": {"template": {"spec": {"containers": [], "restartPolicy": "Never"}}}
+            },
             **spec,
         },
         "status": status or {},

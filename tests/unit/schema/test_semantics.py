@@ -1,0 +1,226 @@
+"""The apiserver's rules beyond the schemas: pure checks, the API server rejecting (and
+storing nothing), and `recon validate` naming the file and line."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.client.errors import InvalidError, NotFoundError
+from reconciler.client.inprocess import InProcessClient
+from reconciler.manifests.loader import load_paths
+from reconciler.schema.manifest_validation import ManifestValidator
+from reconciler.schema.semantics import spec_errors
+
+JSONDict = dict[str, Any]
+
+
+def deployment(**spec: Any) -> JSONDict:
+    body: JSONDict = {
+        "replicas": 2,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {
+            "metadata": {"labels": {"app": "web"}},
+            "spec": {"containers": [{"name": "web", "image": "nginx"}]},
+        },
+    }
+    body.update(spec)
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web"},
+        "spec": body,
+    }
+
+
+def messages(group: str, kind: str, obj: JSONDict) -> list[str]:
+    return [f"{c.field}: {c.message}" for c in spec_errors(group, kind, obj)]
+
+
+def test_a_valid_deployment_has_no_errors() -> None:
+    assert messages("apps", "Deployment", deployment()) == []
+
+
+def test_workload_selector_template_replicas_and_containers() -> None:
+    wrong = deployment(selector={"matchLabels": {"app": "api"}})
+    assert messages("apps", "Deployment", wrong) == [
+        'spec.template.metadata.labels: Invalid value: {"app":"web"}: `selector` does not '
+        "match template `labels`"
+    ]
+    empty = deployment(selector={})
+    assert messages("apps", "Deployment", empty) == [
+        "spec.selector: Invalid value: {}: empty selector is invalid for deployment"
+    ]
+    negative = deployment(replicas=-1)
+    assert messages("apps", "Deployment", negative) == [
+        "spec.replicas: Invalid value: -1: must be greater than or equal to 0"
+    ]
+    twice = deployment()
+    twice["spec"]["template"]["spec"]["containers"].append({"name": "web", "image": "x"})
+    assert messages("apps", "Deployment", twice) == [
+        'spec.template.spec.containers[1].name: Duplicate value: "web"'
+    ]
+    never = deployment()
+    never["spec"]["template"]["spec"]["restartPolicy"] = "Never"
+    assert messages("apps", "StatefulSet", never) == [
+        'spec.template.spec.restartPolicy: Unsupported value: "Never": supported values: "Always"'
+    ]
+
+
+def test_deployment_strategy_rules() -> None:
+    recreate = deployment(strategy={"type": "Recreate", "rollingUpdate": {"maxSurge": 1}})
+    assert messages("apps", "Deployment", recreate) == [
+        "spec.strategy.rollingUpdate: Forbidden: may not be specified when strategy `type` is "
+        "'Recreate'"
+    ]
+    frozen = deployment(strategy={"rollingUpdate": {"maxSurge": 0, "maxUnavailable": "0%"}})
+    assert messages("apps", "Deployment", frozen) == [
+        'spec.strategy.rollingUpdate.maxUnavailable: Invalid value: "0%": may not be 0 when '
+        "`maxSurge` is 0"
+    ]
+    too_much = deployment(strategy={"rollingUpdate": {"maxSurge": "150%"}})
+    assert messages("apps", "Deployment", too_much) == [
+        'spec.strategy.rollingUpdate.maxSurge: Invalid value: "150%": must not be greater than 100%'
+    ]
+
+
+def test_jobs_must_not_restart_always() -> None:
+    job = {
+        "spec": {"template": {"spec": {"containers": [{"name": "a"}], "restartPolicy": "Always"}}}
+    }
+    assert messages("batch", "Job", job) == [
+        'spec.template.spec.restartPolicy: Unsupported value: "Always": supported values: '
+        '"OnFailure", "Never"'
+    ]
+    cron = {"spec": {"jobTemplate": {"spec": {"template": {"spec": {"containers": []}}}}}}
+    assert messages("batch", "CronJob", cron) == [
+        "spec.jobTemplate.spec.template.spec.restartPolicy: Required value: valid values: "
+        '"OnFailure", "Never"'
+    ]
+    ok = {"spec": {"template": {"spec": {"containers": [], "restartPolicy": "OnFailure"}}}}
+    assert messages("batch", "Job", ok) == []
+
+
+def test_service_ports_and_external_name() -> None:
+    service = {
+        "spec": {
+            "type": "ExternalName",
+            "ports": [{"name": "a", "port": 80}, {"port": 80}, {"name": "a", "port": 81}],
+        }
+    }
+    assert messages("", "Service", service) == [
+        "spec.ports[1].name: Required value",
+        'spec.ports[1]: Duplicate value: {"port":80,"protocol":"TCP"}',
+        'spec.ports[2].name: Duplicate value: "a"',
+        "spec.externalName: Required value",
+    ]
+    assert messages("", "Service", {"spec": {"ports": [{"port": 80}]}}) == []
+
+
+def test_ingress_rules() -> None:
+    ingress = {
+        "spec": {
+            "rules": [
+                {
+                    "http": {
+                        "paths": [
+                            {"path": "/", "backend": {"service": {"name": "a", "port": {}}}},
+                            {
+                                "path": "api",
+                                "pathType": "Prefix",
+                                "backend": {
+                                    "service": {"name": "a", "port": {"number": 80, "name": "x"}}
+                                },
+                            },
+                            {"path": "/x", "pathType": "Exact", "backend": {}},
+                        ]
+                    }
+                }
+            ]
+        }
+    }
+    assert messages("networking.k8s.io", "Ingress", ingress) == [
+        "spec.rules[0].http.paths[0].pathType: Required value: pathType must be specified",
+        'spec.rules[0].http.paths[0].backend.service.port: Invalid value: "": port name or '
+        "number is required",
+        'spec.rules[0].http.paths[1].path: Invalid value: "api": must be an absolute path',
+        'spec.rules[0].http.paths[1].backend.service.port: Invalid value: {"name":"x",'
+        '"number":80}: cannot set both port name & port number',
+        'spec.rules[0].http.paths[2].backend: Invalid value: "": resource or service backend '
+        "is required",
+    ]
+    assert messages("networking.k8s.io", "Ingress", {"spec": {}}) == [
+        'spec: Invalid value: "": either `defaultBackend` or `rules` must be specified'
+    ]
+
+
+def test_pdb_and_hpa() -> None:
+    both = {"spec": {"minAvailable": 1, "maxUnavailable": "10%"}}
+    assert messages("policy", "PodDisruptionBudget", both) == [
+        'spec: Invalid value: {"maxUnavailable":"10%","minAvailable":1}: minAvailable and '
+        "maxUnavailable cannot be both set"
+    ]
+    bad = {"spec": {"minAvailable": "abc"}}
+    (only,) = messages("policy", "PodDisruptionBudget", bad)
+    assert only.startswith('spec.minAvailable: Invalid value: "abc": a valid percent string')
+    hpa = {"spec": {"minReplicas": 5, "maxReplicas": 3}}
+    assert messages("autoscaling", "HorizontalPodAutoscaler", hpa) == [
+        "spec.minReplicas: Invalid value: 5: must be less than or equal to maxReplicas"
+    ]
+    assert messages("autoscaling", "HorizontalPodAutoscaler", {"spec": {"maxReplicas": 0}}) == [
+        "spec.maxReplicas: Invalid value: 0: must be greater than or equal to 1"
+    ]
+
+
+async def test_the_api_server_rejects_and_stores_nothing(tmp_path: Path) -> None:
+    server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
+    await server.start()
+    try:
+        client = InProcessClient(server.service)
+        wrong = deployment(selector={"matchLabels": {"app": "api"}})
+        wrong["metadata"]["namespace"] = "default"
+        with pytest.raises(InvalidError) as rejected:
+            await client.create(wrong)
+        assert "`selector` does not match template `labels`" in str(rejected.value)
+        with pytest.raises(NotFoundError):
+            await client.get("apps/v1", "Deployment", "web", "default")
+        good = deployment()
+        good["metadata"]["namespace"] = "default"
+        made = await client.create(good)
+        made["spec"]["selector"] = {"matchLabels": {"app": "other"}}
+        with pytest.raises(InvalidError):
+            await client.update(made)
+        # A metadata-only change of an object is not held to the spec rules again.
+        stored = await client.get("apps/v1", "Deployment", "web", "default")
+        stored["metadata"]["labels"] = {"team": "a"}
+        await client.update(stored)
+    finally:
+        await server.stop()
+
+
+def test_recon_validate_names_file_and_line(tmp_path: Path) -> None:
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(
+        "apiVersion: batch/v1\n"
+        "kind: Job\n"
+        "metadata:\n"
+        "  name: once\n"
+        "spec:\n"
+        "  template:\n"
+        "    spec:\n"
+        "      restartPolicy: Always\n"
+        "      containers:\n"
+        "        - name: a\n"
+        "          image: busybox\n"
+    )
+    issues = ManifestValidator().validate(load_paths([manifest]).manifests)
+    assert [(i.line, i.path, i.message) for i in issues] == [
+        (
+            8,
+            "spec.template.spec.restartPolicy",
+            'Unsupported value: "Always": supported values: "OnFailure", "Never"',
+        )
+    ]
