@@ -215,6 +215,22 @@ def pvc(obj: JSONDict) -> None:
     obj.setdefault("status", {}).setdefault("phase", "Pending")
 
 
+def hpa(obj: JSONDict) -> None:
+    """autoscaling/v2's defaults: one replica at least, and 80 % CPU when no metric is set."""
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("minReplicas", 1)
+    if not spec.get("metrics"):
+        spec["metrics"] = [
+            {
+                "type": "Resource",
+                "resource": {
+                    "name": "cpu",
+                    "target": {"type": "Utilization", "averageUtilization": 80},
+                },
+            }
+        ]
+
+
 DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("", "Pod"): pod,
     ("", "Service"): service,
@@ -227,6 +243,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("apps", "DaemonSet"): daemonset,
     ("batch", "Job"): job,
     ("batch", "CronJob"): cronjob,
+    ("autoscaling", "HorizontalPodAutoscaler"): hpa,
 }
 
 

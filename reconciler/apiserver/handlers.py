@@ -17,6 +17,7 @@ import yaml
 from aiohttp import web
 
 from reconciler.apiserver import errors, protobuf
+from reconciler.apiserver.converted import ConvertedVersion
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.eviction import Evictions
 from reconciler.apiserver.objects import (
@@ -156,6 +157,8 @@ class ResourceHandlers:
 
     async def handle(self, request: web.Request, rp: ResourcePath) -> web.StreamResponse:
         rt = self.resolve(rp)
+        if rt.storage_version is not None:
+            return await self._converted(request, rt, rp)
         method = request.method
         ns = rp.namespace or ""
         if rp.subresource is not None:
@@ -219,6 +222,56 @@ class ResourceHandlers:
                 return json_response(patched, 200, warnings)
             if method == "DELETE":
                 return await self.delete(request, rt, ns, rp.name)
+        raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this URL")
+
+    async def _converted(
+        self, request: web.Request, rt: ResourceType, rp: ResourcePath
+    ) -> web.StreamResponse:
+        """An older version served by conversion (`converted.py`)."""
+        stored = self.service.registry.lookup(rt.group, rt.storage_version or "", rt.plural)
+        if stored is None:
+            raise ApiError(404, "NotFound", "the server could not find the requested resource")
+        if rp.subresource is not None:
+            raise ApiError(404, "NotFound", f"subresources are served in {stored.api_version} only")
+        if rp.legacy_watch or request.query.get("watch") in ("true", "1"):
+            raise ApiError(405, "MethodNotAllowed", f"watch is served in {stored.api_version} only")
+        versions = ConvertedVersion(self.service, rt, stored)
+        method, ns = request.method, rp.namespace or ""
+        options: JSONDict = {"dry_run": _dry_run(request), "strict": _strict(request)}
+        if rp.name is None:
+            if method == "GET":
+                if wants_table(request):
+                    return self.list_objects(request, stored, rp.namespace)
+                result = self.service.list(
+                    stored, rp.namespace, self._selection(request, stored), None, None
+                )
+                return json_response(
+                    {
+                        "kind": rt.list_kind,
+                        "apiVersion": rt.api_version,
+                        "metadata": {"resourceVersion": str(result.revision)},
+                        "items": versions.list(result.items),
+                    }
+                )
+            if method == "POST" and (rp.namespace is not None or not rt.namespaced):
+                body = await read_body(request, self.service.defs)
+                return json_response(versions.create(ns, body, **options), 201)
+            if method == "DELETE":
+                return await self.delete_collection(request, stored, rp.namespace)
+        else:
+            if method == "GET":
+                if wants_table(request):
+                    obj = self.service.get(stored, ns, rp.name)
+                    return json_response(self._table(request, stored, [obj], None, None))
+                return json_response(versions.get(ns, rp.name))
+            if method == "PUT":
+                body = await read_body(request, self.service.defs)
+                return json_response(versions.update(ns, rp.name, body, **options))
+            if method == "PATCH":
+                content_type, patch = await self._patch_body(request)
+                return json_response(versions.patch(ns, rp.name, content_type, patch, **options))
+            if method == "DELETE":
+                return await self.delete(request, stored, ns, rp.name)
         raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on this URL")
 
     async def _patch_body(self, request: web.Request) -> tuple[str, object]:

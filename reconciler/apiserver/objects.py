@@ -294,6 +294,11 @@ class ObjectService:
         if causes:
             raise errors.invalid(rt.kind, name, rt.group, causes)
 
+    def check_schema(self, rt: ResourceType, obj: JSONDict) -> None:
+        """422 when `obj` breaks `rt`'s schema (a request in a converted version is checked
+        in its own version before it is converted, so errors name the fields as sent)."""
+        self._validate(rt, json.loads(json.dumps(obj)), strict=False)
+
     def _check_envelope(self, rt: ResourceType, obj: object, namespace: str) -> JSONDict:
         if not isinstance(obj, dict):
             raise errors.bad_request("the request body must be a JSON object")

@@ -12,13 +12,14 @@ prints against a real cluster. Custom resources get all of it from their CRD.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import threading
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.schema.definitions import Definitions
+from reconciler.schema.definitions import Definitions, GroupVersionKind
 
 JSONDict = dict[str, Any]
 
@@ -198,6 +199,8 @@ class ResourceType:
     body_subresources: tuple[BodySubresource, ...] = ()  # e.g. pods' "eviction"
     verbs: tuple[str, ...] = _ALL_VERBS
     definition: str | None = None  # name in the upstream definitions, for built-in kinds
+    storage_version: str | None = None
+    """An older version served by conversion (`converted.py`): the version stored."""
     crd_schema: JSONDict | None = field(default=None, compare=False, hash=False)
     crd_name: str | None = None
     printer_columns: tuple[JSONDict, ...] = field(default=(), compare=False, hash=False)
@@ -263,7 +266,27 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
                 definition=name,
             )
         )
+    by_key = {(t.group, t.kind): t for t in out}
+    for (group, version, kind), stored_version in _CONVERTED_VERSIONS.items():
+        newest = by_key.get((group, kind))
+        older = defs.kinds().get(GroupVersionKind(group, version, kind))
+        if newest is None or newest.version != stored_version or older is None:
+            continue
+        out.append(
+            dataclasses.replace(
+                newest,
+                version=version,
+                definition=older,
+                subresources=frozenset(),
+                storage_version=stored_version,
+            )
+        )
     return out
+
+
+# Older versions still served, by conversion at the request's edge (`converted.py`):
+# (group, version, kind) -> the stored version.
+_CONVERTED_VERSIONS = {("autoscaling", "v1", "HorizontalPodAutoscaler"): "v2"}
 
 
 def crd_types(crd: JSONDict) -> list[ResourceType]:

@@ -382,6 +382,41 @@ _COLUMNS: dict[str, list[JSON]] = {
         ),
         _AGE,
     ],
+    "HorizontalPodAutoscaler": [
+        _NAME,
+        _col(
+            "Reference",
+            "string",
+            "scaleTargetRef points to the target resource to scale, and is used to the pods "
+            "for which metrics should be collected, as well as to actually change the replica "
+            "count.",
+        ),
+        _col(
+            "Targets",
+            "string",
+            "metrics contains the specifications for which to use to calculate the desired "
+            "replica count (the maximum replica count across all metrics will be used).",
+        ),
+        _col(
+            "MinPods",
+            "string",
+            "minReplicas is the lower limit for the number of replicas to which the "
+            "autoscaler can scale down.",
+        ),
+        _col(
+            "MaxPods",
+            "integer",
+            "maxReplicas is the upper limit for the number of replicas to which the "
+            "autoscaler can scale up.",
+        ),
+        _col(
+            "Replicas",
+            "integer",
+            "currentReplicas is current number of replicas of pods managed by this "
+            "autoscaler, as last seen by the autoscaler.",
+        ),
+        _AGE,
+    ],
     "Ingress": [
         _NAME,
         _col("Class", "string", "The name of the IngressClass resource."),
@@ -918,6 +953,81 @@ def _print_pdb(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     ]
 
 
+def _hpa_target(spec: Any, status: Any) -> str:
+    """One Resource or ContainerResource metric as `kubectl get hpa` prints it:
+    "cpu: 12%/50%", "memory: 20Mi/100Mi", "<unknown>" for what is not measured yet."""
+    target = _map(_map(spec).get("target"))
+    current = _map(_map(status).get("current"))
+    name = _str(_map(spec).get("name"))
+    if target.get("averageValue") is not None:
+        now_value = _str(current.get("averageValue"), "<unknown>")
+        return f"{name}: {now_value}/{_str(target.get('averageValue'))}"
+    utilization = current.get("averageUtilization")
+    now_pct = f"{utilization}%" if isinstance(utilization, int) else "<unknown>"
+    wanted = target.get("averageUtilization")
+    shown = f"{wanted}%" if isinstance(wanted, int) else "<auto>"
+    return f"{name}: {now_pct}/{shown}"
+
+
+def _hpa_metric(spec: Mapping[str, Any], status: Mapping[str, Any] | None) -> str:
+    kind = spec.get("type")
+    field = {
+        "Resource": "resource",
+        "ContainerResource": "containerResource",
+        "Pods": "pods",
+        "Object": "object",
+        "External": "external",
+    }.get(_str(kind))
+    if field is None:
+        return "<unknown type>"
+    source = _map(spec.get(field))
+    current_source = status.get(field) if status is not None else None
+    if field in ("resource", "containerResource"):
+        return _hpa_target(source, current_source)
+    target = _map(source.get("target"))
+    current = _map(_map(current_source).get("current"))
+    seen = current_source is not None
+    if field == "pods":
+        now_value = _str(current.get("averageValue"), "<unknown>") if seen else "<unknown>"
+        return f"{now_value}/{_str(target.get('averageValue'))}"
+    if target.get("averageValue") is not None:
+        now_value = _str(current.get("averageValue"), "<unknown>") if seen else "<unknown>"
+        return f"{now_value}/{_str(target.get('averageValue'))} (avg)"
+    now_value = _str(current.get("value"), "<unknown>") if seen else "<unknown>"
+    return f"{now_value}/{_str(target.get('value'))}"
+
+
+def _hpa_metrics(specs: list[Any], statuses: list[Any]) -> str:
+    """As upstream's formatHPAMetrics: status entries pair with spec entries by position;
+    at most two are shown, then "+ N more..."."""
+    if not specs:
+        return "<none>"
+    shown = [
+        _hpa_metric(
+            _map(spec),
+            _map(statuses[i]) if i < len(statuses) and isinstance(statuses[i], dict) else None,
+        )
+        for i, spec in enumerate(specs)
+    ]
+    text = ", ".join(shown[:2])
+    return f"{text} + {len(shown) - 2} more..." if len(shown) > 2 else text
+
+
+def _print_hpa(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    spec = _map(obj.get("spec"))
+    ref = _map(spec.get("scaleTargetRef"))
+    minimum = spec.get("minReplicas")
+    return [
+        _name(obj),
+        f"{_str(ref.get('kind'))}/{_str(ref.get('name'))}",
+        _hpa_metrics(_list(spec.get("metrics")), _list(_get(obj, "status", "currentMetrics"))),
+        str(minimum) if isinstance(minimum, int) else "<unset>",
+        _int(spec.get("maxReplicas")),
+        _int(_get(obj, "status", "currentReplicas")),
+        _age(obj, now),
+    ]
+
+
 def _print_ingress(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     """As kubectl's printer: at most three hosts ("*" for none), the load-balancer points."""
     spec = _map(obj.get("spec"))
@@ -985,6 +1095,7 @@ _PRINTERS: dict[str, _Printer] = {
     "ServiceAccount": _print_service_account,
     "Endpoints": _print_endpoints,
     "PodDisruptionBudget": _print_pdb,
+    "HorizontalPodAutoscaler": _print_hpa,
     "Ingress": _print_ingress,
     "IngressClass": _print_ingress_class,
 }

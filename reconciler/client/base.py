@@ -113,6 +113,29 @@ class Client(Protocol):
         """Delete; returns the object while its deletion is pending (finalizers, grace)."""
         ...
 
+    async def get_scale(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> JSONDict:
+        """The `scale` subresource of a scalable object (an autoscaling/v1 Scale: spec.replicas,
+        status.replicas, status.selector as a string). NotFoundError when the object is
+        missing, or when its kind serves no `scale` subresource, as the server answers."""
+        ...
+
+    async def update_scale(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        scale: JSONDict,
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> JSONDict:
+        """Write `scale` (its spec.replicas; metadata.resourceVersion, when set, must be
+        current: ConflictError otherwise) through the `scale` subresource; returns the new
+        Scale. Autoscalers change replicas this way without owning the object's spec."""
+        ...
+
     def watch(
         self,
         api_version: str,

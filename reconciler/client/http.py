@@ -253,6 +253,34 @@ class HttpClient:
         )
         return result
 
+    async def get_scale(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> JSONDict:
+        info = await self.resource(api_version, kind)
+        ns = namespace or (self.default_namespace if info.namespaced else None)
+        result: JSONDict = await self._request("GET", self._path(info, ns, name, "scale"))
+        return result
+
+    async def update_scale(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        scale: JSONDict,
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> JSONDict:
+        info = await self.resource(api_version, kind)
+        ns = namespace or (self.default_namespace if info.namespaced else None)
+        result: JSONDict = await self._request(
+            "PUT",
+            self._path(info, ns, name, "scale"),
+            query=self._write_query(dry_run),
+            body=scale,
+        )
+        return result
+
     async def delete(
         self,
         api_version: str,

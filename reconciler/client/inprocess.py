@@ -181,6 +181,41 @@ class InProcessClient:
             raise _translate(e) from None
         return self._private(rt, ns, patched)
 
+    def _scalable(self, api_version: str, kind: str) -> ResourceType:
+        """The kind, if it serves `scale`; else the 404 the HTTP API answers for the path."""
+        rt = self._type(api_version, kind)
+        if "scale" not in rt.subresources:
+            raise from_status(404, None, "the server could not find the requested resource")
+        return rt
+
+    async def get_scale(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> JSONDict:
+        rt = self._scalable(api_version, kind)
+        try:
+            return _copy(self.service.get_scale(rt, self._ns(rt, namespace), name))
+        except ApiError as e:
+            raise _translate(e) from None
+
+    async def update_scale(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        scale: JSONDict,
+        namespace: str | None = None,
+        *,
+        dry_run: bool = False,
+    ) -> JSONDict:
+        rt = self._scalable(api_version, kind)
+        try:
+            updated = self.service.update_scale(
+                rt, self._ns(rt, namespace), name, _copy(scale), dry_run
+            )
+        except ApiError as e:
+            raise _translate(e) from None
+        return _copy(updated)
+
     async def delete(
         self,
         api_version: str,

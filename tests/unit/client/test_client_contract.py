@@ -141,6 +141,42 @@ async def test_patch_types(clients: Any) -> None:
     assert (await client.get("apps/v1", "Deployment", "web", "default"))["spec"]["replicas"] == 5
 
 
+async def test_scale_subresource_get_and_update(clients: Any) -> None:
+    client, _, _ = clients
+    await client.create(deployment("web", replicas=2))
+    scale = await client.get_scale("apps/v1", "Deployment", "web", "default")
+    assert (scale["apiVersion"], scale["kind"]) == ("autoscaling/v1", "Scale")
+    assert scale["spec"]["replicas"] == 2
+    assert scale["status"]["selector"] == "app=web"
+    scale["spec"]["replicas"] = 4
+    updated = await client.update_scale("apps/v1", "Deployment", "web", scale, "default")
+    assert updated["spec"]["replicas"] == 4
+    assert (await client.get("apps/v1", "Deployment", "web", "default"))["spec"]["replicas"] == 4
+    # The Scale read before the write is stale now: its resourceVersion guards the update.
+    with pytest.raises(ConflictError):
+        await client.update_scale("apps/v1", "Deployment", "web", scale, "default")
+    dry = {**updated, "spec": {"replicas": 9}}
+    await client.update_scale("apps/v1", "Deployment", "web", dry, "default", dry_run=True)
+    assert (await client.get_scale("apps/v1", "Deployment", "web"))["spec"]["replicas"] == 4
+
+
+async def test_scale_subresource_errors(clients: Any) -> None:
+    client, _, _ = clients
+    with pytest.raises(NotFoundError):
+        await client.get_scale("apps/v1", "Deployment", "absent", "default")
+    await client.create(cm("a"))
+    # ConfigMaps serve no scale subresource: the same 404 as for a missing path.
+    with pytest.raises(NotFoundError):
+        await client.get_scale("v1", "ConfigMap", "a", "default")
+    with pytest.raises(NotFoundError):
+        await client.update_scale("v1", "ConfigMap", "a", {"spec": {"replicas": 1}}, "default")
+    await client.create(deployment("web"))
+    with pytest.raises(InvalidError):
+        await client.update_scale(
+            "apps/v1", "Deployment", "web", {"spec": {"replicas": -1}}, "default"
+        )
+
+
 async def test_status_subresource(clients: Any) -> None:
     client, _, _ = clients
     created = await client.create(deployment("web"))
