@@ -73,6 +73,8 @@ class AppSpec:
     interval: float = 60.0
     retry: Retry = field(default_factory=Retry)
     ignore_differences: tuple[JSONDict, ...] = ()
+    create_namespace: bool = False
+    """`syncOptions: [CreateNamespace=true]`: make the destination namespace when missing."""
 
     @property
     def key(self) -> str:
@@ -109,4 +111,5 @@ class AppSpec:
                 max_duration=parse_duration(str(backoff.get("maxDuration") or ""), 180.0),
             ),
             ignore_differences=tuple(spec.get("ignoreDifferences") or ()),
+            create_namespace="CreateNamespace=true" in (policy.get("syncOptions") or ()),
         )

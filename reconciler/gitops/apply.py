@@ -133,6 +133,11 @@ class Applier:
             meta["annotations"] = {**annotations, self.set_annotation: apply_set}
         return obj
 
+    async def prepared(self, m: Manifest) -> JSONDict:
+        """The manifest's object as it would be created: a copy, its namespace filled in
+        (or removed, for cluster-scoped kinds). For objects not applied, e.g. hooks."""
+        return await self._desired(m, None)
+
     async def apply_one(
         self, m: Manifest, *, dry_run: bool = False, apply_set: str | None = None
     ) -> ObjectResult:

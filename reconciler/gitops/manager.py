@@ -244,6 +244,7 @@ class AppManager:
                 checkout.revision,
                 SyncOptions(prune=app.prune),
                 lambda line: log.info("application %s: %s", app.key, line),
+                loaded.hooks,
             )
             status = await self._record(state, app, status, outcome, started, who)
             states = await self.engine.compare(app, loaded.manifests)

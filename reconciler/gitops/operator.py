@@ -38,13 +38,24 @@ CRD_FILE = PROJECT_SCHEMAS / "application-crd.yaml"
 async def ensure_crd(client: Client) -> None:
     """Install the Application CRD on the target unless it is there already."""
     crd = yaml.safe_load(CRD_FILE.read_text())
+    name = crd["metadata"]["name"]
     try:
         await client.create(crd)
-        log.info("installed the CustomResourceDefinition %s", crd["metadata"]["name"])
+        log.info("installed the CustomResourceDefinition %s", name)
+        return
     except AlreadyExistsError:
         pass
     except ClientError as e:
         raise RuntimeError(f"cannot install the Application CRD: {e.message}") from e
+    # An older Recon's CRD would prune the fields this one added: bring it up to date.
+    try:
+        live = await client.get("apiextensions.k8s.io/v1", "CustomResourceDefinition", name)
+        if live.get("spec") != crd["spec"]:
+            live["spec"] = crd["spec"]
+            await client.update(live)
+            log.info("updated the CustomResourceDefinition %s", name)
+    except ClientError as e:
+        raise RuntimeError(f"cannot update the Application CRD: {e.message}") from e
 
 
 def kubeconfig_login(path: Path) -> kopf.ConnectionInfo:

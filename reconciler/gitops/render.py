@@ -38,7 +38,10 @@ def _shared(value: Any) -> Any:
 @dataclass
 class Loaded:
     manifests: list[Manifest]
+    """The desired state (hooks and `Skip`ped objects are not in it)."""
     errors: list[str] = field(default_factory=list)
+    hooks: dict[str, list[Manifest]] = field(default_factory=dict)
+    """Hooks by phase (`gitops/hooks.py`)."""
 
     def kept(self, root: str = "") -> Loaded:
         """The same manifests as a render cache keeps them: strings shared (`sys.intern`)
@@ -47,17 +50,19 @@ class Loaded:
         validation errors at lines and is not needed once the set is validated, and with
         their files named from `root` (the checkout: as the repository names them, like the
         errors, not by where the cache keeps the tree)."""
+
+        def kept(m: Manifest) -> Manifest:
+            return dataclasses.replace(
+                m,
+                obj=_shared(m.obj),
+                source=dataclasses.replace(m.source, file=m.source.file.removeprefix(root)),
+                file_lines=None,
+            )
+
         return Loaded(
-            [
-                dataclasses.replace(
-                    m,
-                    obj=_shared(m.obj),
-                    source=dataclasses.replace(m.source, file=m.source.file.removeprefix(root)),
-                    file_lines=None,
-                )
-                for m in self.manifests
-            ],
+            [kept(m) for m in self.manifests],
             list(self.errors),
+            {phase: [kept(m) for m in hooks] for phase, hooks in self.hooks.items()},
         )
 
 

@@ -23,17 +23,19 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from reconciler.client.base import Client
-from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.client.errors import AlreadyExistsError, ClientError, NotFoundError
+from reconciler.clock import Clock, SystemClock
 from reconciler.gitops import health
 from reconciler.gitops.application import AppSpec
 from reconciler.gitops.apply import Applier, ObjectResult, PatchMetas
 from reconciler.gitops.drift import drifted_paths
+from reconciler.gitops.hooks import HookRunner, plan_hooks
 from reconciler.gitops.ignore import live_keeper, parse_rules, rules_for
 from reconciler.gitops.render import Loaded, load_and_validate, source_paths
 from reconciler.manifests.loader import Manifest
@@ -158,9 +160,14 @@ class SyncEngine:
         *,
         metas: PatchMetas | None = None,
         kubernetes_version: str | None = None,
+        clock: Clock | None = None,
+        hook_health_timeout: float = 300.0,
     ) -> None:
         self.client = client
         self.cache = cache
+        self.clock = clock or SystemClock()
+        self.hook_health_timeout = hook_health_timeout
+        """How long PostSync hooks wait for the applied objects to become Healthy."""
         self.metas = metas or PatchMetas(kubernetes_version)
         self.kubernetes_version = kubernetes_version
         self._renders: dict[str, tuple[tuple[Any, ...], Loaded]] = {}  # see `render`
@@ -237,15 +244,18 @@ class SyncEngine:
             root = f"{checkout.path.resolve()}/"
             last = key, (await self._render(checkout, paths)).kept(root)
             self._renders[app.key] = last
-        return Loaded(list(last[1].manifests), list(last[1].errors))
+        hooks = {phase: list(found) for phase, found in last[1].hooks.items()}
+        return Loaded(list(last[1].manifests), list(last[1].errors), hooks)
 
     async def _render(self, checkout: Checkout, paths: list[str]) -> Loaded:
         loaded = await load_and_validate(self.client, paths, self.kubernetes_version)
+        plan = plan_hooks(loaded.manifests)
+        loaded.manifests, loaded.hooks = plan.regular, plan.hooks
         # Errors name files as the repository has them, not where the cache keeps the tree.
         prefix = f"{checkout.path.resolve()}/"
-        loaded.errors = [e.replace(prefix, "") for e in loaded.errors]
+        loaded.errors = [e.replace(prefix, "") for e in [*loaded.errors, *plan.errors]]
         try:
-            waves(loaded.manifests, lambda m: m.obj)
+            waves([*loaded.manifests, *plan.hooks_flat()], lambda m: m.obj)
         except SyncWaveError as e:
             loaded.errors.append(str(e))
         return loaded
@@ -274,9 +284,121 @@ class SyncEngine:
                 errors=loaded.errors,
                 dry_run=options.dry_run,
             )
-        return await self.apply(app, loaded.manifests, checkout.revision, options, say)
+        return await self.apply(
+            app, loaded.manifests, checkout.revision, options, say, loaded.hooks
+        )
 
     async def apply(
+        self,
+        app: AppSpec,
+        manifests: Sequence[Manifest],
+        revision: str | None,
+        options: SyncOptions,
+        say: Progress,
+        hooks: Mapping[str, Sequence[Manifest]] | None = None,
+    ) -> SyncOutcome:
+        """Apply `manifests` (then prune), with the hooks of each phase around it
+        (`gitops/hooks.py`); a failed sync runs the SyncFail hooks."""
+        hooks = {} if options.dry_run else dict(hooks or {})  # a dry run runs no hooks
+        if app.create_namespace and app.destination_namespace and not options.dry_run:
+            problem = await self._ensure_namespace(app.destination_namespace, say)
+            if problem is not None:
+                return SyncOutcome("Error", problem, revision)
+        runner = HookRunner(self.client, self.applier(app), self.clock, app.key)
+        pre = await runner.run("PreSync", hooks.get("PreSync", ()), say)
+        if any(r.action == "failed" for r in pre):
+            outcome = SyncOutcome(
+                "Failed", "a PreSync hook failed: nothing was applied", revision, results=pre
+            )
+            return await self._sync_failed(runner, hooks, outcome, say)
+        outcome = await self._apply(app, manifests, revision, options, say)
+        outcome.results[:0] = pre
+        if outcome.phase == "Succeeded" and hooks.get("Sync"):
+            outcome = await self._hook_phase(runner, "Sync", hooks, outcome, say)
+        if outcome.phase == "Succeeded" and hooks.get("PostSync"):
+            unhealthy = await self._wait_healthy(app, manifests)
+            if unhealthy is not None:
+                outcome.phase = "Failed"
+                outcome.message = f"PostSync hooks not run: {unhealthy}"
+            else:
+                outcome = await self._hook_phase(runner, "PostSync", hooks, outcome, say)
+        if outcome.phase != "Succeeded":
+            return await self._sync_failed(runner, hooks, outcome, say)
+        return outcome
+
+    async def _ensure_namespace(self, name: str, say: Progress) -> str | None:
+        """`CreateNamespace=true`: the destination namespace, made when missing (before
+        the PreSync hooks, which may live in it); why not, when it cannot be."""
+        try:
+            await self.client.get("v1", "Namespace", name)
+            return None
+        except NotFoundError:
+            pass
+        except ClientError as e:
+            return f"CreateNamespace: {e.message}"
+        body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
+        try:
+            await self.client.create(body)
+        except AlreadyExistsError:
+            return None
+        except ClientError as e:
+            return f"CreateNamespace: {e.message}"
+        say(f"namespace/{name} created")
+        return None
+
+    async def _hook_phase(
+        self,
+        runner: HookRunner,
+        phase: str,
+        hooks: Mapping[str, Sequence[Manifest]],
+        outcome: SyncOutcome,
+        say: Progress,
+    ) -> SyncOutcome:
+        results = await runner.run(phase, hooks.get(phase, ()), say)
+        outcome.results += results
+        failed = [r for r in results if r.action == "failed"]
+        if failed:
+            outcome.phase = "Failed"
+            outcome.message = f"{failed[0].label}: {failed[0].error}"
+        elif results:
+            outcome.message += (
+                f"; {len(results)} {phase} hook{'s' if len(results) != 1 else ''} succeeded"
+            )
+        return outcome
+
+    async def _sync_failed(
+        self,
+        runner: HookRunner,
+        hooks: Mapping[str, Sequence[Manifest]],
+        outcome: SyncOutcome,
+        say: Progress,
+    ) -> SyncOutcome:
+        if hooks.get("SyncFail"):
+            outcome.results += await runner.run("SyncFail", hooks["SyncFail"], say)
+        return outcome
+
+    async def _wait_healthy(self, app: AppSpec, manifests: Sequence[Manifest]) -> str | None:
+        """None once every applied object is Healthy; else why not (Degraded, or still not
+        healthy after `hook_health_timeout`)."""
+        deadline = self.clock.monotonic() + self.hook_health_timeout
+        while True:
+            states = await self.compare(app, manifests)
+            waiting = [s for s in states if s.health.status != "Healthy"]
+            degraded = [s for s in waiting if s.health.status == "Degraded"]
+            if degraded:
+                s = degraded[0]
+                return f"{s.kind}/{s.name} is Degraded: {s.health.message}"
+            if not waiting:
+                return None
+            if self.clock.monotonic() >= deadline:
+                s = waiting[0]
+                return (
+                    f"{s.kind}/{s.name} not Healthy after {self.hook_health_timeout:.0f} s "
+                    f"({s.health.status})"
+                )
+            await self.clock.sleep(1.0)
+
+    async def _apply(
         self,
         app: AppSpec,
         manifests: Sequence[Manifest],
@@ -341,7 +463,11 @@ class SyncEngine:
         if not manifests:
             return [], "the render is empty: nothing is pruned"
         kinds = sorted({(m.api_version, m.kind) for m in manifests} | set(_COMMON_KINDS))
-        candidates = await applier.prune_candidates(manifests, app.key, kinds)
+        candidates = [
+            c
+            for c in await applier.prune_candidates(manifests, app.key, kinds)
+            if "Prune=false" not in sync_options_of(c)
+        ]
         if not candidates:
             return [], None
         owned = len(candidates) + len(manifests)
@@ -357,7 +483,8 @@ class SyncEngine:
         self._renders.pop(app.key, None)
         applier = self.applier(app)
         candidates = await applier.prune_candidates([], app.key, list(_COMMON_KINDS))
-        return await applier.prune(candidates)
+        kept = [c for c in candidates if "Delete=false" not in sync_options_of(c)]
+        return await applier.prune(kept)
 
     # -- compare ---------------------------------------------------------------------------
 
@@ -424,6 +551,17 @@ class SyncEngine:
             health.assess(live, endpoints),
             message,
         )
+
+
+SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+
+
+def sync_options_of(obj: JSONDict) -> set[str]:
+    """An object's own Argo CD sync options (`argocd.argoproj.io/sync-options`): Recon
+    honours `Prune=false` (never pruned) and `Delete=false` (kept when the Application is
+    deleted)."""
+    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(SYNC_OPTIONS) or ""
+    return {part.strip() for part in str(text).split(",") if part.strip()}
 
 
 def _counts(results: Sequence[ObjectResult]) -> str:

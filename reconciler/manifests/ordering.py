@@ -5,8 +5,9 @@ its custom resources, ConfigMaps and Secrets before the Pods that mount them, a 
 before the workloads whose pods look it up by environment variable. The kind order is the
 one Helm and Argo CD use (with CRDs moved up beside Namespaces). Within it, the
 `recon.dev/sync-wave` annotation (an integer, default 0, may be negative) groups objects
-into waves: every object of wave N is applied (and healthy) before wave N+1 starts. Pruning
-runs in exactly the reverse order.
+into waves: every object of wave N is applied (and healthy) before wave N+1 starts. Argo CD's
+`argocd.argoproj.io/sync-wave` means the same (repositories moving from Argo CD keep
+theirs); when both are there, Recon's wins. Pruning runs in exactly the reverse order.
 
 Pure functions; no I/O.
 """
@@ -17,6 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 SYNC_WAVE = "recon.dev/sync-wave"
+ARGO_SYNC_WAVE = "argocd.argoproj.io/sync-wave"
 
 T = TypeVar("T")
 
@@ -61,7 +63,8 @@ class SyncWaveError(ValueError):
 
 def sync_wave(obj: Mapping[str, Any]) -> int:
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(SYNC_WAVE)
+    key = SYNC_WAVE if SYNC_WAVE in annotations else ARGO_SYNC_WAVE
+    value = annotations.get(key)
     if value is None:
         return 0
     try:
@@ -69,8 +72,7 @@ def sync_wave(obj: Mapping[str, Any]) -> int:
     except ValueError:
         name = (obj.get("metadata") or {}).get("name", "")
         raise SyncWaveError(
-            f"{obj.get('kind')}/{name}: metadata.annotations[{SYNC_WAVE}]: {value!r} is not an "
-            "integer"
+            f"{obj.get('kind')}/{name}: metadata.annotations[{key}]: {value!r} is not an integer"
         ) from None
 
 
