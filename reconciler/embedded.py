@@ -38,6 +38,7 @@ from reconciler.controllers.replicaset import ReplicaSetController
 from reconciler.controllers.scheduler import Scheduler
 from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
+from reconciler.node.api_access import ApiAccess
 from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
 from reconciler.node.ingress_proxy import IngressProxy
@@ -129,6 +130,7 @@ class EmbeddedPlane:
         self.proxy: ServiceProxy | None = None
         self.ingress: IngressProxy | None = None
         self.metrics: MetricsCollector | None = None
+        self.api_access: ApiAccess | None = None
         self._routing_informers: InformerFactory | None = None
         self.gateways: ServiceGateways | None = None
         self.dns: ClusterDnsServer | None = None
@@ -270,6 +272,16 @@ class EmbeddedPlane:
                 clock=self.server.clock,
             )
             await self.gateways.start()
+            # The `kubernetes` Service: pods reach this API server (api_access.py).
+            host = self.server.options.host
+            self.api_access = ApiAccess(
+                self.client,
+                self.server.port,
+                self.server.clock,
+                shared,
+                api_host="127.0.0.1" if host in ("0.0.0.0", "::") else host.strip("[]"),
+            )
+            self.api_access.start()
 
     async def stop(self) -> None:
         if self._operator is not None:
@@ -283,6 +295,8 @@ class EmbeddedPlane:
         if self.apps is not None:
             await self.apps.stop()
         self.server.pod_streams = None
+        if self.api_access is not None:
+            await self.api_access.stop()
         if self.gateways is not None:
             await self.gateways.stop()
         if self.ingress is not None:

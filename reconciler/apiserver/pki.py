@@ -63,6 +63,15 @@ _PRIVATE = 0o600
 _PUBLIC = 0o644
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+# The `kubernetes` Service in `default`: the first address of the service range, and its names.
+MASTER_SERVICE_IP = "10.96.0.1"
+MASTER_SERVICE_NAMES = (
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+)
 # Key types we create (EC P-256) or accept in an existing CA (EC or RSA, e.g. one a user supplied).
 SigningKey = ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey
 
@@ -270,9 +279,15 @@ def _ensure_server_cert(
 
 
 def _required_sans(host: str) -> tuple[list[IPAddress], list[str]]:
-    """The SANs a serving certificate must carry for this listen host."""
-    ips: list[IPAddress] = [ipaddress.ip_address("127.0.0.1"), ipaddress.ip_address("::1")]
-    dns = ["localhost"]
+    """The SANs a serving certificate must carry for this listen host, and for pods, which
+    reach the API as the `kubernetes` Service (its cluster IP and names), as a real
+    apiserver's certificate does."""
+    ips: list[IPAddress] = [
+        ipaddress.ip_address("127.0.0.1"),
+        ipaddress.ip_address("::1"),
+        ipaddress.ip_address(MASTER_SERVICE_IP),
+    ]
+    dns = ["localhost", *MASTER_SERVICE_NAMES]
     ip = _parse_ip(host)
     if ip is not None:
         if not ip.is_unspecified and ip not in ips:

@@ -35,6 +35,14 @@ from reconciler.apiserver.pki import (
 KUBECTL = shutil.which("kubectl")
 needs_kubectl = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
 
+# What pods call the API by (the `kubernetes` Service's names).
+IN_CLUSTER = {
+    "kubernetes",
+    "kubernetes.default",
+    "kubernetes.default.svc",
+    "kubernetes.default.svc.cluster.local",
+}
+
 
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
@@ -172,22 +180,22 @@ class TestListenHosts:
     def test_server_url(self, host: str, url: str) -> None:
         assert server_url(host, 6443) == url
 
-    def test_wildcard_host_gets_the_loopback_names(self, tmp_path: Path) -> None:
+    def test_wildcard_host_gets_the_loopback_and_in_cluster_names(self, tmp_path: Path) -> None:
         creds = ensure_credentials(tmp_path, "0.0.0.0", 6443)
         ips, dns = _sans(creds.server_cert)
-        assert ips == {"127.0.0.1", "::1"}
-        assert dns == {"localhost"}
+        assert ips == {"127.0.0.1", "::1", "10.96.0.1"}
+        assert dns == {"localhost", *IN_CLUSTER}
 
     def test_ip_host_is_added_to_the_sans(self, tmp_path: Path) -> None:
         creds = ensure_credentials(tmp_path, "fd00::10", 6443)
         ips, _ = _sans(creds.server_cert)
-        assert ips == {"127.0.0.1", "::1", "fd00::10"}
+        assert ips == {"127.0.0.1", "::1", "10.96.0.1", "fd00::10"}
         assert _kubeconfig(creds)["clusters"][0]["cluster"]["server"] == "https://[fd00::10]:6443"
 
     def test_dns_host_is_added_to_the_sans_and_verifies(self, tmp_path: Path) -> None:
         creds = ensure_credentials(tmp_path, "Recon.Example.Test", 6443)
         _, dns = _sans(creds.server_cert)
-        assert dns == {"localhost", "recon.example.test"}
+        assert dns == {"localhost", "recon.example.test", *IN_CLUSTER}
         with _tls_server(creds) as port:
             assert _handshake(creds, port, "recon.example.test") == b"ok"
 
