@@ -6,7 +6,9 @@ loop that recomputes every plan, rewrites the backend files that changed (the ga
 them per connection, so an endpoint change never restarts it), and re-creates only the
 gateways whose spec hash changed or whose container is not running (an engine restart, a
 `docker rm`). A failure is logged, reported as a Warning Event on the Service
-(`FailedServiceGateway`) and retried every `retry_interval` seconds.
+(`FailedServiceGateway`) and retried after `retry_interval` seconds, doubling to 5 min
+(another `recon serve` on the engine may hold the cluster IP, e.g. the `kubernetes`
+Service's 10.96.0.1).
 
 Gateways carry the agent label, so `recon serve` restarted re-adopts them (same hash, still
 running: kept) and two servers on one engine never touch each other's. Their files live in
@@ -18,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -62,6 +65,8 @@ COMPONENT_LABEL = "recon.dev/component"
 SERVICE_UID_LABEL = "recon.dev/service-uid"
 GATEWAY_HASH_LABEL = "recon.dev/gateway-hash"
 _COMPONENT = "service-gateway"
+_RETRY_CAP_S = 300.0
+_CONTAINER_ID = re.compile(r"\b[0-9a-f]{12,64}\b")  # engine messages name the container
 _IMAGE_LABEL = "recon.dev/gateway-image"
 _SHARED_LABEL = "recon.dev/gateway-services-network"  # "" when it could not be joined
 
@@ -111,6 +116,11 @@ class ServiceGateways:
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self._failed: dict[str, str] = {}  # service uid -> the error already reported
+        # service uid -> (when to try again, the delay after that): a gateway that cannot
+        # start (e.g. another server on the engine holds its cluster IP) is retried after
+        # `retry_interval`, doubling to `_RETRY_CAP_S`, not on every event.
+        self._backoff: dict[str, tuple[float, float]] = {}
+        self._discarded: set[str] = set()  # ids of failed gateways this component removed
         self._image_present = False
 
     async def start(self) -> None:
@@ -166,6 +176,10 @@ class ServiceGateways:
         def seen(event: RuntimeEvent) -> None:
             ours = event.labels.get(AGENT_LABEL) == self.agent_id
             gateway = event.labels.get(COMPONENT_LABEL) == _COMPONENT
+            if event.container_id in self._discarded:
+                if event.kind is EventKind.REMOVED:
+                    self._discarded.discard(event.container_id)
+                return  # a failed start of our own: retried on its back-off, not now
             if ours and gateway and event.kind in (EventKind.DIED, EventKind.REMOVED):
                 self._wake.set()
 
@@ -207,6 +221,11 @@ class ServiceGateways:
             await asyncio.to_thread(write_files, self.state_dir / uid, _files(plan))
             if uid in running:
                 self._failed.pop(uid, None)
+                self._backoff.pop(uid, None)
+                continue
+            due, delay = self._backoff.get(uid, (0.0, self.retry_interval))
+            if self.clock.monotonic() < due:
+                failed = True
                 continue
             try:
                 await self._create(plan, shared)
@@ -215,11 +234,18 @@ class ServiceGateways:
             except ContainerRuntimeError as exc:
                 failed = True
                 self.services_network.forget()  # it may have been removed meanwhile
-                self._report(plan, str(exc))
+                self._report(plan, _CONTAINER_ID.sub("<id>", str(exc)))
+                self._backoff[uid] = (
+                    self.clock.monotonic() + delay,
+                    min(delay * 2, _RETRY_CAP_S),
+                )
             else:
                 self._failed.pop(uid, None)
+                self._backoff.pop(uid, None)
         for uid in set(self._failed) - set(plans):
             del self._failed[uid]
+        for uid in set(self._backoff) - set(plans):
+            del self._backoff[uid]
         return failed
 
     def _stale_dirs(self, wanted: set[str]) -> list[str]:
@@ -265,6 +291,7 @@ class ServiceGateways:
         try:
             await self.runtime.start_container(container_id)
         except BaseException:
+            self._discarded.add(container_id)
             with contextlib.suppress(ContainerRuntimeError):
                 await self.runtime.remove_container(container_id)
             raise

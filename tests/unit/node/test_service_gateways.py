@@ -216,6 +216,20 @@ async def test_a_taken_cluster_ip_is_reported_and_retried(
 
         await node.eventually(warned, what="a FailedServiceGateway event")
         assert await _one(gateways, uid) is None
+        # Retried on a doubling back-off (0.05 s, 0.1 s, 0.2 s, ...), not on every event
+        # of its own failed container: a handful of attempts in half a second.
+        attempts = 0
+        create = runtime.create_container
+
+        async def counted(spec: ContainerSpec) -> str:
+            nonlocal attempts
+            attempts += 1
+            return await create(spec)
+
+        runtime.create_container = counted  # type: ignore[method-assign]
+        await asyncio.sleep(0.5)
+        assert 1 <= attempts <= 5
+        runtime.create_container = create  # type: ignore[method-assign]
         await runtime.remove_container(intruder)
         await node.eventually(lambda: _one(gateways, uid), what="the gateway, retried")
     finally:
