@@ -23,13 +23,10 @@ import yaml
 
 from reconciler.manifests.loader import Manifest
 from reconciler.schema import definitions
+from reconciler.schema.kind_validators import KindValidators
 from reconciler.schema.metadata import metadata_errors, secret_data_errors
 from reconciler.schema.semantics import spec_errors
-from reconciler.schema.validation import (
-    DefinitionValidators,
-    Validator,
-    custom_resource_schema,
-)
+from reconciler.schema.validation import Validator, custom_resource_schema
 
 JSONDict = dict[str, Any]
 
@@ -51,10 +48,10 @@ class ValidationIssue:
 @functools.cache
 def _validators(
     version: str | None,
-) -> tuple[DefinitionValidators, dict[tuple[str, str, str], str]]:
+) -> tuple[KindValidators, dict[tuple[str, str, str], str]]:
     defs = definitions.load(version, strict=True)
     kinds = {(g.group, g.version, g.kind): name for g, name in defs.kinds().items()}
-    return DefinitionValidators(defs), kinds
+    return KindValidators(defs), kinds
 
 
 def crds_in_dirs(dirs: Iterable[Path]) -> list[JSONDict]:
