@@ -25,6 +25,7 @@ from reconciler.client.base import JSONDict
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
+from reconciler.controllers.clusterrole_aggregation import ClusterRoleAggregationController
 from reconciler.controllers.cronjob import CronJobController
 from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
@@ -35,7 +36,9 @@ from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
+from reconciler.controllers.sa_token_secrets import TokenSecretsController
 from reconciler.controllers.scheduler import Scheduler
+from reconciler.controllers.serviceaccounts import ServiceAccountsController
 from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
 from reconciler.node.api_access import ApiAccess
@@ -123,6 +126,16 @@ class EmbeddedPlane:
             )
         )
         self.controllers.add(Scheduler(self.client, clock))
+        self.controllers.add(ServiceAccountsController(self.client, clock))
+        self.controllers.add(ClusterRoleAggregationController(self.client, clock))
+        self.controllers.add(
+            TokenSecretsController(
+                self.client,
+                clock,
+                self.server.signer.issue_legacy,
+                lambda: self.server.ca_certificate,
+            )
+        )
         self.node_options = node or NodeOptions()
         self.agent_id = agent_id_for(options.data_dir)
         self.runtime: ContainerRuntime | None = None

@@ -1,13 +1,14 @@
 """The aiohttp application: authentication, error mapping and URL dispatch.
 
 Non-resource URLs (`/version`, discovery, `/openapi/v3`, health) are answered here; every
-resource URL goes to `ResourceHandlers`. Authentication is a bearer token compared in
-constant time; the health and version endpoints stay public, as on Kubernetes.
+resource URL goes to `ResourceHandlers`. Every request but the health and version endpoints
+(public, as on Kubernetes) and the self-authenticating `public` routes passes `Access`
+(`access.py`): bearer-token authentication (the admin token or a ServiceAccount JWT),
+impersonation, RBAC.
 """
 
 from __future__ import annotations
 
-import hmac
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 
 from reconciler.apiserver import discovery, metrics_api, paths
+from reconciler.apiserver.access import Access
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.handlers import ResourceHandlers, WatchSettings, json_response
 from reconciler.apiserver.metrics_api import MetricsProvider
@@ -32,7 +34,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 @dataclass
 class AppConfig:
-    token: str
+    access: Access
     server_address: str
     version: str = "v1.32.0-recon"
     bookmark_interval: float = 60.0
@@ -83,20 +85,17 @@ def build_app(
         return None
 
     resources = ResourceHandlers(
-        service, clock, WatchSettings(config.bookmark_interval), pod_streams
+        service, clock, WatchSettings(config.bookmark_interval), config.access, pod_streams
     )
-    expected = f"Bearer {config.token}".encode()
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         own = public_handler(request.path)
         if own is not None:
             return await own(request)
-        if request.path not in _PUBLIC:
-            given = request.headers.get("Authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return _unauthorized()
         try:
+            if request.path not in _PUBLIC and config.access.admit(request) is None:
+                return _unauthorized()
             return await handler(request)
         except ApiError as e:
             return json_response(e.status(), e.code)

@@ -16,7 +16,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from reconciler.apiserver import errors, protobuf
+from reconciler.apiserver import errors, protobuf, reviews
+from reconciler.apiserver.access import Access, user_of
 from reconciler.apiserver.converted import ConvertedVersion
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.eviction import Evictions
@@ -31,6 +32,7 @@ from reconciler.apiserver.paths import ResourcePath
 from reconciler.apiserver.pod_subresources import PodSubresources, StreamsSource
 from reconciler.apiserver.resources import ResourceType
 from reconciler.apiserver.tables import build_table
+from reconciler.apiserver.token_request import request_token
 from reconciler.clock import Clock
 from reconciler.schema.definitions import Definitions
 from reconciler.store import shared_json
@@ -127,11 +129,13 @@ class ResourceHandlers:
         service: ObjectService,
         clock: Clock,
         watch: WatchSettings,
+        access: Access,
         pod_streams: StreamsSource = lambda: None,
     ) -> None:
         self.service = service
         self.clock = clock
         self.watch_settings = watch
+        self.access = access
         pods = service.registry.lookup("", "v1", "pods")
         self.pod_io = (
             PodSubresources(lambda ns, name: service.get(pods, ns, name), pod_streams, clock)
@@ -161,6 +165,8 @@ class ResourceHandlers:
             return await self._converted(request, rt, rp)
         method = request.method
         ns = rp.namespace or ""
+        if rt.verbs == ("create",):
+            return await self._review(request, rt, rp, ns)
         if rp.subresource is not None:
             return await self._subresource(request, rt, rp, ns)
         if rp.name is None:
@@ -333,6 +339,8 @@ class ResourceHandlers:
         evictable = any(s.name == "eviction" for s in rt.body_subresources)
         if sub == "eviction" and evictable and self.evictions is not None:
             return await self._evict(request, ns, name)
+        if sub == "token" and any(s.name == "token" for s in rt.body_subresources):
+            return await self._token(request, ns, name)
         if sub in rt.extra_subresources and self.pod_io is not None:
             if sub == "log" and method == "GET":
                 return await self.pod_io.log(request, ns, name)
@@ -344,6 +352,36 @@ class ResourceHandlers:
             body = await read_body(request, self.service.defs)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def _review(
+        self, request: web.Request, rt: ResourceType, rp: ResourcePath, ns: str
+    ) -> web.Response:
+        """A create-only review kind (`reviews.py`): POST to the collection, nothing stored."""
+        if request.method != "POST" or rp.name is not None or rp.subresource is not None:
+            raise ApiError(
+                405, "MethodNotAllowed", f"{rt.plural}.{rt.group} only accepts create (POST)"
+            )
+        if rt.namespaced and rp.namespace is None:
+            raise ApiError(405, "MethodNotAllowed", "create needs a namespace in the URL")
+        _dry_run(request)  # rejects values other than "All"
+        body = await read_body(request, self.service.defs)
+        answered = reviews.answer(self.access.authorizer, rt, ns, user_of(request), body)
+        return json_response(answered, 201)
+
+    async def _token(self, request: web.Request, ns: str, name: str) -> web.Response:
+        """`POST serviceaccounts/NAME/token` (`token_request.py`)."""
+        if request.method != "POST":
+            raise ApiError(
+                405,
+                "MethodNotAllowed",
+                f"{request.method} is not supported on serviceaccounts/token",
+            )
+        dry_run = _dry_run(request)
+        body = await read_body(request, self.service.defs)
+        answered = request_token(
+            self.service, self.access.signer, self.clock, ns, name, body, dry_run
+        )
+        return json_response(answered, 201)
 
     async def _evict(self, request: web.Request, ns: str, name: str) -> web.Response:
         """`POST pods/NAME/eviction` (see `eviction.py`): 201, or 500 for a pod under two

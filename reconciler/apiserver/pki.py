@@ -47,6 +47,7 @@ __all__ = [
     "ensure_credentials",
     "server_url",
     "ssl_context",
+    "write_private",
 ]
 
 CLUSTER_NAME = "recon"
@@ -463,3 +464,8 @@ def _write_file(path: Path, data: bytes, mode: int) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_private(path: Path, data: bytes) -> None:
+    """Atomically write private material (mode 0600), as this module writes its own keys."""
+    _write_file(path, data, _PRIVATE)

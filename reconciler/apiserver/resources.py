@@ -179,7 +179,23 @@ class BodySubresource:
     verbs: tuple[str, ...] = ("create",)
 
 
-_BODY_SUBRESOURCES = {("", "Pod"): (BodySubresource("eviction", "policy", "v1", "Eviction"),)}
+_BODY_SUBRESOURCES = {
+    ("", "Pod"): (BodySubresource("eviction", "policy", "v1", "Eviction"),),
+    # `kubectl create token`: a TokenRequest answered with a signed token (sa_tokens.py).
+    ("", "ServiceAccount"): (
+        BodySubresource("token", "authentication.k8s.io", "v1", "TokenRequest"),
+    ),
+}
+
+# Kinds served but never stored: one POST is a question and its answer (`reviews.py`), as
+# upstream's create-only review APIs. (group, kind) -> namespaced.
+REVIEW_KINDS: dict[tuple[str, str], bool] = {
+    ("authorization.k8s.io", "SelfSubjectAccessReview"): False,
+    ("authorization.k8s.io", "SubjectAccessReview"): False,
+    ("authorization.k8s.io", "LocalSubjectAccessReview"): True,
+    ("authorization.k8s.io", "SelfSubjectRulesReview"): False,
+    ("authentication.k8s.io", "SelfSubjectReview"): False,
+}
 
 
 @dataclass(frozen=True)
@@ -266,6 +282,7 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
                 definition=name,
             )
         )
+    out.extend(_review_types(defs))
     by_key = {(t.group, t.kind): t for t in out}
     for (group, version, kind), stored_version in _CONVERTED_VERSIONS.items():
         newest = by_key.get((group, kind))
@@ -279,6 +296,28 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
                 definition=older,
                 subresources=frozenset(),
                 storage_version=stored_version,
+            )
+        )
+    return out
+
+
+def _review_types(defs: Definitions) -> list[ResourceType]:
+    """The create-only review kinds (`REVIEW_KINDS`), at their GA version."""
+    out = []
+    for gvk, name in defs.kinds().items():
+        namespaced = REVIEW_KINDS.get((gvk.group, gvk.kind))
+        if namespaced is None or gvk.version != "v1":
+            continue
+        out.append(
+            ResourceType(
+                group=gvk.group,
+                version=gvk.version,
+                kind=gvk.kind,
+                plural=guess_plural(gvk.kind),
+                singular=gvk.kind.lower(),
+                namespaced=namespaced,
+                verbs=("create",),
+                definition=name,
             )
         )
     return out

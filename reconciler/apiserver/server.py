@@ -1,8 +1,9 @@
 """Assembling and running the embedded control plane's API server.
 
-`ApiServer` wires store, registry, object service, lifecycle (GC and namespaces), the aiohttp
-app and TLS together, and bootstraps what a fresh cluster has (the `default`, `kube-system`,
-`kube-public` and `kube-node-lease` namespaces). `recon serve` runs one; tests start one
+`ApiServer` wires store, registry, object service, lifecycle (GC and namespaces), access
+control (authentication, RBAC), the aiohttp app and TLS together, and bootstraps what a fresh
+cluster has (the `default`, `kube-system`, `kube-public` and `kube-node-lease` namespaces and
+the default RBAC policy, `rbac_bootstrap.py`). `recon serve` runs one; tests start one
 in-process on an ephemeral port.
 """
 
@@ -15,14 +16,24 @@ from pathlib import Path
 
 from aiohttp import web
 
+from reconciler.apiserver import rbac_bootstrap
+from reconciler.apiserver.access import Access
 from reconciler.apiserver.app import AppConfig, Handler, build_app
+from reconciler.apiserver.authn import Authenticator
+from reconciler.apiserver.authz import Authorizer
 from reconciler.apiserver.lifecycle import Lifecycle
 from reconciler.apiserver.metrics_api import MetricsSource
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
-from reconciler.apiserver.pki import ServerCredentials, ensure_credentials, ssl_context
+from reconciler.apiserver.pki import (
+    USER_NAME,
+    ServerCredentials,
+    ensure_credentials,
+    ssl_context,
+)
 from reconciler.apiserver.podio import PodStreams
 from reconciler.apiserver.resources import ResourceRegistry, builtin_types
+from reconciler.apiserver.sa_tokens import TokenSigner, load_or_create_key
 from reconciler.clock import Clock, SystemClock
 from reconciler.schema import definitions
 from reconciler.store.sqlite import Store
@@ -84,6 +95,10 @@ class ApiServer:
         self.store = Store(options.data_dir / "state.db")
         self.service = ObjectService(self.store, self.registry, self.defs, strict, self.clock)
         self.lifecycle = Lifecycle(self.service)
+        # Signs ServiceAccount tokens; the key is kept in DATA_DIR/pki so tokens outlive a
+        # restart. The legacy token controller signs with it too (embedded.py wires it).
+        self.signer = TokenSigner(load_or_create_key(options.data_dir / "pki" / "sa.key"))
+        self.authorizer = Authorizer(self.store)
         self._runner: web.AppRunner | None = None
         self.port = options.port
         self.credentials: ServerCredentials | None = None
@@ -105,6 +120,23 @@ class ApiServer:
                     "",
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
                 )
+        # The default RBAC policy, created only when missing: a user's edit is kept.
+        group = "rbac.authorization.k8s.io"
+        policy = [
+            ("clusterroles", rbac_bootstrap.cluster_roles()),
+            ("clusterrolebindings", rbac_bootstrap.cluster_role_bindings()),
+        ]
+        for plural, objects in policy:
+            rt = self.registry.lookup(group, "v1", plural)
+            assert rt is not None
+            for obj in objects:
+                if self.store.find(rt.storage_key, "", obj["metadata"]["name"]) is None:
+                    self.service.create(rt, "", obj)
+
+    @property
+    def ca_certificate(self) -> bytes:
+        """The PEM of the CA clients trust this server by (`ca.crt` of token Secrets)."""
+        return (self.options.data_dir / "pki" / "ca.crt").read_bytes()
 
     async def start(self) -> None:
         self.bootstrap()
@@ -120,7 +152,17 @@ class ApiServer:
             OpenAPIV3(self.defs, self.registry),
             self.clock,
             AppConfig(
-                token=self.credentials.token,
+                access=Access(
+                    Authenticator(
+                        self.credentials.token,
+                        USER_NAME,
+                        self.signer,
+                        self._lookup,
+                        self.clock,
+                    ),
+                    self.authorizer,
+                    self.signer,
+                ),
                 server_address=address,
                 bookmark_interval=self.options.bookmark_interval,
             ),
@@ -139,6 +181,10 @@ class ApiServer:
         )
         await site.start()
         log.info("serving the Kubernetes API on https://%s", address)
+
+    def _lookup(self, resource: str, namespace: str, name: str) -> dict[str, object] | None:
+        stored = self.store.find(resource, namespace, name)
+        return None if stored is None else stored.body
 
     @property
     def kubeconfig(self) -> Path:

@@ -37,10 +37,24 @@ _LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
 # Kinds whose names must be DNS-1123 labels (they become DNS names or path segments).
 _LABEL_NAMED = frozenset({("", "Namespace"), ("", "Service")})
 
+# Kinds whose names need only be valid path segments (upstream's `ValidatePathSegmentName`):
+# RBAC's, whose bootstrap names carry colons (`system:basic-user`).
+_PATH_SEGMENT_NAMED = frozenset(
+    ("rbac.authorization.k8s.io", kind)
+    for kind in ("Role", "ClusterRole", "RoleBinding", "ClusterRoleBinding")
+)
+
 _ANNOTATIONS_MAX_BYTES = 256 * 1024
 
 
 def name_errors(group: str, kind: str, name: str, field: str = "metadata.name") -> list[Cause]:
+    if (group, kind) in _PATH_SEGMENT_NAMED:
+        if name in (".", ".."):
+            return [Cause(field, f"Invalid value: {name!r}: may not be '{name}'")]
+        for bad in ("/", "%"):
+            if bad in name:
+                return [Cause(field, f"Invalid value: {name!r}: may not contain '{bad}'")]
+        return []
     if (group, kind) in _LABEL_NAMED:
         if len(name) > 63 or not _DNS1123_LABEL.match(name):
             return [

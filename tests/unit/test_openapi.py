@@ -190,7 +190,8 @@ class TestFieldValidationSupport:
                     if method == "patch"
                 }
                 for t in registry.in_group_version(group, version):
-                    assert t.kind in kinds, (group, version, t.kind)
+                    if "patch" in t.verbs:  # not the create-only reviews
+                        assert t.kind in kinds, (group, version, t.kind)
 
     def test_scale_operations_are_typed_as_autoscaling_v1_scale(self, openapi: OpenAPIV3) -> None:
         doc = _doc(openapi, "apps", "v1")
