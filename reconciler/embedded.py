@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Literal
 from aiohttp import web
 
 from reconciler.apiserver import metrics_api
+from reconciler.apiserver.errors import ApiError
+from reconciler.apiserver.sa_tokens import API_AUDIENCES, BoundObject
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.base import JSONDict
 from reconciler.client.inprocess import InProcessClient
@@ -36,6 +38,7 @@ from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
+from reconciler.controllers.root_ca import RootCaPublisher
 from reconciler.controllers.sa_token_secrets import TokenSecretsController
 from reconciler.controllers.scheduler import Scheduler
 from reconciler.controllers.serviceaccounts import ServiceAccountsController
@@ -46,6 +49,7 @@ from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
 from reconciler.node.ingress_proxy import IngressProxy
 from reconciler.node.metrics import DEFAULT_RESOLUTION_S, MetricsCollector
+from reconciler.node.pod_tokens import TokenUnavailableError
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
 from reconciler.node.service_gateways import ServiceGateways
 from reconciler.node.service_proxy import ServiceProxy
@@ -128,6 +132,9 @@ class EmbeddedPlane:
         self.controllers.add(Scheduler(self.client, clock))
         self.controllers.add(ServiceAccountsController(self.client, clock))
         self.controllers.add(ClusterRoleAggregationController(self.client, clock))
+        self.controllers.add(
+            RootCaPublisher(self.client, clock, lambda: self.server.ca_certificate.decode())
+        )
         self.controllers.add(
             TokenSecretsController(
                 self.client,
@@ -242,7 +249,13 @@ class EmbeddedPlane:
             )
             await self.dns.start()
         self.agent = NodeAgent(
-            self.client, self.runtime, self.server.clock, settings, prober, services_network=shared
+            self.client,
+            self.runtime,
+            self.server.clock,
+            settings,
+            prober,
+            services_network=shared,
+            token_issuer=self._issue_pod_token,
         )
         await self.agent.start()
         self.server.pod_streams = NodeStreams(self.runtime)
@@ -329,6 +342,32 @@ class EmbeddedPlane:
             await self.runtime.close()
         await self.controllers.stop()
         await self.server.stop()
+
+    def _issue_pod_token(
+        self, pod: JSONDict, audience: str | None, seconds: int
+    ) -> tuple[str, float]:
+        """A token of the pod's ServiceAccount bound to the pod, signed by this server (the
+        node agent's projected `serviceAccountToken` sources): what a TokenRequest with
+        `boundObjectRef` to the pod returns."""
+        meta = pod.get("metadata") or {}
+        namespace = str(meta.get("namespace") or "default")
+        name = str((pod.get("spec") or {}).get("serviceAccountName") or "default")
+        accounts = self.server.registry.lookup("", "v1", "serviceaccounts")
+        assert accounts is not None
+        try:
+            account = self.server.service.get(accounts, namespace, name)
+        except ApiError as exc:
+            raise TokenUnavailableError(f'serviceaccount "{namespace}/{name}" not found') from exc
+        token, expires = self.server.signer.issue(
+            namespace,
+            name,
+            str(account["metadata"].get("uid") or ""),
+            [audience] if audience else list(API_AUDIENCES),
+            self.server.clock.now(),
+            seconds,
+            BoundObject("Pod", str(meta.get("name") or ""), str(meta.get("uid") or "")),
+        )
+        return token, float(expires)
 
     async def _pod_metrics(self, namespace: str, selector: str) -> list[JSONDict]:
         """The PodMetrics (metrics.k8s.io/v1beta1 items) of the pods `selector` matches in

@@ -25,6 +25,7 @@ from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
+from reconciler.apiserver.sa_admission import mount_service_account_token
 from reconciler.apiserver.service_alloc import SERVICE_RESOURCE, ServiceAllocator
 from reconciler.apiserver.validators import KindValidators
 from reconciler.clock import Clock, rfc3339
@@ -133,6 +134,9 @@ class ObjectService:
             registry.set_crd(stored.body)
         # Service cluster IPs and node ports (service_alloc.py): what is taken is rebuilt
         # from the stored Services and kept current by every committed event.
+        # The ServiceAccount admission plugin's token volume (`sa_admission.py`): on in
+        # `recon serve`, whose node issues the tokens; off for a bare API server.
+        self.mount_service_account_tokens = False
         self.service_alloc = ServiceAllocator()
         self.service_alloc.load(s.body for s in store.list(SERVICE_RESOURCE))
         store.hub.add_listener(self.service_alloc.observe)
@@ -385,6 +389,8 @@ class ObjectService:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock.now())
         after_uid(rt.group, rt.kind, obj)
+        if self.mount_service_account_tokens and (rt.group, rt.kind) == ("", "Pod"):
+            mount_service_account_token(obj)
         if rt.is_custom or "spec" in obj or rt.kind in ("Deployment", "Pod"):
             meta["generation"] = 1
         if rt.storage_key == CRD_RESOURCE:

@@ -80,6 +80,9 @@ class ServerOptions:
     port: int = 6443
     kubernetes_version: str | None = None
     bookmark_interval: float = 60.0
+    service_account_tokens: bool = False
+    """Mount a ServiceAccount token volume into every new pod (`sa_admission.py`): for a
+    server whose node agent issues the tokens (`recon serve`)."""
 
 
 class ApiServer:
@@ -94,6 +97,7 @@ class ApiServer:
         self.registry = ResourceRegistry(builtin_types(self.defs))
         self.store = Store(options.data_dir / "state.db")
         self.service = ObjectService(self.store, self.registry, self.defs, strict, self.clock)
+        self.service.mount_service_account_tokens = options.service_account_tokens
         self.lifecycle = Lifecycle(self.service)
         # Signs ServiceAccount tokens; the key is kept in DATA_DIR/pki so tokens outlive a
         # restart. The legacy token controller signs with it too (embedded.py wires it).

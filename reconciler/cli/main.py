@@ -151,6 +151,9 @@ def serve(
         host=host,
         port=port,
         kubernetes_version=kubernetes_version,
+        # Pods get ServiceAccount tokens when containers really run to read them (the
+        # Docker node's agent issues them); simulated pods have no files to read.
+        service_account_tokens=runtime == "docker",
     )
     if runtime == "memory":
         click.secho(

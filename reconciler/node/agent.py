@@ -31,10 +31,12 @@ from reconciler.node.containers import AGENT_LABEL
 from reconciler.node.context import NodeContext, NodeSettings
 from reconciler.node.engine_events import follow_engine_events
 from reconciler.node.node_status import NodeRegistration, allocatable_of
+from reconciler.node.pod_tokens import PodTokens, TokenIssuer
 from reconciler.node.pod_worker import PodWorker, remove_pod_resources
 from reconciler.node.prober import NetworkProber, Prober
 from reconciler.node.service_env import ServiceEnvCache
 from reconciler.node.services_network import ServicesNetwork
+from reconciler.node.volume_files import has_token_volume
 from reconciler.runtime.base import (
     POD_UID_LABEL,
     ContainerRuntime,
@@ -50,6 +52,8 @@ JSONDict = dict[str, Any]
 Ref = tuple[str, str, str]  # (kind, namespace, name)
 
 log = logging.getLogger(__name__)
+
+_TOKEN_REFRESH_S = 60.0
 
 
 def _claim_names(pod: JSONDict) -> set[str]:
@@ -117,6 +121,7 @@ class NodeAgent:
         settings: NodeSettings,
         prober: Prober | None = None,
         services_network: ServicesNetwork | None = None,
+        token_issuer: TokenIssuer | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -142,6 +147,7 @@ class NodeAgent:
             claim=lambda ns, name: self.claims.get(ns, name),
             service_env=self.service_env.for_pod,
             services_network=services_network,
+            tokens=PodTokens(token_issuer, clock) if token_issuer is not None else None,
         )
         self.reclaimer = ClaimReclaimer(runtime, settings.agent_id, self._live_claim_uids)
         self.workers: dict[str, PodWorker] = {}
@@ -185,9 +191,16 @@ class NodeAgent:
             Handlers(on_add=self._claim_changed, on_delete=lambda _c: self.reclaimer.poke())
         )
         self.namespaces.add_handlers(Handlers(on_delete=self._namespace_deleted))
+        if self.ctx.tokens is not None:
+            # A pod made before its namespace's ServiceAccount waits for it (FailedMount of
+            # its token volume): look again as soon as the account is there.
+            accounts = self.factory.informer("v1", "ServiceAccount")
+            accounts.add_handlers(Handlers(on_add=self._account_added))
         loop = asyncio.get_running_loop()
         self._tasks.append(loop.create_task(self._engine_events(stream), name="node-events"))
         self._tasks.append(loop.create_task(self.reclaimer.run(), name="node-reclaim"))
+        if self.ctx.tokens is not None:
+            self._tasks.append(loop.create_task(self._refresh_tokens(), name="node-tokens"))
         self._registration.start()
 
     async def stop(self) -> None:
@@ -223,10 +236,21 @@ class NodeAgent:
         self.workers[uid] = worker
         worker.start(on_done=lambda: self._forget(uid, worker))
 
+    async def _refresh_tokens(self) -> None:
+        """Every minute, pods with projected ServiceAccount tokens rewrite their files: a
+        token past 80 % of its life is replaced then (`pod_tokens.py`), as by the kubelet."""
+        while True:
+            await self.clock.sleep(_TOKEN_REFRESH_S)
+            for worker in list(self.workers.values()):
+                if has_token_volume(worker.pod):
+                    worker.poke(files_changed=True)
+
     def _forget(self, uid: str, worker: PodWorker) -> None:
         if self.workers.get(uid) is worker:
             del self.workers[uid]
             self._refs.pop(uid, None)
+            if self.ctx.tokens is not None:
+                self.ctx.tokens.forget(uid)
         if _claim_names(worker.pod):
             self.reclaimer.poke()  # a claim deleted before its pod was done can go now
 
@@ -272,6 +296,12 @@ class NodeAgent:
                 worker.poke()  # whatever happened while we were deaf, look again
 
         await follow_engine_events(self.runtime, self.clock, stream, seen, resync, "node agent")
+
+    def _account_added(self, account: JSONDict) -> None:
+        namespace = (account.get("metadata") or {}).get("namespace")
+        for worker in list(self.workers.values()):
+            if worker.namespace == namespace and has_token_volume(worker.pod):
+                worker.poke(files_changed=True)
 
     def _namespace_deleted(self, namespace: JSONDict) -> None:
         name = str((namespace.get("metadata") or {}).get("name") or "")

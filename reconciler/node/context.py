@@ -11,6 +11,7 @@ from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.node.backoff import Backoff
 from reconciler.node.env import ObjectLookup
+from reconciler.node.pod_tokens import PodTokens
 from reconciler.node.prober import Prober
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.runtime.base import ContainerRuntime
@@ -57,6 +58,8 @@ class NodeContext:
     """Images known to be on the engine (the pause image: ensured once, not per pod)."""
     services_network: ServicesNetwork | None = None
     """Where cluster IPs live; every sandbox joins it (None: pods get no cluster DNS setup)."""
+    tokens: PodTokens | None = None
+    """ServiceAccount tokens for projected `serviceAccountToken` sources (None: none)."""
 
     @property
     def agent_id(self) -> str:

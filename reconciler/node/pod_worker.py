@@ -45,6 +45,7 @@ from reconciler.node.pod_sandbox import (
 from reconciler.node.probes import ContainerProbes
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.status import ContainerView, PodView, pod_status
+from reconciler.node.volume_files import TokenSource
 from reconciler.node.volumes import VolumeSourceError, prepare_volumes, refresh_file_volumes
 from reconciler.runtime.base import (
     POD_UID_LABEL,
@@ -360,7 +361,9 @@ class PodWorker:
         if self._volumes is not None and self._volumes_for == sandbox.id:
             if self._files_dirty:
                 self._files_dirty = False
-                await refresh_file_volumes(self.pod, ctx.runtime, ctx.lookup, ctx.allocatable)
+                await refresh_file_volumes(
+                    self.pod, ctx.runtime, ctx.lookup, ctx.allocatable, self._token_source()
+                )
             return True
         claims: dict[str, JSONDict | None] = {}
         for volume in (self.pod.get("spec") or {}).get("volumes") or []:
@@ -373,7 +376,13 @@ class PodWorker:
                     await self._bind_claim(claim)
         try:
             self._volumes = await prepare_volumes(
-                self.pod, ctx.runtime, ctx.lookup, ctx.allocatable, claims, ctx.agent_id
+                self.pod,
+                ctx.runtime,
+                ctx.lookup,
+                ctx.allocatable,
+                claims,
+                ctx.agent_id,
+                self._token_source(),
             )
         except VolumeSourceError as exc:
             self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}")
@@ -382,6 +391,10 @@ class PodWorker:
         self._volumes_for = sandbox.id
         self._files_dirty = False
         return True
+
+    def _token_source(self) -> TokenSource | None:
+        tokens = self.ctx.tokens
+        return tokens.token if tokens is not None else None
 
     async def _bind_claim(self, claim: JSONDict) -> None:
         """The node is the storage provisioner: a claim becomes a named engine volume, which

@@ -11,13 +11,21 @@ from __future__ import annotations
 import base64
 import binascii
 import posixpath
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.node.env import ConfigError, ObjectLookup, field_value, resource_value
+from reconciler.node.pod_tokens import TokenUnavailableError
 
-__all__ = ["FileContent", "VolumeSourceError", "is_file_volume", "volume_files"]
+__all__ = [
+    "FileContent",
+    "TokenSource",
+    "VolumeSourceError",
+    "has_token_volume",
+    "is_file_volume",
+    "volume_files",
+]
 
 JSONDict = dict[str, Any]
 
@@ -34,6 +42,15 @@ class FileContent:
 class VolumeSourceError(Exception):
     """The volume cannot be set up yet (its ConfigMap or Secret is missing): the pod waits in
     ContainerCreating, as on Kubernetes, and retries when the object appears."""
+
+
+def has_token_volume(pod: Mapping[str, Any]) -> bool:
+    """Whether a volume of the pod projects a ServiceAccount token (refreshed over time)."""
+    for volume in (pod.get("spec") or {}).get("volumes") or []:
+        for part in (volume.get("projected") or {}).get("sources") or []:
+            if isinstance(part, dict) and isinstance(part.get("serviceAccountToken"), dict):
+                return True
+    return False
 
 
 def is_file_volume(volume: Mapping[str, Any]) -> bool:
@@ -141,13 +158,35 @@ def _downward_files(
     return out
 
 
+TokenSource = Callable[[JSONDict, "str | None", int], str]
+"""(pod, audience, expirationSeconds) -> a ServiceAccount token for the pod (`pod_tokens`)."""
+
+
+def _token_file(
+    volume: str, pod: JSONDict, source: JSONDict, tokens: TokenSource | None
+) -> tuple[str, bytes]:
+    path = _check_path(volume, str(source.get("path") or ""))
+    if tokens is None:
+        raise VolumeSourceError(
+            f"volume {volume!r}: serviceAccountToken: this node cannot issue tokens"
+        )
+    seconds = int(source.get("expirationSeconds") or 3600)
+    audience = source.get("audience") or None
+    try:
+        return path, tokens(pod, str(audience) if audience else None, seconds).encode()
+    except TokenUnavailableError as exc:
+        raise VolumeSourceError(f"volume {volume!r}: serviceAccountToken: {exc}") from exc
+
+
 def volume_files(
     pod: JSONDict,
     volume: JSONDict,
     lookup: ObjectLookup,
     node_allocatable: Mapping[str, str] | None = None,
+    tokens: TokenSource | None = None,
 ) -> dict[str, FileContent]:
-    """Relative path -> content for a file-backed volume; raises VolumeSourceError."""
+    """Relative path -> content for a file-backed volume; raises VolumeSourceError.
+    `tokens` serves projected `serviceAccountToken` sources."""
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
     name = str(volume.get("name") or "")
     allocatable = node_allocatable or {}
@@ -177,5 +216,8 @@ def volume_files(
             elif isinstance(part.get("downwardAPI"), dict):
                 items = part["downwardAPI"].get("items") or []
                 files.update(_downward_files(name, pod, items, mode, allocatable))
+            elif isinstance(part.get("serviceAccountToken"), dict):
+                path, token = _token_file(name, pod, part["serviceAccountToken"], tokens)
+                files[path] = FileContent(token, mode)
         return files
     raise VolumeSourceError(f"volume {name!r} is not file-backed")

@@ -24,7 +24,12 @@ from reconciler.node.atomic_writer import write_files
 from reconciler.node.claim_volumes import claim_volume_labels, claim_volume_name
 from reconciler.node.containers import PreparedVolume
 from reconciler.node.env import ObjectLookup
-from reconciler.node.volume_files import VolumeSourceError, is_file_volume, volume_files
+from reconciler.node.volume_files import (
+    TokenSource,
+    VolumeSourceError,
+    is_file_volume,
+    volume_files,
+)
 from reconciler.runtime.base import POD_UID_LABEL, ContainerRuntime
 
 __all__ = [
@@ -79,6 +84,7 @@ async def prepare_volumes(
     node_allocatable: Mapping[str, str],
     claims: Mapping[str, JSONDict | None],
     agent_id: str,
+    tokens: TokenSource | None = None,
 ) -> dict[str, PreparedVolume]:
     """Every volume of the pod, ready to mount. `claims` maps claim names to the PVCs found
     (None when missing: the pod waits); the volumes of claims are labelled with `agent_id`."""
@@ -114,7 +120,7 @@ async def prepare_volumes(
                 "volume", engine_volume, read_only=bool(source.get("readOnly"))
             )
         elif is_file_volume(volume):
-            files = volume_files(pod, volume, lookup, node_allocatable)
+            files = volume_files(pod, volume, lookup, node_allocatable, tokens)
             path = await runtime.ensure_memory_dir(uid, name)
             write_files(Path(path), files)
             prepared[name] = PreparedVolume("bind", path, read_only=True, file_backed=True)
@@ -133,8 +139,10 @@ async def refresh_file_volumes(
     runtime: ContainerRuntime,
     lookup: ObjectLookup,
     node_allocatable: Mapping[str, str],
+    tokens: TokenSource | None = None,
 ) -> bool:
-    """Rewrite the file-backed volumes whose sources changed; returns whether any did.
+    """Rewrite the file-backed volumes whose sources changed (a ServiceAccount token
+    replaced included); returns whether any did.
     A source that disappeared leaves the last files in place (as the kubelet does)."""
     uid = str((pod.get("metadata") or {}).get("uid") or "")
     changed = False
@@ -142,7 +150,7 @@ async def refresh_file_volumes(
         if not is_file_volume(volume):
             continue
         try:
-            files = volume_files(pod, volume, lookup, node_allocatable)
+            files = volume_files(pod, volume, lookup, node_allocatable, tokens)
         except VolumeSourceError:
             continue
         path = await runtime.ensure_memory_dir(uid, str(volume.get("name") or ""))

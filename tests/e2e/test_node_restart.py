@@ -15,9 +15,18 @@ pytestmark = pytest.mark.e2e
 
 
 def _containers(agent_label: str) -> dict[str, str]:
-    """Running containers of this server: name -> id."""
+    """Running pod containers of this server (not its Service gateways): name -> id."""
     out = subprocess.run(
-        ["docker", "ps", "--filter", f"label={agent_label}", "--format", "{{.Names}} {{.ID}}"],
+        [
+            "docker",
+            "ps",
+            "--filter",
+            f"label={agent_label}",
+            "--filter",
+            "label=recon.dev/pod-uid",
+            "--format",
+            "{{.Names}} {{.ID}}",
+        ],
         capture_output=True,
         text=True,
         check=True,

@@ -68,9 +68,18 @@ def _list(server: ReconServer, path: str) -> list[JSONDict]:
 
 
 def _engine_containers(agent: str) -> list[JSONDict]:
-    """Every container (running or not) this server's node agent made on the engine."""
+    """Every pod container (running or not) this server's node agent made on the engine
+    (its Service gateways, e.g. the `kubernetes` Service's, are not pods')."""
     ids = subprocess.run(
-        ["docker", "ps", "-aq", "--filter", f"label=recon.dev/agent={agent}"],
+        [
+            "docker",
+            "ps",
+            "-aq",
+            "--filter",
+            f"label=recon.dev/agent={agent}",
+            "--filter",
+            "label=recon.dev/pod-uid",
+        ],
         capture_output=True,
         text=True,
         check=True,
