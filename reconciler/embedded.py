@@ -44,10 +44,8 @@ from reconciler.controllers.scheduler import Scheduler
 from reconciler.controllers.serviceaccounts import ServiceAccountsController
 from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
-from reconciler.node.api_access import ApiAccess
 from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
-from reconciler.node.ingress_proxy import IngressProxy
 from reconciler.node.metrics import DEFAULT_RESOLUTION_S, MetricsCollector
 from reconciler.node.pod_tokens import TokenUnavailableError
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
@@ -61,6 +59,8 @@ from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
 if TYPE_CHECKING:
     from reconciler.gitops.manager import AppManager
     from reconciler.gitops.webhook_receiver import WebhookReceiver
+    from reconciler.node.api_access import ApiAccess
+    from reconciler.node.ingress_proxy import IngressProxy
 
 log = logging.getLogger(__name__)
 
@@ -263,14 +263,19 @@ class EmbeddedPlane:
         self.metrics = MetricsCollector(
             self.runtime,
             self.server.clock,
-            self.agent_id,
             settings.node_name,
             self.agent.pods.get,
+            self.agent.pods.list,
             resolution=opts.metric_resolution,
         )
         self.metrics.start()
         self.server.metrics = self.metrics
         if opts.runtime == "docker":
+            # Imported here: only a Docker node routes from the host (and the in-memory
+            # runtime's benchmarks count every MB).
+            from reconciler.node.api_access import ApiAccess
+            from reconciler.node.ingress_proxy import IngressProxy
+
             # NodePort and LoadBalancer Services on 127.0.0.1, to the pods' published ports.
             # The node-port proxy and the ingress route from the same caches.
             informers = self._routing_informers = InformerFactory(self.client, self.server.clock)

@@ -237,12 +237,15 @@ class NodeAgent:
         worker.start(on_done=lambda: self._forget(uid, worker))
 
     async def _refresh_tokens(self) -> None:
-        """Every minute, pods with projected ServiceAccount tokens rewrite their files: a
-        token past 80 % of its life is replaced then (`pod_tokens.py`), as by the kubelet."""
+        """Every minute, pods holding a ServiceAccount token past 80 % of its life rewrite
+        their token files with a new one (`pod_tokens.py`), as the kubelet does; the others
+        are left alone (a worker's pass asks the engine about its containers)."""
+        tokens = self.ctx.tokens
+        assert tokens is not None
         while True:
             await self.clock.sleep(_TOKEN_REFRESH_S)
-            for worker in list(self.workers.values()):
-                if has_token_volume(worker.pod):
+            for uid, worker in list(self.workers.items()):
+                if tokens.due(uid):
                     worker.poke(files_changed=True)
 
     def _forget(self, uid: str, worker: PodWorker) -> None:

@@ -50,6 +50,11 @@ class PodTokens:
         self._tokens[key] = (token, now + (expires - now) * REFRESH_AT)
         return token
 
+    def due(self, pod_uid: str) -> bool:
+        """Whether one of the pod's tokens is to be replaced now (its files rewritten)."""
+        now = self._clock.now().timestamp()
+        return any(uid == pod_uid and now >= at for (uid, _, _), (_, at) in self._tokens.items())
+
     def forget(self, pod_uid: str) -> None:
         for key in [k for k in self._tokens if k[0] == pod_uid]:
             del self._tokens[key]

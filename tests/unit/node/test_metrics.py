@@ -4,7 +4,7 @@ metrics.k8s.io API over HTTP (a fake runtime reports the usage; a manual clock t
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from reconciler.apiserver.metrics_api import answer
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.clock import ManualClock
 from reconciler.node.metrics import HostSample, MetricsCollector, parse_meminfo, parse_proc_stat
-from reconciler.runtime.base import ContainerState, ContainerStatus, ResourceUsage
+from reconciler.runtime.base import ResourceUsage
 from reconciler.runtime.cgroup_usage import cgroup_dirs, read_usage
 
 JSONDict = dict[str, Any]
@@ -63,52 +63,53 @@ def test_proc_stat_and_meminfo() -> None:
 
 
 class FakeRuntime:
-    """Containers of two pods, with usage the test sets."""
+    """Usage the test sets, by container id."""
 
     def __init__(self) -> None:
-        self.records: list[ContainerState] = []
         self.usages: dict[str, ResourceUsage] = {}
-
-    def add(self, cid: str, pod: str, container: str, role: str = "") -> None:
-        labels = {
-            "recon.dev/agent": "agent-1",
-            "recon.dev/pod-uid": f"uid-{pod}",
-            "recon.dev/pod-name": pod,
-            "recon.dev/pod-namespace": "default",
-            "recon.dev/container-name": container,
-        }
-        if role:
-            labels["recon.dev/role"] = role
-        self.records.append(ContainerState(cid, cid, "img", labels, ContainerStatus.RUNNING))
-
-    async def list_containers(
-        self, label_selector: Mapping[str, str] | None = None
-    ) -> list[ContainerState]:
-        wanted = dict(label_selector or {})
-        return [r for r in self.records if wanted.items() <= dict(r.labels).items()]
 
     async def usage(self, container_id: str) -> ResourceUsage | None:
         return self.usages.get(container_id)
 
 
-def pods(namespace: str, name: str) -> JSONDict | None:
-    return {
-        "metadata": {
-            "name": name,
-            "namespace": namespace,
-            "uid": f"uid-{name}",
-            "labels": {"app": name.split("-")[0]},
+class Node:
+    """Pods bound to `node-a` whose statuses name their running containers (as the node
+    agent writes them), and one pod of another node."""
+
+    def __init__(self) -> None:
+        self.pods: dict[str, JSONDict] = {}
+        self.add("web-1", [("app", "c1"), ("sidecar", "c2")])
+        self.add("db-1", [("db", "c3")])
+        self.add("elsewhere-1", [("x", "c9")], node="node-b")
+
+    def add(self, name: str, containers: list[tuple[str, str]], node: str = "node-a") -> None:
+        self.pods[name] = {
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "uid": f"uid-{name}",
+                "labels": {"app": name.split("-")[0]},
+            },
+            "spec": {"nodeName": node},
+            "status": {
+                "containerStatuses": [
+                    {"name": c, "containerID": f"docker://{cid}", "state": {"running": {}}}
+                    for c, cid in containers
+                ]
+            },
         }
-    }
+
+    def get(self, namespace: str, name: str) -> JSONDict | None:
+        return self.pods.get(name)
+
+    def list(self) -> list[JSONDict]:
+        return list(self.pods.values())
 
 
 @pytest.fixture
-def collector() -> tuple[MetricsCollector, FakeRuntime, ManualClock]:
+def collector() -> tuple[MetricsCollector, FakeRuntime, ManualClock, Node]:
     runtime = FakeRuntime()
-    runtime.add("s1", "web-1", "", role="sandbox")
-    runtime.add("c1", "web-1", "app")
-    runtime.add("c2", "web-1", "sidecar")
-    runtime.add("c3", "db-1", "db")
+    node = Node()
     clock = ManualClock()
     # 3 s of busy CPU per 15 s round; memory grows by 1 GiB a round.
     rounds = itertools.count()
@@ -117,29 +118,28 @@ def collector() -> tuple[MetricsCollector, FakeRuntime, ManualClock]:
         n = next(rounds)
         return HostSample(n * 3_000_000_000, (n + 1) << 30)
 
-    made = MetricsCollector(runtime, clock, "agent-1", "node-a", pods, resolution=15, host=host)
-    return made, runtime, clock
+    made = MetricsCollector(runtime, clock, "node-a", node.get, node.list, resolution=15, host=host)
+    return made, runtime, clock, node
 
 
 async def test_rates_need_two_samples_and_are_per_container(
-    collector: tuple[MetricsCollector, FakeRuntime, ManualClock],
+    collector: tuple[MetricsCollector, FakeRuntime, ManualClock, Node],
 ) -> None:
-    made, runtime, clock = collector
+    made, runtime, clock, _node = collector
     runtime.usages = {
-        "s1": ResourceUsage(10**12, 1),
         "c1": ResourceUsage(1_000_000_000, 10 << 20),
         "c2": ResourceUsage(0, 1 << 20),
         "c3": ResourceUsage(5_000_000_000, 100 << 20),
+        "c9": ResourceUsage(0, 1),
     }
     await made.scrape()
     assert made.pod_metrics() == [] and made.node_metrics() == []
     clock.advance(15)
     runtime.usages["c1"] = ResourceUsage(4_000_000_000, 12 << 20)  # 3 s of CPU in 15 s
     runtime.usages["c2"] = ResourceUsage(150_000_000, 2 << 20)
-    runtime.usages["c3"] = ResourceUsage(5_000_000_000, 100 << 20)
     await made.scrape()
     metrics = {m["metadata"]["name"]: m for m in made.pod_metrics()}
-    assert set(metrics) == {"db-1", "web-1"}
+    assert set(metrics) == {"db-1", "web-1"}  # not the other node's pod
     web = metrics["web-1"]
     assert web["metadata"]["labels"] == {"app": "web"}
     assert web["window"] == "15s" and web["timestamp"] == "2026-01-01T00:00:15Z"
@@ -153,18 +153,17 @@ async def test_rates_need_two_samples_and_are_per_container(
     assert node["usage"] == {"cpu": "200000000n", "memory": f"{2 << 20}Ki"}
 
 
-async def test_a_gone_or_replaced_pod_is_not_reported(
-    collector: tuple[MetricsCollector, FakeRuntime, ManualClock],
+async def test_a_gone_or_restarted_container_is_not_reported(
+    collector: tuple[MetricsCollector, FakeRuntime, ManualClock, Node],
 ) -> None:
-    made, runtime, clock = collector
+    made, runtime, clock, node = collector
     runtime.usages = {"c1": ResourceUsage(0, 1 << 20), "c3": ResourceUsage(0, 1 << 20)}
-    made.pods = lambda ns, name: pods(ns, name) if name == "web-1" else None
+    del node.pods["db-1"]
     await made.scrape()
     clock.advance(15)
     await made.scrape()
     assert [m["metadata"]["name"] for m in made.pod_metrics()] == ["web-1"]
-    runtime.records = [r for r in runtime.records if r.id != "c1"]  # restarted: new id
-    runtime.add("c1b", "web-1", "app")
+    node.add("web-1", [("app", "c1b")])  # restarted: a new engine container
     runtime.usages["c1b"] = ResourceUsage(0, 1 << 20)
     clock.advance(15)
     await made.scrape()

@@ -73,9 +73,12 @@ def test_tokens_are_reused_until_80_percent_of_their_life() -> None:
     subject = pod()
     assert tokens.token(subject, None, 3607) == "token-1"
     clock.advance(2800)  # < 80 % of 3607 s
+    assert not tokens.due("u1")
     assert tokens.token(subject, None, 3607) == "token-1"
     clock.advance(100)  # past 2885.6 s
+    assert tokens.due("u1") and not tokens.due("other")
     assert tokens.token(subject, None, 3607) == "token-2"
+    assert not tokens.due("u1")
     assert tokens.token(subject, "vault", 100) == "token-3"  # at least 600 s
     assert issued[-1] == 600
     tokens.forget("u1")
