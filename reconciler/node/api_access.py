@@ -25,14 +25,13 @@ from reconciler.client.errors import AlreadyExistsError, ClientError, NotFoundEr
 from reconciler.clock import Clock
 from reconciler.cluster_network import SERVICES_BRIDGE_ADDRESS
 from reconciler.node.services_network import ServicesNetwork
+from reconciler.node.tcp_splice import splice
 
 __all__ = ["ApiAccess", "master_endpoints", "master_service"]
 
 JSONDict = dict[str, Any]
 
 log = logging.getLogger(__name__)
-
-_CHUNK = 64 * 1024
 
 
 def master_service() -> JSONDict:
@@ -68,17 +67,6 @@ def master_endpoints(address: str, port: int) -> JSONDict:
             }
         ],
     }
-
-
-async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
-    try:
-        while data := await src.read(_CHUNK):
-            dst.write(data)
-            await dst.drain()
-        if dst.can_write_eof():
-            dst.write_eof()
-    except (ConnectionError, OSError):
-        dst.transport.abort()
 
 
 class ApiAccess:
@@ -183,10 +171,7 @@ class ApiAccess:
             except OSError:
                 writer.transport.abort()
                 return
-            try:
-                await asyncio.gather(_pump(reader, up_writer), _pump(up_reader, writer))
-            finally:
-                up_writer.close()
+            await splice(reader, writer, up_reader, up_writer)
         finally:
             writer.close()
             if task is not None:

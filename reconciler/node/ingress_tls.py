@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-__all__ = ["CertificateError", "Certificates"]
+__all__ = ["CertificateError", "Certificates", "self_signed"]
 
 JSONDict = dict[str, Any]
 
@@ -52,9 +52,11 @@ def _context_from_pem(pem: bytes) -> ssl.SSLContext:
     return context
 
 
-def _fake_pem() -> bytes:
+def self_signed(common_name: str, dns_names: list[str]) -> tuple[bytes, bytes]:
+    """(certificate PEM, key PEM) of a fresh self-signed EC certificate valid for a year:
+    the fallback certificate, and what tests make a `kubernetes.io/tls` Secret from."""
     key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, FAKE_NAME)])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = datetime.datetime.now(datetime.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -64,7 +66,7 @@ def _fake_pem() -> bytes:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - datetime.timedelta(minutes=5))
         .not_valid_after(now + datetime.timedelta(days=365))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("ingress.local")]), False)
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName(n) for n in dns_names]), False)
         .sign(key, hashes.SHA256())
     )
     key_pem = key.private_bytes(
@@ -72,7 +74,7 @@ def _fake_pem() -> bytes:
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    return cert.public_bytes(serialization.Encoding.PEM) + key_pem
+    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 def _secret_pem(secret: JSONDict) -> bytes:
@@ -95,7 +97,8 @@ class Certificates:
     """TLS contexts by Secret, made once per Secret version."""
 
     def __init__(self) -> None:
-        self.fallback = _context_from_pem(_fake_pem())
+        cert, key = self_signed(FAKE_NAME, ["ingress.local"])
+        self.fallback = _context_from_pem(cert + key)
         self._by_secret: dict[tuple[str, str], tuple[str, ssl.SSLContext]] = {}
 
     def context_for(self, secret: JSONDict) -> ssl.SSLContext:

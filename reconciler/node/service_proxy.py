@@ -52,6 +52,7 @@ from reconciler.node.service_routes import (
     plan_node_ports,
     serving,
 )
+from reconciler.node.tcp_splice import splice
 
 __all__ = ["ServiceProxy"]
 
@@ -60,7 +61,6 @@ JSONDict = dict[str, Any]
 log = logging.getLogger(__name__)
 
 BACKEND_HOST = "127.0.0.1"  # where the node agent publishes pod ports
-_CHUNK = 64 * 1024
 
 
 class _Listener:
@@ -107,21 +107,6 @@ def _reset(writer: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     writer.transport.abort()
-
-
-async def _pump(
-    src: asyncio.StreamReader, dst: asyncio.StreamWriter, other: asyncio.StreamWriter
-) -> None:
-    """Copy until EOF, then half-close `dst`; on an error abort both sides."""
-    try:
-        while data := await src.read(_CHUNK):
-            dst.write(data)
-            await dst.drain()
-        if dst.can_write_eof():
-            dst.write_eof()
-    except (ConnectionError, OSError):
-        dst.transport.abort()
-        other.transport.abort()
 
 
 class ServiceProxy:
@@ -314,12 +299,7 @@ class ServiceProxy:
                 return
             backend, up_reader, up_writer = upstream
             listener.used(client, backend, now)
-            try:
-                await asyncio.gather(
-                    _pump(reader, up_writer, writer), _pump(up_reader, writer, up_writer)
-                )
-            finally:
-                up_writer.close()
+            await splice(reader, writer, up_reader, up_writer)
         finally:
             writer.close()
             if task is not None:

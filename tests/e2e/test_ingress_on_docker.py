@@ -5,7 +5,6 @@ certificate of a `kubectl create secret tls` Secret, HTTP to that host is redire
 
 from __future__ import annotations
 
-import datetime
 import http.client
 import socket
 import ssl
@@ -15,11 +14,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import NameOID
 
+from reconciler.node.ingress_tls import self_signed
 from tests.e2e.conftest import Kubectl, ReconServer, free_port, running_docker_server
 
 pytestmark = pytest.mark.e2e
@@ -81,30 +77,10 @@ spec:
 
 
 def _certificate(directory: Path) -> tuple[Path, Path, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, HOST)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(HOST)]), False)
-        .sign(key, hashes.SHA256())
-    )
-    pem = cert.public_bytes(serialization.Encoding.PEM)
+    pem, key = self_signed(HOST, [HOST])
     cert_path, key_path = directory / "tls.crt", directory / "tls.key"
     cert_path.write_bytes(pem)
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    key_path.write_bytes(key)
     return cert_path, key_path, pem
 
 

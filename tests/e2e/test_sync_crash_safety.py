@@ -44,8 +44,11 @@ def test_kill_9_during_a_sync_converges_after_restart(
     kubectl.run("apply", "-f", "-", input=json.dumps(app))
 
     def created() -> int:
+        """The Application's ConfigMaps (not the root CA publisher's `kube-root-ca.crt`)."""
         status, body = fresh_server.request("GET", "/api/v1/namespaces/crashy/configmaps")
-        return len(body["items"]) if status == 200 else 0
+        if status != 200:
+            return 0
+        return sum(1 for i in body["items"] if i["metadata"]["name"].startswith("cm"))
 
     seen = wait_until(
         lambda: created() or None, 60, "the sync to start creating objects", interval=0.01
@@ -59,10 +62,12 @@ def test_kill_9_during_a_sync_converges_after_restart(
         return (got.get("sync") or {}).get("status") == "Synced" and created() == COUNT
 
     wait_until(converged, 120, "the Application to converge after the restart")
-    items = kubectl.json("-n", "crashy", "get", "configmaps")["items"]
-    names = sorted(
-        i["metadata"]["name"] for i in items if i["metadata"]["name"] != "kube-root-ca.crt"
-    )
+    items = [  # not the root CA publisher's
+        i
+        for i in kubectl.json("-n", "crashy", "get", "configmaps")["items"]
+        if i["metadata"]["name"] != "kube-root-ca.crt"
+    ]
+    names = sorted(i["metadata"]["name"] for i in items)
     assert names == [f"cm{i:03}" for i in range(COUNT)]
     for item in items:
         number = int(item["metadata"]["name"][2:])

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import datetime
 import json
 import socket
 import ssl
@@ -19,14 +18,12 @@ import pytest
 from aiohttp import web
 from aiohttp.abc import AbstractResolver, ResolveResult
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.node.ingress_proxy import IngressProxy
-from reconciler.node.ingress_tls import FAKE_NAME
+from reconciler.node.ingress_tls import FAKE_NAME, self_signed
 
 JSONDict = dict[str, Any]
 NETWORKING = "networking.k8s.io/v1"
@@ -87,29 +84,6 @@ class Pod:
     async def stop(self) -> None:
         if self.runner is not None:
             await self.runner.cleanup()
-
-
-def certificate(host: str) -> tuple[bytes, bytes]:
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), False)
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    return cert.public_bytes(serialization.Encoding.PEM), key_pem
 
 
 async def served_certificate_name(port: int, server_name: str) -> str:
@@ -332,7 +306,7 @@ async def test_https_by_sni_redirects_http_and_falls_back_on_a_bad_secret(
     harness: Harness,
 ) -> None:
     await harness.backend("web", "web-1")
-    cert, key = certificate("secure.test")
+    cert, key = self_signed("secure.test", ["secure.test"])
     await harness.client.create(
         {
             "apiVersion": "v1",
