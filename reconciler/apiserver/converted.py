@@ -17,25 +17,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.apiserver import errors
-from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.hpa_conversion import hpa_v1_to_v2, hpa_v2_to_v1
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.resources import ResourceType
-from reconciler.merge import (
-    PatchError,
-    apply_json_patch,
-    apply_merge_patch,
-    apply_strategic_merge_patch,
-)
-from reconciler.schema.patchmeta import PatchMeta
 
 __all__ = ["CONVERTED", "Conversion", "ConvertedVersion"]
 
 JSONDict = dict[str, Any]
-
-PATCH_JSON = "application/json-patch+json"
-PATCH_MERGE = "application/merge-patch+json"
-PATCH_STRATEGIC = "application/strategic-merge-patch+json"
 
 
 @dataclass(frozen=True)
@@ -98,29 +86,7 @@ class ConvertedVersion:
         self, namespace: str, name: str, content_type: str, patch: object, **options: Any
     ) -> JSONDict:
         current = self.service.get(self.stored, namespace, name)
-        seen = self._out(current)
-        try:
-            if content_type == PATCH_JSON:
-                if not isinstance(patch, list):
-                    raise errors.bad_request("a json patch must be a JSON array of operations")
-                result = apply_json_patch(seen, patch)
-            elif content_type == PATCH_MERGE:
-                result = apply_merge_patch(seen, patch)
-            elif content_type == PATCH_STRATEGIC and self.rt.definition is not None:
-                if not isinstance(patch, dict):
-                    raise errors.bad_request("a strategic merge patch must be a JSON object")
-                meta = PatchMeta.for_definition(self.service.defs, self.rt.definition)
-                result = apply_strategic_merge_patch(seen, patch, meta)
-            else:
-                raise ApiError(
-                    415, "UnsupportedMediaType", f"unsupported patch type {content_type}"
-                )
-        except PatchError as e:
-            raise ApiError(
-                422, "Invalid", f"the patch could not be applied: {e}", self.rt.kind, name
-            ) from e
-        if not isinstance(result, dict):
-            raise errors.bad_request("the patched object is not a JSON object")
+        result = self.service.applied_patch(self.rt, name, self._out(current), content_type, patch)
         metadata = result.setdefault("metadata", {})
         if isinstance(metadata, dict):
             metadata.setdefault("resourceVersion", current["metadata"].get("resourceVersion"))

@@ -536,22 +536,13 @@ class ObjectService:
         self._after_write(rt, stored.body)
         return stored.body
 
-    def patch(
-        self,
-        rt: ResourceType,
-        namespace: str,
-        name: str,
-        content_type: str,
-        patch: object,
-        *,
-        subresource: str | None = None,
-        dry_run: bool = False,
-        strict: bool = True,
-        warnings: StrList | None = None,
+    def applied_patch(
+        self, rt: ResourceType, name: str, doc: JSONDict, content_type: str, patch: object
     ) -> JSONDict:
-        ns = namespace if rt.namespaced else ""
-        current = self._current(rt, ns, name)
-        doc = Store.copy_of(current)
+        """`patch` (JSON, merge or strategic merge, by `content_type`) applied to `doc` as
+        `rt` is patched; the Status errors the apiserver gives for a patch that cannot be.
+        Also serves versions converted at the edge (`converted.py`), which patch the object
+        as seen in the requested version."""
         try:
             if content_type == PATCH_JSON:
                 if not isinstance(patch, list):
@@ -586,6 +577,24 @@ class ObjectService:
             ) from e
         if not isinstance(result, dict):
             raise errors.bad_request("the patched object is not a JSON object")
+        return result
+
+    def patch(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        content_type: str,
+        patch: object,
+        *,
+        subresource: str | None = None,
+        dry_run: bool = False,
+        strict: bool = True,
+        warnings: StrList | None = None,
+    ) -> JSONDict:
+        ns = namespace if rt.namespaced else ""
+        current = self._current(rt, ns, name)
+        result = self.applied_patch(rt, name, Store.copy_of(current), content_type, patch)
         result_meta = result.setdefault("metadata", {})
         if not isinstance(result_meta, dict):
             raise errors.bad_request("metadata must be an object")
