@@ -46,13 +46,13 @@ from reconciler.controllers.informer import Handlers, Informer, InformerFactory
 from reconciler.node.ingress_routes import (
     Backend,
     IngressTable,
-    ingress_status_patch,
     plan_ingresses,
     served,
 )
 from reconciler.node.ingress_tls import CertificateError, Certificates
 from reconciler.node.pod_sandbox import PUBLISHED_PORTS_ANNOTATION
-from reconciler.node.service_routes import serving
+from reconciler.node.service_proxy import BACKEND_HOST
+from reconciler.node.service_routes import address_status_patch, serving
 
 __all__ = ["IngressProxy"]
 
@@ -60,7 +60,6 @@ JSONDict = dict[str, Any]
 
 log = logging.getLogger(__name__)
 
-BACKEND_HOST = "127.0.0.1"  # where the node agent publishes pod ports
 _API = "networking.k8s.io/v1"
 _HOP_BY_HOP = frozenset(
     {
@@ -235,7 +234,7 @@ class IngressProxy:
         if table.ingresses and missing and (self._retry is None or self._retry.done()):
             self._retry = asyncio.get_running_loop().create_task(self._retry_later())
         for ingress in self.ingresses.list():
-            patch = ingress_status_patch(ingress, self.host, served(ingress, self.classes.get))
+            patch = address_status_patch(ingress, self.host, served(ingress, self.classes.get))
             if patch is not None:
                 await self._patch_status(ingress, patch)
 

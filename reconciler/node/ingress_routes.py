@@ -45,7 +45,6 @@ __all__ = [
     "IngressTable",
     "Match",
     "PathRoute",
-    "ingress_status_patch",
     "plan_ingresses",
     "served",
 ]
@@ -336,17 +335,3 @@ def plan_ingresses(
         tls=tls,
         ingresses=tuple(names),
     )
-
-
-def ingress_status_patch(ingress: JSONDict, host: str, serving: bool) -> JSONDict | None:
-    """The status patch that shows `host` as the Ingress's address while it is served here
-    (and takes it away when it no longer is); None when nothing is to change."""
-    current = ((ingress.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
-    ours = [{"ip": host}]
-    if serving:
-        if [{"ip": i.get("ip")} for i in current if isinstance(i, dict)] == ours:
-            return None
-        return {"status": {"loadBalancer": {"ingress": ours}}}
-    if current and all(isinstance(i, dict) and i.get("ip") == host for i in current):
-        return {"status": {"loadBalancer": {"ingress": None}}}
-    return None

@@ -35,6 +35,7 @@ from reconciler.node.pod_sandbox import PUBLISHED_PORTS_ANNOTATION
 
 __all__ = [
     "NodePortRoute",
+    "address_status_patch",
     "affinity_of",
     "load_balancer_status_patch",
     "plan_node_ports",
@@ -174,16 +175,22 @@ def plan_node_ports(
     return routes
 
 
-def load_balancer_status_patch(service: JSONDict, host: str) -> JSONDict | None:
-    """The status patch that makes a LoadBalancer Service show `host` as its ingress (and
-    takes it away once the Service is no longer one); None when nothing is to change."""
-    spec = service.get("spec") or {}
-    ingress = ((service.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+def address_status_patch(obj: JSONDict, host: str, serving: bool) -> JSONDict | None:
+    """The status patch that shows `host` in `status.loadBalancer.ingress` while this host
+    serves the object (a LoadBalancer Service, an Ingress), and takes it away once it no
+    longer does; None when nothing is to change."""
+    ingress = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
     ours = [{"ip": host}]
-    if spec.get("type") == "LoadBalancer":
+    if serving:
         if [{"ip": i.get("ip")} for i in ingress if isinstance(i, dict)] == ours:
             return None
         return {"status": {"loadBalancer": {"ingress": ours}}}
     if ingress and all(isinstance(i, dict) and i.get("ip") == host for i in ingress):
         return {"status": {"loadBalancer": {"ingress": None}}}
     return None
+
+
+def load_balancer_status_patch(service: JSONDict, host: str) -> JSONDict | None:
+    """`address_status_patch` for a Service: shown while it is a LoadBalancer."""
+    serving = (service.get("spec") or {}).get("type") == "LoadBalancer"
+    return address_status_patch(service, host, serving)

@@ -11,10 +11,10 @@ import pytest
 from reconciler.node.ingress_routes import (
     CONTROLLER,
     IngressTable,
-    ingress_status_patch,
     plan_ingresses,
     served,
 )
+from reconciler.node.service_routes import address_status_patch
 
 JSONDict = dict[str, Any]
 
@@ -297,12 +297,12 @@ def test_tls_hosts_name_their_secret_and_redirect_flag(world: World) -> None:
 
 def test_status_patch_shows_the_host_while_served() -> None:
     plain = ingress("i")
-    assert ingress_status_patch(plain, "127.0.0.1", True) == {
+    assert address_status_patch(plain, "127.0.0.1", True) == {
         "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}
     }
     shown = {**plain, "status": {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}}}
-    assert ingress_status_patch(shown, "127.0.0.1", True) is None
-    assert ingress_status_patch(shown, "127.0.0.1", False) == {
+    assert address_status_patch(shown, "127.0.0.1", True) is None
+    assert address_status_patch(shown, "127.0.0.1", False) == {
         "status": {"loadBalancer": {"ingress": None}}
     }
-    assert ingress_status_patch(plain, "127.0.0.1", False) is None
+    assert address_status_patch(plain, "127.0.0.1", False) is None
