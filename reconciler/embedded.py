@@ -21,8 +21,8 @@ from aiohttp import web
 
 from reconciler.apiserver import metrics_api
 from reconciler.apiserver.errors import ApiError
-from reconciler.apiserver.sa_tokens import API_AUDIENCES, BoundObject
 from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.apiserver.token_request import issue_token
 from reconciler.client.base import JSONDict
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import Clock
@@ -357,21 +357,19 @@ class EmbeddedPlane:
         meta = pod.get("metadata") or {}
         namespace = str(meta.get("namespace") or "default")
         name = str((pod.get("spec") or {}).get("serviceAccountName") or "default")
-        accounts = self.server.registry.lookup("", "v1", "serviceaccounts")
-        assert accounts is not None
+        spec: JSONDict = {
+            "expirationSeconds": seconds,
+            "boundObjectRef": {"kind": "Pod", "name": meta.get("name"), "uid": meta.get("uid")},
+        }
+        if audience:
+            spec["audiences"] = [audience]
+        server = self.server
         try:
-            account = self.server.service.get(accounts, namespace, name)
+            token, expires = issue_token(
+                server.service, server.signer, server.clock, namespace, name, spec
+            )
         except ApiError as exc:
-            raise TokenUnavailableError(f'serviceaccount "{namespace}/{name}" not found') from exc
-        token, expires = self.server.signer.issue(
-            namespace,
-            name,
-            str(account["metadata"].get("uid") or ""),
-            [audience] if audience else list(API_AUDIENCES),
-            self.server.clock.now(),
-            seconds,
-            BoundObject("Pod", str(meta.get("name") or ""), str(meta.get("uid") or "")),
-        )
+            raise TokenUnavailableError(exc.message) from exc
         return token, float(expires)
 
     async def _pod_metrics(self, namespace: str, selector: str) -> list[JSONDict]:

@@ -18,7 +18,7 @@ from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.sa_tokens import API_AUDIENCES, BoundObject, TokenSigner
 from reconciler.clock import Clock, rfc3339
 
-__all__ = ["DEFAULT_EXPIRATION", "MIN_EXPIRATION", "request_token"]
+__all__ = ["DEFAULT_EXPIRATION", "MIN_EXPIRATION", "issue_token", "request_token"]
 
 JSONDict = dict[str, Any]
 
@@ -110,6 +110,35 @@ def _bound(service: ObjectService, namespace: str, spec: JSONDict, name: str) ->
     return BoundObject(kind, target, uid)
 
 
+def _account(service: ObjectService, namespace: str, name: str) -> JSONDict:
+    rt = service.registry.lookup("", "v1", "serviceaccounts")
+    assert rt is not None
+    return service.get(rt, namespace, name)  # 404 in the account's words when missing
+
+
+def issue_token(
+    service: ObjectService,
+    signer: TokenSigner,
+    clock: Clock,
+    namespace: str,
+    name: str,
+    spec: JSONDict,
+) -> tuple[str, int]:
+    """(token, expiry in epoch seconds) for ServiceAccount `namespace/name` as a
+    TokenRequest with `spec` would issue it (checked the same way), for a caller in the
+    process (the node agent's projected token volumes); ApiError when it cannot be."""
+    account = _account(service, namespace, name)
+    return signer.issue(
+        namespace,
+        name,
+        str(account["metadata"].get("uid") or ""),
+        _audiences(spec, name),
+        clock.now(),
+        _expiration(spec, name),
+        _bound(service, namespace, spec, name),
+    )
+
+
 def request_token(
     service: ObjectService,
     signer: TokenSigner,
@@ -120,10 +149,7 @@ def request_token(
     dry_run: bool,
 ) -> JSONDict:
     """The answered TokenRequest for ServiceAccount `namespace/name`."""
-    rt = service.registry.lookup("", "v1", "serviceaccounts")
-    assert rt is not None
-    account = service.get(rt, namespace, name)
-    spec = _spec(body, name)
+    account, spec = _account(service, namespace, name), _spec(body, name)
     expiration = _expiration(spec, name)
     audiences = _audiences(spec, name)
     bound = _bound(service, namespace, spec, name)
