@@ -22,7 +22,6 @@ each run. A dry run runs no hooks. Hook objects carry `recon.dev/hook-of: <app>`
 
 from __future__ import annotations
 
-import asyncio
 import copy
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -223,4 +222,4 @@ class HookRunner:
                 await self.client.get(api_version, kind, name, namespace)
             except NotFoundError:
                 return
-            await asyncio.sleep(0.1)
+            await self.clock.sleep(self.poll)
