@@ -231,6 +231,10 @@ def hpa(obj: JSONDict) -> None:
         ]
 
 
+def priority_class(obj: JSONDict) -> None:
+    obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
+
+
 DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("", "Pod"): pod,
     ("", "Service"): service,
@@ -244,6 +248,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("batch", "Job"): job,
     ("batch", "CronJob"): cronjob,
     ("autoscaling", "HorizontalPodAutoscaler"): hpa,
+    ("scheduling.k8s.io", "PriorityClass"): priority_class,
 }
 
 

@@ -24,6 +24,12 @@ from typing import Any
 from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.priority import (
+    admit_pod,
+    check_class,
+    check_class_delete,
+    keep_pod_priority,
+)
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
 from reconciler.apiserver.sa_admission import mount_service_account_token
 from reconciler.apiserver.service_alloc import SERVICE_RESOURCE, ServiceAllocator
@@ -75,6 +81,8 @@ _SERVER_SET_METADATA = (
     "selfLink",
 )
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
+POD_RESOURCE = "core/pods"
+PRIORITY_CLASS_RESOURCE = "scheduling.k8s.io/priorityclasses"
 NAMESPACE_RESOURCE = "core/namespaces"
 
 
@@ -383,7 +391,11 @@ class ObjectService:
         if "status" in rt.subresources and rt.is_custom:
             obj.pop("status", None)
         self._default(rt, obj)
+        if rt.storage_key == POD_RESOURCE:
+            admit_pod(obj, self._priority_classes())  # priority.py: 403 for an unknown class
         self._validate(rt, obj, strict, warnings, spec_checks=True)
+        if rt.storage_key == PRIORITY_CLASS_RESOURCE:
+            check_class(obj, None, self._priority_classes().values())
         if rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, None)  # cluster IP, node ports (service_alloc.py)
         meta["uid"] = str(uuid.uuid4())
@@ -405,6 +417,13 @@ class ObjectService:
             raise errors.from_store_error(e, rt.plural, meta["name"], rt.group) from e
         self._after_write(rt, stored.body)
         return stored.body
+
+    def _priority_classes(self) -> dict[str, JSONDict]:
+        """Every stored PriorityClass by name (a handful: read when a pod is created)."""
+        return {
+            str(s.body["metadata"]["name"]): s.body
+            for s in self.store.list(PRIORITY_CLASS_RESOURCE)
+        }
 
     def _generate_name(self, rt: ResourceType, namespace: str, prefix: str) -> str:
         alphabet = "bcdfghjklmnpqrstvwxz2456789"
@@ -504,8 +523,12 @@ class ObjectService:
                 meta.pop(key, None)
         if subresource is None:
             self._default(rt, obj)
+            if rt.storage_key == POD_RESOURCE:
+                keep_pod_priority(obj, old)
         spec_changed = subresource is None and obj.get("spec") != old.get("spec")
         self._validate(rt, obj, strict, warnings, spec_checks=spec_changed)
+        if subresource is None and rt.storage_key == PRIORITY_CLASS_RESOURCE:
+            check_class(obj, old, self._priority_classes().values())
         if subresource is None and rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, old)  # keep, check, allocate (service_alloc.py)
         include_status = "status" not in rt.subresources
@@ -630,6 +653,8 @@ class ObjectService:
     ) -> DeleteResult:
         ns = namespace if rt.namespaced else ""
         current = self._current(rt, ns, name)
+        if rt.storage_key == PRIORITY_CLASS_RESOURCE:
+            check_class_delete(name)
         old_meta = current.body.get("metadata", {})
         preconditions = preconditions or {}
         if preconditions.get("uid") and preconditions["uid"] != old_meta.get("uid"):
@@ -678,7 +703,7 @@ class ObjectService:
 
     def _grace_period(self, rt: ResourceType, obj: JSONDict, requested: int | None) -> int:
         """Only pods bound to a node wait for their containers to stop."""
-        if rt.storage_key != "core/pods" or not obj.get("spec", {}).get("nodeName"):
+        if rt.storage_key != POD_RESOURCE or not obj.get("spec", {}).get("nodeName"):
             return 0
         if requested is not None:
             return max(0, requested)

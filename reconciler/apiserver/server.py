@@ -16,7 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
-from reconciler.apiserver import rbac_bootstrap
+from reconciler.apiserver import priority, rbac_bootstrap
 from reconciler.apiserver.access import Access
 from reconciler.apiserver.app import AppConfig, Handler, build_app
 from reconciler.apiserver.authn import Authenticator
@@ -124,13 +124,15 @@ class ApiServer:
                     "",
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
                 )
-        # The default RBAC policy, created only when missing: a user's edit is kept.
-        group = "rbac.authorization.k8s.io"
-        policy = [
-            ("clusterroles", rbac_bootstrap.cluster_roles()),
-            ("clusterrolebindings", rbac_bootstrap.cluster_role_bindings()),
+        # The default RBAC policy and the system PriorityClasses, created only when
+        # missing: a user's edit is kept.
+        rbac = "rbac.authorization.k8s.io"
+        builtin = [
+            (rbac, "clusterroles", rbac_bootstrap.cluster_roles()),
+            (rbac, "clusterrolebindings", rbac_bootstrap.cluster_role_bindings()),
+            ("scheduling.k8s.io", "priorityclasses", priority.system_classes()),
         ]
-        for plural, objects in policy:
+        for group, plural, objects in builtin:
             rt = self.registry.lookup(group, "v1", plural)
             assert rt is not None
             for obj in objects:

@@ -371,6 +371,22 @@ _COLUMNS: dict[str, list[JSON]] = {
     ],
     "ServiceAccount": [_NAME, _col("Secrets", "string", "The number of secrets listed."), _AGE],
     "Endpoints": [_NAME, _col("Endpoints", "string", "The set of addresses and ports."), _AGE],
+    "PriorityClass": [
+        _NAME,
+        _col("Value", "integer", "value represents the integer value of this priority class."),
+        _col(
+            "Global-Default",
+            "boolean",
+            "globalDefault specifies whether this PriorityClass should be considered as the "
+            "default priority for pods that do not have any priority class.",
+        ),
+        _AGE,
+        _col(
+            "PreemptionPolicy",
+            "string",
+            "preemptionPolicy is the Policy for preempting pods with lower priority.",
+        ),
+    ],
     "PodDisruptionBudget": [
         _NAME,
         _col("Min Available", "string", "The minimum number of pods that must be available."),
@@ -746,6 +762,17 @@ def _print_secret(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     return [_name(obj), _str(obj.get("type"), "Opaque"), len(keys), _age(obj, now)]
 
 
+def _print_priority_class(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    value = obj.get("value")
+    return [
+        _name(obj),
+        value if isinstance(value, int) else 0,
+        obj.get("globalDefault") is True,
+        _age(obj, now),
+        _str(obj.get("preemptionPolicy"), ""),
+    ]
+
+
 def _print_namespace(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     default = "Terminating" if _deleting(obj) else "Active"
     return [_name(obj), _str(_get(obj, "status", "phase"), default), _age(obj, now)]
@@ -1095,6 +1122,7 @@ _PRINTERS: dict[str, _Printer] = {
     "ServiceAccount": _print_service_account,
     "Endpoints": _print_endpoints,
     "PodDisruptionBudget": _print_pdb,
+    "PriorityClass": _print_priority_class,
     "HorizontalPodAutoscaler": _print_hpa,
     "Ingress": _print_ingress,
     "IngressClass": _print_ingress_class,

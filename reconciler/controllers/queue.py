@@ -10,15 +10,19 @@ object becomes one reconcile of its latest state. The queue guarantees:
 - `add_rate_limited` delays a failing key exponentially (5 ms doubling to 1000 s, per
   key), `forget` resets it after a success;
 - `add_after` schedules a key on the injected clock (requeue after a deadline, a probe
-  period, a back-off).
+  period, a back-off);
+- with a `rank`, the waiting key of lowest rank is handed out first, ties in the order
+  added (the scheduler's queue: a pod of higher priority jumps the queue).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 from typing import Generic, TypeVar
 
 from reconciler.clock import Clock
@@ -31,9 +35,18 @@ class ShutDownError(Exception):
 
 
 class WorkQueue(Generic[K]):
-    def __init__(self, clock: Clock, base_delay: float = 0.005, max_delay: float = 1000.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        base_delay: float = 0.005,
+        max_delay: float = 1000.0,
+        rank: Callable[[K], int] | None = None,
+    ) -> None:
         self._clock = clock
         self._queue: deque[K] = deque()
+        self._rank = rank
+        self._ranked: list[tuple[int, int, K]] = []  # a heap, used instead with a rank
+        self._added = itertools.count()
         self._queued: set[K] = set()
         self._processing: set[K] = set()
         self._dirty_while_processing: set[K] = set()
@@ -45,7 +58,7 @@ class WorkQueue(Generic[K]):
         self._max = max_delay
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._queued)
 
     def add(self, key: K) -> None:
         if self._shut_down:
@@ -56,7 +69,10 @@ class WorkQueue(Generic[K]):
         if key in self._queued:
             return
         self._queued.add(key)
-        self._queue.append(key)
+        if self._rank is None:
+            self._queue.append(key)
+        else:
+            heapq.heappush(self._ranked, (self._rank(key), next(self._added), key))
         self._wake.set()
 
     def add_after(self, key: K, delay: float) -> None:
@@ -97,12 +113,12 @@ class WorkQueue(Generic[K]):
         return self._failures.get(key, 0)
 
     async def get(self) -> K:
-        while not self._queue:
+        while not self._queued:
             if self._shut_down:
                 raise ShutDownError
             self._wake.clear()
             await self._wake.wait()
-        key = self._queue.popleft()
+        key = self._queue.popleft() if self._rank is None else heapq.heappop(self._ranked)[2]
         self._queued.discard(key)
         self._processing.add(key)
         return key

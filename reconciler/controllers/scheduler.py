@@ -16,6 +16,13 @@ one `NodeUsage` per node instead of adding up every pod of the cache (which made
 
 Binding is a patch of `spec.nodeName` (the API server allows it while the pod is unbound,
 as the `pods/binding` subresource would). Pods naming another `schedulerName` are left alone.
+
+Pod priority (`spec.priority`, resolved from the PriorityClass at admission): waiting pods
+are taken highest priority first, and a pod that fits nowhere preempts pods of lower
+priority (`preemption.py` chooses them): the victims get a `DisruptionTarget` condition, a
+Preempted Event and a graceful deletion, and the pod is nominated to the node
+(`status.nominatedNodeName`, the NOMINATED NODE column), whose room is kept for it: pods of
+lower priority are placed as if it were already there. It binds when the victims are gone.
 """
 
 from __future__ import annotations
@@ -33,8 +40,10 @@ from reconciler.controllers.base import Result
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
 from reconciler.controllers.nodefit import NodeUsage, Requests, fits, pod_requests, usage_fits
 from reconciler.controllers.podutil import is_terminal
+from reconciler.controllers.preemption import Budget, Candidate, Choice, plan, pod_priority
 from reconciler.controllers.queue import WorkQueue
 from reconciler.quantity import QuantityError
+from reconciler.selectors import SelectorError, label_selector_from_spec
 
 __all__ = ["SCHEDULER_NAME", "NodeLedger", "Scheduler", "choose_node"]
 
@@ -79,6 +88,23 @@ def choose_node(
 
 
 _EMPTY = NodeUsage()
+
+
+def _candidate(pod: JSONDict) -> Candidate | None:
+    """A bound pod as preemption weighs it (None if its requests cannot be read)."""
+    meta = pod.get("metadata") or {}
+    try:
+        requests = pod_requests(pod.get("spec") or {})
+    except QuantityError:
+        return None
+    return Candidate(
+        str(meta.get("namespace") or ""),
+        str(meta.get("name") or ""),
+        pod_priority(pod),
+        requests,
+        str((pod.get("status") or {}).get("startTime") or meta.get("creationTimestamp") or ""),
+        meta.get("labels") or {},
+    )
 
 
 class NodeLedger:
@@ -143,16 +169,24 @@ class Scheduler:
     def __init__(self, client: Client, clock: Clock) -> None:
         self.client = client
         self.clock = clock
-        self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
+        # Waiting pods are taken highest priority first (the last known priority of each).
+        self._priorities: dict[ObjKey, int] = {}
+        self.queue: WorkQueue[ObjKey] = WorkQueue(
+            clock, rank=lambda key: -self._priorities.get(key, 0)
+        )
         self.recorder = EventRecorder(client, clock, SCHEDULER_NAME)
         self.pods: Informer | None = None
         self.nodes: Informer | None = None
+        self.budgets: Informer | None = None
         self._unschedulable: set[ObjKey] = set()
         self.ledger = NodeLedger()
+        # Pods nominated to a node by their preemption: key -> (node, priority, requests).
+        self._nominated: dict[ObjKey, tuple[str, int, Requests]] = {}
 
     def setup(self, factory: InformerFactory) -> None:
         self.pods = factory.informer("v1", "Pod")
         self.nodes = factory.informer("v1", "Node")
+        self.budgets = factory.informer("policy/v1", "PodDisruptionBudget")
         self.pods.add_handlers(
             Handlers(
                 on_add=self._pod_changed,
@@ -178,16 +212,37 @@ class Scheduler:
         )
 
     def _pod_changed(self, pod: JSONDict) -> None:
+        key = obj_key(pod)
         if self.ledger.observe(pod):
             self._retry_unschedulable()  # resources were freed
-        if self._wants_scheduling(pod):
-            self.queue.add(obj_key(pod))
+        wants = self._wants_scheduling(pod)
+        self._note_nomination(key, pod if wants else None)
+        if wants:
+            self._priorities[key] = pod_priority(pod)
+            self.queue.add(key)
+        else:
+            self._priorities.pop(key, None)
 
     def _pod_deleted(self, pod: JSONDict) -> None:
-        self._unschedulable.discard(obj_key(pod))
+        key = obj_key(pod)
+        self._unschedulable.discard(key)
+        self._priorities.pop(key, None)
+        self._note_nomination(key, None)
         self.ledger.observe(pod, deleted=True)
         if (pod.get("spec") or {}).get("nodeName"):
             self._retry_unschedulable()  # resources were freed
+
+    def _note_nomination(self, key: ObjKey, waiting: JSONDict | None) -> None:
+        node = ((waiting or {}).get("status") or {}).get("nominatedNodeName")
+        if waiting is None or not node:
+            if self._nominated.pop(key, None) is not None:
+                self._retry_unschedulable()  # the room kept for it is free again
+            return
+        try:
+            requests = pod_requests(waiting.get("spec") or {})
+        except QuantityError:
+            requests = Requests()
+        self._nominated[key] = (str(node), pod_priority(waiting), requests)
 
     def _node_updated(self, old: JSONDict, new: JSONDict) -> None:
         def shape(node: JSONDict) -> tuple[Any, ...]:
@@ -205,17 +260,38 @@ class Scheduler:
         for key in self._unschedulable:
             self.queue.add(key)
 
+    def _usage_for(self, key: ObjKey, priority: int) -> Mapping[str, NodeUsage]:
+        """The ledger plus the room kept for pods nominated by their preemption, of at least
+        `priority` (a pod of lower priority must not take it; upstream's nominated pods)."""
+        usage = self.ledger.usage
+        kept = [
+            (node, requests)
+            for other, (node, their_priority, requests) in self._nominated.items()
+            if other != key and their_priority >= priority
+        ]
+        if not kept:
+            return usage
+        with_kept = dict(usage)
+        for node, requests in kept:
+            with_kept[node] = with_kept.get(node, _EMPTY).plus(requests)
+        return with_kept
+
     async def reconcile(self, key: ObjKey) -> Result:
         assert self.pods is not None and self.nodes is not None
         pod = self.pods.get(*key)
         if pod is None or not self._wants_scheduling(pod):
             self._unschedulable.discard(key)
             return Result()
-        node, message = choose_node(pod, self.nodes.list(), self.ledger.usage)
+        nodes = self.nodes.list()
+        usage = self._usage_for(key, pod_priority(pod))
+        node, message = choose_node(pod, nodes, usage)
         namespace, name = key
         if node is None:
             self._unschedulable.add(key)
-            await self._mark_unschedulable(pod, message)
+            nominated, why = await self._preempt(pod, nodes, usage)
+            if why:
+                message = f"{message} preemption: {why}"
+            await self._mark_unschedulable(pod, message, nominated)
             return Result()
         self._unschedulable.discard(key)
         try:
@@ -226,7 +302,7 @@ class Scheduler:
             return Result()
         except ConflictError:
             return Result(error="pod changed while binding")
-        status = {
+        status: JSONDict = {
             "conditions": [
                 {
                     "type": "PodScheduled",
@@ -236,6 +312,8 @@ class Scheduler:
                 }
             ]
         }
+        if (pod.get("status") or {}).get("nominatedNodeName"):
+            status["nominatedNodeName"] = None  # placed: the nomination has served
         with contextlib.suppress(NotFoundError):
             await self.client.patch(
                 "v1",
@@ -251,14 +329,109 @@ class Scheduler:
         )
         return Result()
 
-    async def _mark_unschedulable(self, pod: JSONDict, message: str) -> None:
+    async def _preempt(
+        self, pod: JSONDict, nodes: list[JSONDict], usage: Mapping[str, NodeUsage]
+    ) -> tuple[str | None, str]:
+        """Evict pods of lower priority for `pod` if that makes it fit somewhere: (the node
+        it is nominated to, "") or (its current nomination, why preemption does not help)."""
+        assert self.pods is not None
+        spec = pod.get("spec") or {}
+        current = (pod.get("status") or {}).get("nominatedNodeName") or None
+        if spec.get("preemptionPolicy") == "Never":
+            return current, "not eligible due to preemptionPolicy=Never."
+        priority = pod_priority(pod)
+        on_nodes: dict[str, list[Candidate]] = {}
+        for other in self.pods.list():
+            where = (other.get("spec") or {}).get("nodeName")
+            if not where or is_terminal(other):
+                continue
+            if (other.get("metadata") or {}).get("deletionTimestamp"):
+                if where == current and pod_priority(other) < priority:
+                    # Its victims are still going: wait for them, do not preempt more.
+                    return current, "not eligible due to a terminating pod on the nominated node."
+                continue
+            candidate = _candidate(other)
+            if candidate is not None:
+                on_nodes.setdefault(str(where), []).append(candidate)
+        choice, why = plan(pod, nodes, usage, on_nodes, self._budgets())
+        if choice is None:
+            return current, why
+        await self._evict(pod, choice)
+        return choice.node, ""
+
+    def _budgets(self) -> list[Budget]:
+        assert self.budgets is not None
+        found = []
+        for budget in self.budgets.list():
+            try:
+                selector = label_selector_from_spec((budget.get("spec") or {}).get("selector"))
+            except SelectorError:
+                continue
+            allowed = (budget.get("status") or {}).get("disruptionsAllowed")
+            namespace = str((budget.get("metadata") or {}).get("namespace") or "")
+            found.append(Budget(namespace, selector, allowed if isinstance(allowed, int) else 0))
+        return found
+
+    async def _evict(self, pod: JSONDict, choice: Choice) -> None:
+        """Preempt `choice.victims` for `pod`: upstream's DisruptionTarget condition, an
+        Event on each, a graceful deletion; lower-priority pods nominated to the node lose
+        their nomination (the room they were promised is taken)."""
+        assert self.pods is not None
+        meta = pod.get("metadata") or {}
+        who = f"{meta.get('namespace')}/{meta.get('name')}"
+        priority = pod_priority(pod)
+        for victim in choice.victims:
+            cached = self.pods.get(victim.namespace, victim.name)
+            condition = {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "reason": "PreemptionByScheduler",
+                "message": f"{SCHEDULER_NAME}: preempting to accommodate a higher priority pod",
+                "lastTransitionTime": rfc3339(self.clock.now()),
+            }
+            with contextlib.suppress(NotFoundError):
+                await self.client.patch(
+                    "v1",
+                    "Pod",
+                    victim.name,
+                    {"status": {"conditions": [condition]}},
+                    namespace=victim.namespace,
+                    patch_type="strategic",
+                    subresource="status",
+                )
+                await self.client.delete("v1", "Pod", victim.name, victim.namespace)
+                if cached is not None:
+                    self.recorder.record(
+                        cached, "Normal", "Preempted", f"Preempted by {who} on node {choice.node}"
+                    )
+        for other, (node, their_priority, _requests) in list(self._nominated.items()):
+            if node == choice.node and their_priority < priority and other != obj_key(pod):
+                with contextlib.suppress(NotFoundError):
+                    await self.client.patch(
+                        "v1",
+                        "Pod",
+                        other[1],
+                        {"status": {"nominatedNodeName": None}},
+                        namespace=other[0],
+                        patch_type="strategic",
+                        subresource="status",
+                    )
+
+    async def _mark_unschedulable(
+        self, pod: JSONDict, message: str, nominated: str | None = None
+    ) -> None:
         status = pod.get("status") or {}
         for condition in status.get("conditions") or []:
-            if condition.get("type") == "PodScheduled" and condition.get("message") == message:
+            if (
+                condition.get("type") == "PodScheduled"
+                and condition.get("message") == message
+                and (status.get("nominatedNodeName") or None) == nominated
+            ):
                 return  # already says so
         meta = pod.get("metadata") or {}
         patch = {
             "status": {
+                "nominatedNodeName": nominated,
                 "phase": "Pending",
                 "conditions": [
                     {

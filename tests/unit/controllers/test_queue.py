@@ -46,3 +46,20 @@ async def test_an_earlier_request_replaces_the_timer() -> None:
     clock.advance(3600)
     assert await ready(queue) == []  # the hour-long timer was cancelled, not kept too
     await queue.shut_down()
+
+
+async def test_with_a_rank_the_lowest_waiting_key_goes_first_ties_in_order_added() -> None:
+    ranks = {"low": 0, "high": -10, "mid": -5, "also-low": 0}
+    queue: WorkQueue[str] = WorkQueue(ManualClock(), rank=ranks.__getitem__)
+    for key in ("low", "high", "also-low", "mid", "high"):
+        queue.add(key)
+    assert len(queue) == 4  # a waiting key is there once
+    assert await ready(queue) == ["high", "mid", "low", "also-low"]
+    # a key re-added while processing comes back with its rank
+    queue.add("low")
+    key = await queue.get()
+    queue.add("low")
+    queue.add("mid")
+    queue.done(key)
+    assert await ready(queue) == ["mid", "low"]
+    await queue.shut_down()

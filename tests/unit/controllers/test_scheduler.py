@@ -212,7 +212,10 @@ async def test_a_waiting_pod_is_placed_when_a_bound_one_finishes_or_goes(plane: 
     for name in ("a", "b"):
         await p.eventually(lambda n=name: where(n), what=f"{name} bound")  # type: ignore[misc]
     await p.client.create(pod("c"))
-    full = "0/1 nodes are available: 1 Too many pods."
+    no_victims = (
+        " preemption: 0/1 nodes are available: 1 No preemption victims found for incoming pod."
+    )
+    full = "0/1 nodes are available: 1 Too many pods." + no_victims
     await p.eventually(lambda: waiting("c", full), what="c unschedulable")
     # a finishes: its slot is free, and nothing else happens that would retry c
     await _phase(p, "a", "Succeeded")
@@ -223,7 +226,7 @@ async def test_a_waiting_pod_is_placed_when_a_bound_one_finishes_or_goes(plane: 
     await p.eventually(lambda: waiting("d", full), what="d unschedulable")
     await p.client.delete("v1", "Pod", "c", "default", grace_period=0)
     await p.eventually(
-        lambda: waiting("d", "0/1 nodes are available: 1 Insufficient cpu."),
+        lambda: waiting("d", "0/1 nodes are available: 1 Insufficient cpu." + no_victims),
         what="d waits for cpu, not a slot",
     )
     await p.client.delete("v1", "Pod", "b", "default", grace_period=0)
@@ -235,3 +238,135 @@ async def test_a_waiting_pod_is_placed_when_a_bound_one_finishes_or_goes(plane: 
 
     await p.eventually(settled, what="the ledger as the cache")
     assert made[0].ledger.usage == {"n1": NodeUsage(1, 700, 0)}
+
+
+# -- priority and preemption --------------------------------------------------------------
+
+
+def _classed(name: str, cpu: str, priority_class: str | None = None) -> dict[str, Any]:
+    body = pod(name, cpu=cpu)
+    if priority_class:
+        body["spec"]["priorityClassName"] = priority_class
+    return body
+
+
+async def _status(p: Any, name: str) -> dict[str, Any]:
+    got = await p.client.get("v1", "Pod", name, "default")
+    return {"node": got["spec"].get("nodeName"), **(got.get("status") or {})}
+
+
+async def test_a_higher_priority_pod_preempts_and_keeps_the_room_it_freed(plane: Any) -> None:
+    p = await plane(lambda client, clock: Scheduler(client, clock))
+    await p.client.create(node("n1", cpu="2"))
+    await p.client.create(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "high"},
+            "value": 1000,
+        }
+    )
+    for name, started in (("young", "2026-01-01T00:05:00Z"), ("old", "2026-01-01T00:00:00Z")):
+        await p.client.create(_classed(name, "1"))
+        await p.eventually(lambda n=name: _bound(p, n), what=f"{name} bound")  # type: ignore[misc]
+        await p.client.patch(
+            "v1",
+            "Pod",
+            name,
+            {"status": {"startTime": started}},
+            namespace="default",
+            subresource="status",
+        )
+    await p.client.create(_classed("vip", "1", "high"))
+
+    async def nominated() -> Any:
+        status = await _status(p, "vip")
+        return status.get("nominatedNodeName") == "n1" and status
+
+    status = await p.eventually(nominated, what="vip nominated")
+    assert status["node"] is None
+    (scheduled,) = [c for c in status["conditions"] if c["type"] == "PodScheduled"]
+    # the placement failure; once the victim is going, retries say the pod waits for it
+    assert scheduled["message"] in (
+        "0/1 nodes are available: 1 Insufficient cpu.",
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to a "
+        "terminating pod on the nominated node.",
+    )
+    # the victim: of the two pods of lower priority, the one running for less time, told
+    # why and deleted gracefully
+    young = await p.client.get("v1", "Pod", "young", "default")
+    assert young["metadata"].get("deletionTimestamp")
+    (target,) = [c for c in young["status"]["conditions"] if c["type"] == "DisruptionTarget"]
+    assert (target["status"], target["reason"]) == ("True", "PreemptionByScheduler")
+    old = await p.client.get("v1", "Pod", "old", "default")
+    assert not old["metadata"].get("deletionTimestamp")
+
+    async def preempted_event() -> Any:
+        events = (await p.client.list("v1", "Event", "default")).items
+        return [e["message"] for e in events if e.get("reason") == "Preempted"]
+
+    assert await p.eventually(preempted_event, what="the Preempted event") == [
+        "Preempted by default/vip on node n1"
+    ]
+    # a pod of lower priority arriving now does not take the room kept for vip
+    await p.client.create(_classed("late", "1"))
+    await p.client.delete("v1", "Pod", "young", "default", grace_period=0)  # the kubelet is done
+    assert await p.eventually(lambda: _bound(p, "vip"), what="vip bound") == "n1"
+    status = await _status(p, "vip")
+    assert "nominatedNodeName" not in status
+    late = await p.eventually(lambda: _unschedulable(p, "late"), what="late waits")
+    assert late.startswith("0/1 nodes are available: 1 Insufficient cpu. preemption:")
+    assert not (await p.client.get("v1", "Pod", "old", "default"))["metadata"].get(
+        "deletionTimestamp"
+    )
+
+
+async def _bound(p: Any, name: str) -> str:
+    got = await p.client.get("v1", "Pod", name, "default")
+    return str(got["spec"].get("nodeName") or "")
+
+
+async def _unschedulable(p: Any, name: str) -> str:
+    got = await p.client.get("v1", "Pod", name, "default")
+    for condition in (got.get("status") or {}).get("conditions") or []:
+        if condition["type"] == "PodScheduled" and condition["status"] == "False":
+            return str(condition["message"])
+    return ""
+
+
+async def test_never_preempting_pods_wait_and_the_highest_waiting_pod_goes_first(
+    plane: Any,
+) -> None:
+    p = await plane(lambda client, clock: Scheduler(client, clock))
+    await p.client.create(node("n1", cpu="1"))
+    for name, value, policy in (("polite", 500, "Never"), ("urgent", 900, "Never")):
+        await p.client.create(
+            {
+                "apiVersion": "scheduling.k8s.io/v1",
+                "kind": "PriorityClass",
+                "metadata": {"name": name},
+                "value": value,
+                "preemptionPolicy": policy,
+            }
+        )
+    await p.client.create(_classed("holder", "1"))
+    assert await p.eventually(lambda: _bound(p, "holder"), what="holder bound") == "n1"
+    for name in ("first", "polite", "urgent"):
+        await p.client.create(_classed(name, "1", None if name == "first" else name))
+    for name in ("first", "polite", "urgent"):
+        message = await p.eventually(
+            lambda n=name: _unschedulable(p, n),  # type: ignore[misc]
+            what=f"{name} unschedulable",
+        )
+    assert message == (
+        "0/1 nodes are available: 1 Insufficient cpu. preemption: not eligible due to "
+        "preemptionPolicy=Never."
+    )
+    assert "nominatedNodeName" not in await _status(p, "urgent")
+    assert not (await p.client.get("v1", "Pod", "holder", "default"))["metadata"].get(
+        "deletionTimestamp"
+    )
+    # room for one: the pod of highest priority takes it, though it came last
+    await p.client.delete("v1", "Pod", "holder", "default", grace_period=0)
+    assert await p.eventually(lambda: _bound(p, "urgent"), what="urgent bound") == "n1"
+    assert await _bound(p, "polite") == "" and await _bound(p, "first") == ""

@@ -91,7 +91,8 @@ async def test_pod_that_fits_no_node_stays_pending_with_the_reason(node: NodeHar
     scheduled = next(c for c in pod["status"]["conditions"] if c["type"] == "PodScheduled")
     assert scheduled["reason"] == "Unschedulable"
     assert scheduled["message"] == (
-        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector."
+        "0/1 nodes are available: 1 node(s) didn't match Pod's node affinity/selector. "
+        "preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
     )
     assert not pod["spec"].get("nodeName") and phase(pod) == "Pending"
     # Labelling the node makes it fit: the scheduler retries on node changes.
