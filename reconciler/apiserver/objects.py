@@ -24,6 +24,7 @@ from typing import Any
 from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.pod_update import pod_update_errors
 from reconciler.apiserver.priority import (
     admit_pod,
     check_class,
@@ -418,6 +419,16 @@ class ObjectService:
         self._after_write(rt, stored.body)
         return stored.body
 
+    def _check_pod_update(self, rt: ResourceType, old: JSONDict, new: JSONDict) -> None:
+        """422 for a spec change a pod does not accept (`pod_update.py`). The stored pod is
+        defaulted as the new one was, so a default added since it was stored is no change."""
+        stored = json.loads(json.dumps(old))
+        self._default(rt, stored)
+        causes = pod_update_errors(stored.get("spec") or {}, new.get("spec") or {})
+        if causes:
+            name = str((new.get("metadata") or {}).get("name") or "")
+            raise errors.invalid(rt.kind, name, rt.group, causes)
+
     def _priority_classes(self) -> dict[str, JSONDict]:
         """Every stored PriorityClass by name (a handful: read when a pod is created)."""
         return {
@@ -526,6 +537,8 @@ class ObjectService:
             if rt.storage_key == POD_RESOURCE:
                 keep_pod_priority(obj, old)
         spec_changed = subresource is None and obj.get("spec") != old.get("spec")
+        if spec_changed and rt.storage_key == POD_RESOURCE:
+            self._check_pod_update(rt, old, obj)
         self._validate(rt, obj, strict, warnings, spec_checks=spec_changed)
         if subresource is None and rt.storage_key == PRIORITY_CLASS_RESOURCE:
             check_class(obj, old, self._priority_classes().values())

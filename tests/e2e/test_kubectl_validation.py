@@ -82,3 +82,44 @@ def test_api_resources_and_versions(kubectl: Kubectl) -> None:
     out = kubectl.run("api-resources").stdout
     assert "deployments" in out and "deploy" in out and "apps/v1" in out
     assert "batch/v1" in kubectl.run("api-versions").stdout
+
+
+def test_a_pod_takes_image_and_toleration_changes_and_refuses_the_rest(kubectl: Kubectl) -> None:
+    name = "edited"
+    kubectl.run("run", name, "--image=busybox:1", "--restart=Never", "--", "sleep", "3600")
+    try:
+        kubectl.run("set", "image", f"pod/{name}", f"{name}=busybox:2")
+        kubectl.run(
+            "patch",
+            "pod",
+            name,
+            "-p",
+            '{"spec":{"activeDeadlineSeconds":600,"tolerations":[{"key":"k","operator":"Exists"}]}}',
+        )
+        refused = kubectl.run(
+            "patch",
+            "pod",
+            name,
+            "-p",
+            f'{{"spec":{{"containers":[{{"name":"{name}","command":["sh"]}}]}}}}',
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert (
+            f'The Pod "{name}" is invalid: spec: Forbidden: pod updates may not change fields '
+            in (refused.stderr)
+        )
+        assert "changed: spec.containers[0].command" in refused.stderr
+        longer = kubectl.run(
+            "patch", "pod", name, "-p", '{"spec":{"activeDeadlineSeconds":900}}', check=False
+        )
+        assert "must be less than or equal to previous value" in longer.stderr
+        spec = kubectl.json("get", "pod", name)["spec"]
+        assert spec["containers"][0]["image"] == "busybox:2"
+        assert spec["containers"][0]["args"] == ["sleep", "3600"]
+        assert "command" not in spec["containers"][0]
+        assert spec["activeDeadlineSeconds"] == 600
+        # labels and annotations are metadata: always editable
+        kubectl.run("label", "pod", name, "tier=web")
+    finally:
+        kubectl.run("delete", "pod", name, "--wait=false", check=False)
