@@ -32,7 +32,11 @@ from reconciler.apiserver.priority import (
     keep_pod_priority,
 )
 from reconciler.apiserver.resources import ResourceRegistry, ResourceType
-from reconciler.apiserver.sa_admission import mount_service_account_token
+from reconciler.apiserver.sa_admission import (
+    missing_account_error,
+    mount_service_account_token,
+    service_account_name,
+)
 from reconciler.apiserver.service_alloc import SERVICE_RESOURCE, ServiceAllocator
 from reconciler.apiserver.validators import KindValidators
 from reconciler.clock import Clock, rfc3339
@@ -83,6 +87,7 @@ _SERVER_SET_METADATA = (
 )
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 POD_RESOURCE = "core/pods"
+SERVICE_ACCOUNT_RESOURCE = "core/serviceaccounts"
 PRIORITY_CLASS_RESOURCE = "scheduling.k8s.io/priorityclasses"
 NAMESPACE_RESOURCE = "core/namespaces"
 
@@ -402,8 +407,10 @@ class ObjectService:
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = rfc3339(self.clock.now())
         after_uid(rt.group, rt.kind, obj)
-        if self.mount_service_account_tokens and (rt.group, rt.kind) == ("", "Pod"):
-            mount_service_account_token(obj)
+        if rt.storage_key == POD_RESOURCE:
+            account = self._service_account(namespace, obj)
+            if self.mount_service_account_tokens:
+                mount_service_account_token(obj, account=account)
         if rt.is_custom or "spec" in obj or rt.kind in ("Deployment", "Pod"):
             meta["generation"] = 1
         if rt.storage_key == CRD_RESOURCE:
@@ -428,6 +435,17 @@ class ObjectService:
         if causes:
             name = str((new.get("metadata") or {}).get("name") or "")
             raise errors.invalid(rt.kind, name, rt.group, causes)
+
+    def _service_account(self, namespace: str, pod: JSONDict) -> JSONDict | None:
+        """The pod's ServiceAccount; 403 when it names one that does not exist (upstream's
+        ServiceAccount admission, `sa_admission.py`)."""
+        found = self.store.find(SERVICE_ACCOUNT_RESOURCE, namespace, service_account_name(pod))
+        account = found.body if found is not None else None
+        why = missing_account_error(pod, account)
+        if why is not None:
+            name = str(pod["metadata"].get("name") or "")
+            raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: {why}', "pods", name)
+        return account
 
     def _priority_classes(self) -> dict[str, JSONDict]:
         """Every stored PriorityClass by name (a handful: read when a pod is created)."""

@@ -5,7 +5,9 @@ ServiceAccount (`default` unless it names one) and gets a projected volume
 that ServiceAccount bound to the pod, refreshed by the node agent), `ca.crt` (the
 `kube-root-ca.crt` ConfigMap) and `namespace`, exactly the files in-cluster clients read.
 Not when the pod says `automountServiceAccountToken: false`, nor into a container that
-already mounts something there. Pure; applied once, at creation.
+already mounts something there, nor when its ServiceAccount says
+`automountServiceAccountToken: false` and the pod says nothing. A pod naming a
+ServiceAccount that does not exist is refused (403). Pure; applied once, at creation.
 """
 
 from __future__ import annotations
@@ -13,7 +15,12 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
-__all__ = ["MOUNT_PATH", "mount_service_account_token"]
+__all__ = [
+    "MOUNT_PATH",
+    "missing_account_error",
+    "mount_service_account_token",
+    "service_account_name",
+]
 
 JSONDict = dict[str, Any]
 
@@ -49,14 +56,39 @@ def _volume(name: str) -> JSONDict:
     }
 
 
-def mount_service_account_token(pod: JSONDict, suffix: str | None = None) -> None:
+def service_account_name(pod: JSONDict) -> str:
+    spec = pod.get("spec")
+    if not isinstance(spec, dict):
+        return "default"
+    return str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+
+
+def missing_account_error(pod: JSONDict, account: JSONDict | None) -> str | None:
+    """Why a new pod is refused for its ServiceAccount (upstream's 403 reason), or None.
+    A missing `default` is not refused: the ServiceAccount controller is creating it in
+    a new namespace (upstream's plugin waits for it instead)."""
+    name = service_account_name(pod)
+    if account is not None or name == "default":
+        return None
+    namespace = (pod.get("metadata") or {}).get("namespace") or ""
+    return f'error looking up service account {namespace}/{name}: serviceaccount "{name}" not found'
+
+
+def mount_service_account_token(
+    pod: JSONDict, suffix: str | None = None, account: JSONDict | None = None
+) -> None:
+    """`account`: the pod's ServiceAccount when it exists; its `automountServiceAccountToken`
+    applies unless the pod says otherwise, as upstream."""
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return
-    account = spec.get("serviceAccountName") or spec.get("serviceAccount") or "default"
-    spec["serviceAccountName"] = account
-    spec["serviceAccount"] = account
-    if spec.get("automountServiceAccountToken") is False:
+    name = service_account_name(pod)
+    spec["serviceAccountName"] = name
+    spec["serviceAccount"] = name
+    automount = spec.get("automountServiceAccountToken")
+    if automount is None and account is not None:
+        automount = account.get("automountServiceAccountToken")
+    if automount is False:
         return
     containers = [
         c
