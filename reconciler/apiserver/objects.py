@@ -375,6 +375,8 @@ class ObjectService:
     ) -> JSONDict:
         obj = self._check_envelope(rt, body, namespace)
         meta = obj["metadata"]
+        # Admission names the object as requested: a generated name does not exist yet.
+        requested = str(meta.get("name") or meta.get("generateName") or "")
         if not meta.get("name"):
             prefix = meta.get("generateName")
             if not prefix:
@@ -398,7 +400,8 @@ class ObjectService:
             obj.pop("status", None)
         self._default(rt, obj)
         if rt.storage_key == POD_RESOURCE:
-            admit_pod(obj, self._priority_classes())  # priority.py: 403 for an unknown class
+            # priority.py: 403 for an unknown class
+            admit_pod(obj, self._priority_classes(), requested)
         self._validate(rt, obj, strict, warnings, spec_checks=True)
         if rt.storage_key == PRIORITY_CLASS_RESOURCE:
             check_class(obj, None, self._priority_classes().values())
@@ -408,7 +411,7 @@ class ObjectService:
         meta["creationTimestamp"] = rfc3339(self.clock.now())
         after_uid(rt.group, rt.kind, obj)
         if rt.storage_key == POD_RESOURCE:
-            account = self._service_account(namespace, obj)
+            account = self._service_account(namespace, obj, requested)
             if self.mount_service_account_tokens:
                 mount_service_account_token(obj, account=account)
         if rt.is_custom or "spec" in obj or rt.kind in ("Deployment", "Pod"):
@@ -436,14 +439,13 @@ class ObjectService:
             name = str((new.get("metadata") or {}).get("name") or "")
             raise errors.invalid(rt.kind, name, rt.group, causes)
 
-    def _service_account(self, namespace: str, pod: JSONDict) -> JSONDict | None:
+    def _service_account(self, namespace: str, pod: JSONDict, name: str) -> JSONDict | None:
         """The pod's ServiceAccount; 403 when it names one that does not exist (upstream's
         ServiceAccount admission, `sa_admission.py`)."""
         found = self.store.find(SERVICE_ACCOUNT_RESOURCE, namespace, service_account_name(pod))
         account = found.body if found is not None else None
         why = missing_account_error(pod, account)
         if why is not None:
-            name = str(pod["metadata"].get("name") or "")
             raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: {why}', "pods", name)
         return account
 

@@ -82,13 +82,13 @@ def _default_class(classes: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | 
     return min(defaults, key=lambda c: int(c.get("value") or 0)) if defaults else None
 
 
-def admit_pod(pod: JSONDict, classes: Mapping[str, Mapping[str, Any]]) -> None:
+def admit_pod(pod: JSONDict, classes: Mapping[str, Mapping[str, Any]], name: str) -> None:
     """Set a new pod's `spec.priority` and `spec.preemptionPolicy` from its class (`classes`:
-    every stored PriorityClass by name), or raise the 403 upstream gives."""
+    every stored PriorityClass by name), or raise the 403 upstream gives. `name`: the pod's
+    name as requested (its `generateName` when it has no name yet, as upstream says it)."""
     spec = pod.get("spec")
     if not isinstance(spec, dict):
         return
-    name = str((pod.get("metadata") or {}).get("name") or "")
     wanted = spec.get("priorityClassName")
     if wanted:
         found = classes.get(str(wanted))

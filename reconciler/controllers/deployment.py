@@ -405,6 +405,26 @@ def _status(
             progress = dict(prev_progress)
             requeue = max(0.1, deadline - elapsed)
     conditions.append(progress)
+    # A ReplicaSet that cannot create its pods says why on the Deployment too (upstream's
+    # getReplicaFailures: the new ReplicaSet's first, else any other's).
+    failures = [
+        c
+        for rs in ([new_rs] if new_rs is not None else []) + live
+        for c in (rs.get("status") or {}).get("conditions") or []
+        if c.get("type") == "ReplicaFailure" and c.get("status") == "True"
+    ]
+    if failures:
+        failure = failures[0]
+        conditions.append(
+            _condition(
+                "ReplicaFailure",
+                "True",
+                str(failure.get("reason") or "FailedCreate"),
+                str(failure.get("message") or ""),
+                now,
+                old_conditions.get("ReplicaFailure"),
+            )
+        )
     status["conditions"] = conditions
     return status, requeue
 

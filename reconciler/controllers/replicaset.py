@@ -30,8 +30,9 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.client.errors import ConflictError, NotFoundError
-from reconciler.clock import Clock
+from reconciler.client.errors import ClientError, ConflictError, NotFoundError
+from reconciler.client.events import EventRecorder
+from reconciler.clock import Clock, rfc3339
 from reconciler.controllers.base import (
     Result,
     enqueue_controller_owner,
@@ -200,6 +201,39 @@ class Expectations:
         self._pending.pop(key, None)
 
 
+def _failure_conditions(rs: JSONDict, failure: ClientError | None, now: datetime) -> list[JSONDict]:
+    """The ReplicaSet's conditions with ReplicaFailure set while pods cannot be created, and
+    gone once they can (upstream's `calculateStatus`)."""
+    conditions = [
+        c
+        for c in (rs.get("status") or {}).get("conditions") or []
+        if c.get("type") != "ReplicaFailure"
+    ]
+    if failure is None:
+        return conditions
+    previous: JSONDict = next(
+        (
+            c
+            for c in (rs.get("status") or {}).get("conditions") or []
+            if c.get("type") == "ReplicaFailure"
+        ),
+        {},
+    )
+    message = str(failure)
+    if previous.get("message") == message:
+        return [*conditions, previous]
+    return [
+        *conditions,
+        {
+            "type": "ReplicaFailure",
+            "status": "True",
+            "reason": "FailedCreate",
+            "message": message,
+            "lastTransitionTime": previous.get("lastTransitionTime") or rfc3339(now),
+        },
+    ]
+
+
 class ReplicaSetController:
     name = "replicaset"
 
@@ -208,6 +242,7 @@ class ReplicaSetController:
         self.clock = clock
         self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
         self.expectations = Expectations(clock)
+        self.recorder = EventRecorder(client, clock, "replicaset-controller")
         self.replicasets: Informer
         self.pods: Informer
 
@@ -289,10 +324,16 @@ class ReplicaSetController:
             )
         created: set[str] = set()
         template = (rs.get("spec") or {}).get("template") or {}
+        failure: ClientError | None = None
         try:
             for _ in range(decided.create):
                 pod = await self.client.create(pod_from_template(rs, template, name))
                 created.add(_name(pod))
+        except ClientError as e:
+            # Refused by the API (admission, quota, validation): said where users look
+            # (`kubectl describe rs|deployment`), then retried with back-off.
+            failure = e
+            self.recorder.record(rs, "Warning", "FailedCreate", f"Error creating: {e}")
         finally:
             self.expectations.expect(key, created)
         deleted: set[str] = set()
@@ -305,7 +346,13 @@ class ReplicaSetController:
                     pass
         finally:
             self.expectations.expect(key, deleted)
-        await self._write_status(rs, decided.status)
+        status = dict(decided.status)
+        status["conditions"] = _failure_conditions(rs, failure, self.clock.now())
+        if not status["conditions"] and not (rs.get("status") or {}).get("conditions"):
+            del status["conditions"]
+        await self._write_status(rs, status)
+        if failure is not None:
+            return Result(error=f"creating pods: {failure}")
         return self._requeue(rs, pods)
 
     def _candidates(self, rs: JSONDict) -> list[JSONDict]:

@@ -100,6 +100,11 @@ async def test_unknown_class_and_contradicting_values_are_forbidden_and_store_no
             await client.create(body)
         assert str(caught.value) == f'pods "a" is forbidden: {why}'
     assert (await client.list("v1", "Pod", "default")).items == []
+    generated = pod("", priorityClassName="nope")
+    generated["metadata"] = {"generateName": "web-", "namespace": "default"}
+    with pytest.raises(ForbiddenError) as caught:
+        await client.create(generated)
+    assert str(caught.value).startswith('pods "web-" is forbidden: no PriorityClass')
 
 
 async def test_the_global_default_applies_to_pods_naming_no_class(
@@ -168,5 +173,5 @@ def test_admission_picks_the_lowest_default_when_two_claim_it() -> None:
         "y": klass("y", 20, globalDefault=True),
         "z": klass("z", 10),
     }
-    admit_pod(body, classes)
+    admit_pod(body, classes, "a")
     assert (body["spec"]["priorityClassName"], body["spec"]["priority"]) == ("y", 20)

@@ -340,3 +340,62 @@ async def test_recreate_rollout_against_the_embedded_server(plane: Any) -> None:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await kubelet
+
+
+async def test_pods_the_api_refuses_are_a_replica_failure_until_it_accepts_them(
+    plane: Any,
+) -> None:
+    p = await plane(ReplicaSetController, DeploymentController)
+    d = deploy(replicas=2)
+    del d["metadata"]["uid"], d["status"]
+    d["spec"]["template"]["spec"]["priorityClassName"] = "batch"
+    await p.client.create(d)
+
+    def failure(obj: dict[str, Any]) -> dict[str, Any] | None:
+        conditions = (obj.get("status") or {}).get("conditions") or []
+        return next((c for c in conditions if c["type"] == "ReplicaFailure"), None)
+
+    async def rs_failure() -> Any:
+        listed = (await p.client.list("apps/v1", "ReplicaSet", "default")).items
+        return listed and failure(listed[0])
+
+    condition = await p.eventually(rs_failure, what="the ReplicaSet's ReplicaFailure")
+    assert (condition["status"], condition["reason"]) == ("True", "FailedCreate")
+    # named by the generateName, as upstream: the same message at every retry, one Event
+    assert condition["message"].endswith(
+        '-" is forbidden: no PriorityClass with name batch was found'
+    )
+
+    async def deployment_failure() -> Any:
+        return failure(await p.client.get("apps/v1", "Deployment", "web", "default"))
+
+    mirrored = await p.eventually(deployment_failure, what="the Deployment's ReplicaFailure")
+    assert mirrored["message"] == condition["message"]
+
+    async def events() -> Any:
+        listed = (await p.client.list("v1", "Event", "default")).items
+        return [e["message"] for e in listed if e.get("reason") == "FailedCreate"]
+
+    (message,) = await p.eventually(events, what="a FailedCreate event")
+    assert message == f"Error creating: {condition['message']}"
+    assert await p.pods() == []
+
+    await p.client.create(
+        {
+            "apiVersion": "scheduling.k8s.io/v1",
+            "kind": "PriorityClass",
+            "metadata": {"name": "batch"},
+            "value": 10,
+        }
+    )
+    await p.eventually(lambda: _two_pods(p), timeout=15, what="the pods, once the class exists")
+
+    async def cleared() -> bool:
+        listed = (await p.client.list("apps/v1", "ReplicaSet", "default")).items
+        return failure(listed[0]) is None and await deployment_failure() is None
+
+    await p.eventually(cleared, what="ReplicaFailure gone")
+
+
+async def _two_pods(p: Any) -> bool:
+    return len(await p.pods()) == 2
