@@ -24,7 +24,7 @@ import logging
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.client.errors import ConflictError, NotFoundError
+from reconciler.client.errors import ClientError, ConflictError, NotFoundError
 from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
@@ -200,7 +200,11 @@ class DaemonSetController:
         created: set[str] = set()
         try:
             for node_name in decided.create_on[:BURST]:
-                pod = await self.client.create(daemon_pod(ds, node_name, hash_))
+                try:
+                    pod = await self.client.create(daemon_pod(ds, node_name, hash_))
+                except ClientError as e:
+                    self.recorder.record(ds, "Warning", "FailedCreate", f"Error creating: {e}")
+                    raise
                 created.add(_name(pod))
                 message = f"Created pod: {_name(pod)}"
                 self.recorder.record(ds, "Normal", "SuccessfulCreate", message)

@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.client.errors import NotFoundError
+from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock, parse_rfc3339, rfc3339
 from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
@@ -211,6 +212,7 @@ class JobController:
     def __init__(self, client: Client, clock: Clock) -> None:
         self.client = client
         self.clock = clock
+        self.recorder = EventRecorder(client, clock, "job-controller")
         self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
         self.expectations = Expectations(clock)
         self.jobs: Informer
@@ -252,9 +254,12 @@ class JobController:
         created: set[str] = set()
         try:
             for _ in range(decided.create):
-                pod = await self.client.create(
-                    pod_from_template(job, (job.get("spec") or {}).get("template") or {}, name)
-                )
+                template = (job.get("spec") or {}).get("template") or {}
+                try:
+                    pod = await self.client.create(pod_from_template(job, template, name))
+                except ClientError as e:
+                    self.recorder.record(job, "Warning", "FailedCreate", f"Error creating: {e}")
+                    raise
                 created.add(str(pod["metadata"]["name"]))
         finally:
             self.expectations.expect(key, created)

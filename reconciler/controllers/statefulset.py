@@ -24,7 +24,12 @@ import logging
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.client.errors import AlreadyExistsError, ConflictError, NotFoundError
+from reconciler.client.errors import (
+    AlreadyExistsError,
+    ClientError,
+    ConflictError,
+    NotFoundError,
+)
 from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
@@ -211,15 +216,25 @@ class StatefulSetController:
         created: set[str] = set()
         try:
             for pod in decided.create_pods:
-                with contextlib.suppress(AlreadyExistsError):
+                try:
                     await self.client.create(pod)
-                    created.add(_name(pod))
+                except AlreadyExistsError:
+                    continue
+                except ClientError as e:
                     self.recorder.record(
                         sts,
-                        "Normal",
-                        "SuccessfulCreate",
-                        f"create Pod {_name(pod)} in StatefulSet {name} successful",
+                        "Warning",
+                        "FailedCreate",
+                        f"create Pod {_name(pod)} in StatefulSet {name} failed error: {e}",
                     )
+                    raise
+                created.add(_name(pod))
+                self.recorder.record(
+                    sts,
+                    "Normal",
+                    "SuccessfulCreate",
+                    f"create Pod {_name(pod)} in StatefulSet {name} successful",
+                )
         finally:
             self.expectations.expect(key, created)
         deleted: set[str] = set()
