@@ -22,6 +22,7 @@ from reconciler.apiserver.converted import ConvertedVersion
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.eviction import Evictions
 from reconciler.apiserver.objects import (
+    PATCH_APPLY,
     PATCH_JSON,
     PATCH_MERGE,
     PATCH_STRATEGIC,
@@ -112,6 +113,24 @@ def _warnings(request: web.Request) -> list[str] | None:
     return None if request.query.get("fieldValidation") == "Ignore" else []
 
 
+def _field_manager(request: web.Request) -> str:
+    """Who writes, for managedFields: the `fieldManager` the client names, else (as
+    upstream) its User-Agent up to the first "/" (`kubectl/v1.32.4 (linux/amd64) ...`)."""
+    named = request.query.get("fieldManager", "")
+    if len(named) > 128:
+        raise errors.bad_request("fieldManager: Too long: may not be more than 128 bytes")
+    if named:
+        return named
+    return request.headers.get("User-Agent", "").split("/", 1)[0][:128]
+
+
+def _force(request: web.Request) -> bool:
+    value = request.query.get("force", "")
+    if value not in ("", "true", "false"):
+        raise errors.bad_request(f"force must be true or false, not {value!r}")
+    return value == "true"
+
+
 def _strict(request: web.Request) -> bool:
     value = request.query.get("fieldValidation", "")
     if value not in ("", "Strict", "Warn", "Ignore"):
@@ -187,7 +206,7 @@ class ResourceHandlers:
                     dry_run=_dry_run(request),
                     strict=_strict(request),
                     warnings=warnings,
-                )
+                )  # a create records no managedFields (see ObjectService.apply)
                 return json_response(created, 201, warnings)
             if method == "DELETE":
                 return await self.delete_collection(request, rt, rp.namespace)
@@ -210,8 +229,29 @@ class ResourceHandlers:
                     dry_run=_dry_run(request),
                     strict=_strict(request),
                     warnings=warnings,
+                    field_manager=_field_manager(request),
                 )
                 return json_response(updated, 200, warnings)
+            if method == "PATCH" and request.content_type == PATCH_APPLY:
+                body = await read_body(request)
+                warnings = _warnings(request)
+                if request.query.get("fieldManager") is None:
+                    raise errors.bad_request("fieldManager is required for apply requests")
+                existed = self.service.store.find(
+                    rt.storage_key, ns if rt.namespaced else "", rp.name
+                )
+                applied = self.service.apply(
+                    rt,
+                    ns,
+                    rp.name,
+                    body,
+                    field_manager=_field_manager(request),
+                    force=_force(request),
+                    dry_run=_dry_run(request),
+                    strict=_strict(request),
+                    warnings=warnings,
+                )
+                return json_response(applied, 200 if existed else 201, warnings)
             if method == "PATCH":
                 content_type, patch = await self._patch_body(request)
                 warnings = _warnings(request)
@@ -224,6 +264,7 @@ class ResourceHandlers:
                     dry_run=_dry_run(request),
                     strict=_strict(request),
                     warnings=warnings,
+                    field_manager=_field_manager(request),
                 )
                 return json_response(patched, 200, warnings)
             if method == "DELETE":
@@ -329,12 +370,22 @@ class ResourceHandlers:
             if method == "PUT":
                 body = await read_body(request, self.service.defs)
                 return json_response(
-                    self.service.update_scale(rt, ns, name, body, _dry_run(request))
+                    self.service.update_scale(
+                        rt, ns, name, body, _dry_run(request), _field_manager(request)
+                    )
                 )
             if method == "PATCH":
                 content_type, patch = await self._patch_body(request)
                 return json_response(
-                    self.service.patch_scale(rt, ns, name, content_type, patch, _dry_run(request))
+                    self.service.patch_scale(
+                        rt,
+                        ns,
+                        name,
+                        content_type,
+                        patch,
+                        _dry_run(request),
+                        _field_manager(request),
+                    )
                 )
         evictable = any(s.name == "eviction" for s in rt.body_subresources)
         if sub == "eviction" and evictable and self.evictions is not None:

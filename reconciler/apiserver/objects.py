@@ -47,6 +47,8 @@ from reconciler.merge import (
     apply_merge_patch,
     apply_strategic_merge_patch,
 )
+from reconciler.merge.server_side_apply import ApplyConflictError, track_update
+from reconciler.merge.server_side_apply import apply as server_side_apply
 from reconciler.schema.defaulting import apply_defaults as apply_schema_defaults
 from reconciler.schema.definitions import Definitions
 from reconciler.schema.metadata import metadata_errors, secret_data_errors
@@ -76,6 +78,9 @@ StrList = list[str]
 PATCH_JSON = "application/json-patch+json"
 PATCH_MERGE = "application/merge-patch+json"
 PATCH_STRATEGIC = "application/strategic-merge-patch+json"
+PATCH_APPLY = "application/apply-patch+yaml"
+# Who wrote, for managedFields, when a write names no fieldManager (in-process controllers).
+DEFAULT_FIELD_MANAGER = "recon"
 
 _SERVER_SET_METADATA = (
     "uid",
@@ -372,9 +377,15 @@ class ObjectService:
         dry_run: bool = False,
         strict: bool = True,
         warnings: StrList | None = None,
+        managed_fields: JSONList | None = None,
     ) -> JSONDict:
+        """`managed_fields`: the ownership server-side apply computed (any other create
+        records none: objects never applied carry no managedFields, see `apply`)."""
         obj = self._check_envelope(rt, body, namespace)
         meta = obj["metadata"]
+        meta.pop("managedFields", None)
+        if managed_fields:
+            meta["managedFields"] = managed_fields
         # Admission names the object as requested: a generated name does not exist yet.
         requested = str(meta.get("name") or meta.get("generateName") or "")
         if not meta.get("name"):
@@ -475,6 +486,7 @@ class ObjectService:
         dry_run: bool = False,
         strict: bool = True,
         warnings: StrList | None = None,
+        field_manager: str = "",
     ) -> JSONDict:
         ns = namespace if rt.namespaced else ""
         obj = self._check_envelope(rt, body, namespace)
@@ -500,7 +512,7 @@ class ObjectService:
                     "version and try again",
                 )
         return self._commit_update(
-            rt, ns, name, current, obj, subresource, dry_run, strict, warnings
+            rt, ns, name, current, obj, subresource, dry_run, strict, warnings, field_manager
         )
 
     def _current(self, rt: ResourceType, ns: str, name: str) -> Stored:
@@ -520,7 +532,12 @@ class ObjectService:
         dry_run: bool,
         strict: bool,
         warnings: StrList | None = None,
+        field_manager: str | None = "",
+        tracked_subresource: str | None = None,
     ) -> JSONDict:
+        """`field_manager`: who writes, for managedFields; None when `obj` carries the
+        ownership already (server-side apply computed it). `tracked_subresource`: the
+        subresource the write came through when it is not `subresource` (scale)."""
         old = current.body
         old_meta = old.get("metadata", {})
         meta = obj.setdefault("metadata", {})
@@ -571,6 +588,16 @@ class ObjectService:
             meta["generation"] = int(old_meta["generation"]) + 1
         if rt.storage_key == CRD_RESOURCE:
             self._crd_accepted(obj)
+        if field_manager is not None and subresource in (None, "status"):
+            track_update(
+                old,
+                obj,
+                self._patch_meta(rt),
+                manager=field_manager or DEFAULT_FIELD_MANAGER,
+                api_version=rt.api_version,
+                now=rfc3339(self.clock.now()),
+                subresource=tracked_subresource or subresource or "",
+            )
         if old_meta.get("deletionTimestamp"):
             # The last finalizer gone (and, for a namespace, its spec.finalizers too): remove.
             blocked = bool(meta.get("finalizers")) or bool(
@@ -647,6 +674,7 @@ class ObjectService:
         dry_run: bool = False,
         strict: bool = True,
         warnings: StrList | None = None,
+        field_manager: str = "",
     ) -> JSONDict:
         ns = namespace if rt.namespaced else ""
         current = self._current(rt, ns, name)
@@ -668,8 +696,81 @@ class ObjectService:
         result_meta["name"] = name
         obj = self._check_envelope(rt, result, namespace)
         return self._commit_update(
-            rt, ns, name, current, obj, subresource, dry_run, strict, warnings
+            rt, ns, name, current, obj, subresource, dry_run, strict, warnings, field_manager
         )
+
+    def apply(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        body: object,
+        *,
+        field_manager: str,
+        force: bool = False,
+        dry_run: bool = False,
+        strict: bool = True,
+        warnings: StrList | None = None,
+    ) -> JSONDict:
+        """Server-side apply (`merge/server_side_apply.py`): create the object from `body`
+        or merge it into the live one by field ownership; 409 naming each conflict."""
+        if not field_manager:
+            raise errors.bad_request("fieldManager is required for apply requests")
+        applied = self._check_envelope(rt, body, namespace)
+        meta = applied["metadata"]
+        if meta.get("name") not in (None, name):
+            raise errors.bad_request(
+                f"the name of the object ({meta.get('name')}) does not match the name on the "
+                f"URL ({name})"
+            )
+        meta["name"] = name
+        for key in (*_SERVER_SET_METADATA, "resourceVersion", "managedFields"):
+            meta.pop(key, None)
+        if "status" in rt.subresources:
+            applied.pop("status", None)  # the status is the status subresource's
+        ns = namespace if rt.namespaced else ""
+        current = self.store.find(rt.storage_key, ns, name)
+        now = rfc3339(self.clock.now())
+        try:
+            result = server_side_apply(
+                None if current is None else Store.copy_of(current),
+                applied,
+                self._patch_meta(rt),
+                manager=field_manager,
+                api_version=rt.api_version,
+                now=now,
+                force=force,
+            )
+        except ApplyConflictError as e:
+            raise ApiError(
+                409,
+                "Conflict",
+                str(e),
+                rt.kind,
+                name,
+                rt.group,
+                [Cause(c.field, c.owner, "FieldManagerConflict") for c in e.conflicts],
+            ) from e
+        if current is None:
+            managed = result["metadata"].pop("managedFields", None)
+            return self.create(
+                rt,
+                namespace,
+                result,
+                dry_run=dry_run,
+                strict=strict,
+                warnings=warnings,
+                managed_fields=managed,
+            )
+        obj = self._check_envelope(rt, result, namespace)
+        return self._commit_update(
+            rt, ns, name, current, obj, None, dry_run, strict, warnings, None
+        )
+
+    def _patch_meta(self, rt: ResourceType) -> PatchMeta:
+        if rt.definition is None:
+            return PatchMeta.empty()
+        return PatchMeta.for_definition(self.defs, rt.definition)
 
     # -- delete ----------------------------------------------------------------------
 
@@ -825,7 +926,13 @@ class ObjectService:
         return _scale_of(obj)
 
     def update_scale(
-        self, rt: ResourceType, namespace: str, name: str, scale: object, dry_run: bool = False
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        scale: object,
+        dry_run: bool = False,
+        field_manager: str = "",
     ) -> JSONDict:
         if not isinstance(scale, dict) or not isinstance(
             scale.get("spec", {}).get("replicas"), int
@@ -856,7 +963,9 @@ class ObjectService:
             raise errors.conflict(rt.plural, name, rt.group, "the object has been modified")
         obj = Store.copy_of(current)
         obj.setdefault("spec", {})["replicas"] = replicas
-        result = self._commit_update(rt, ns, name, current, obj, None, dry_run, False)
+        result = self._commit_update(
+            rt, ns, name, current, obj, None, dry_run, False, None, field_manager, "scale"
+        )
         return _scale_of(result)
 
     def patch_scale(
@@ -867,6 +976,7 @@ class ObjectService:
         content_type: str,
         patch: object,
         dry_run: bool = False,
+        field_manager: str = "",
     ) -> JSONDict:
         scale = self.get_scale(rt, namespace, name)
         try:
@@ -876,7 +986,7 @@ class ObjectService:
                 patched = apply_merge_patch(scale, patch)
         except PatchError as e:
             raise ApiError(422, "Invalid", f"the patch could not be applied: {e}") from e
-        return self.update_scale(rt, namespace, name, patched, dry_run)
+        return self.update_scale(rt, namespace, name, patched, dry_run, field_manager)
 
     # -- hooks -----------------------------------------------------------------------
 

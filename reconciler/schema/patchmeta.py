@@ -44,6 +44,10 @@ class _Node:
 
     __slots__ = ("_additional", "_defs", "_fields", "_item", "_schema", "name")
 
+    @property
+    def schema(self) -> JSONDict:
+        return self._schema
+
     def __init__(self, defs: Definitions | None, schema: JSONDict, name: str | None) -> None:
         self._defs = defs
         self._schema = schema
@@ -95,6 +99,7 @@ class PatchMeta:
     merge_key: str | None = None
     list_type: str | None = None
     list_map_keys: tuple[str, ...] = ()
+    map_type: str | None = None  # x-kubernetes-map-type ("atomic": a map set as a whole)
 
     @staticmethod
     def for_definition(defs: Definitions, name: str) -> PatchMeta:
@@ -124,6 +129,17 @@ class PatchMeta:
         """Descend into the items of an array."""
         return self._node.item()
 
+    @property
+    def is_struct(self) -> bool:
+        """The schema declares named fields (`properties`): a Go struct, whose fields are
+        members of an object's field set one by one (server-side apply's field paths)."""
+        return isinstance(self._node.schema.get("properties"), dict)
+
+    @property
+    def is_map(self) -> bool:
+        """The schema is a map of any keys (`additionalProperties`), e.g. labels."""
+        return isinstance(self._node.schema.get("additionalProperties"), dict)
+
 
 def _strategy_set(value: Any) -> frozenset[str]:
     if not isinstance(value, str):
@@ -146,6 +162,7 @@ def _meta_for(defs: Definitions | None, schema: JSONDict) -> PatchMeta:
             "x-kubernetes-patch-merge-key",
             "x-kubernetes-list-type",
             "x-kubernetes-list-map-keys",
+            "x-kubernetes-map-type",
         ):
             if key in current and key not in attrs:
                 attrs[key] = current[key]
@@ -174,6 +191,9 @@ def _meta_for(defs: Definitions | None, schema: JSONDict) -> PatchMeta:
         list_map_keys=tuple(k for k in map_keys if isinstance(k, str))
         if isinstance(map_keys, list)
         else (),
+        map_type=map_type
+        if isinstance(map_type := attrs.get("x-kubernetes-map-type"), str)
+        else None,
     )
 
 
