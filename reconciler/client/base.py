@@ -23,6 +23,7 @@ PATCH_CONTENT_TYPES: dict[str, str] = {
     "strategic": "application/strategic-merge-patch+json",
     "json": "application/json-patch+json",
 }
+APPLY_CONTENT_TYPE = "application/apply-patch+yaml"
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,13 @@ class Client(Protocol):
         dry_run: bool = False,
         field_validation: str = "Strict",
     ) -> JSONDict: ...
+
+    async def apply(
+        self, obj: JSONDict, *, field_manager: str, force: bool = False, dry_run: bool = False
+    ) -> JSONDict:
+        """Server-side apply `obj` (created when missing) as `field_manager`; a conflict with
+        another manager's fields is a ConflictError unless `force`."""
+        ...
 
     async def delete(
         self,

@@ -18,6 +18,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 
 from reconciler.client.base import (
+    APPLY_CONTENT_TYPE,
     PATCH_CONTENT_TYPES,
     JSONDict,
     ObjectList,
@@ -250,6 +251,25 @@ class HttpClient:
             query=self._write_query(dry_run, field_validation),
             body=patch,
             content_type=PATCH_CONTENT_TYPES[patch_type],
+        )
+        return result
+
+    async def apply(
+        self, obj: JSONDict, *, field_manager: str, force: bool = False, dry_run: bool = False
+    ) -> JSONDict:
+        meta = obj.get("metadata") or {}
+        info = await self.resource(str(obj.get("apiVersion")), str(obj.get("kind")))
+        ns = meta.get("namespace") or (self.default_namespace if info.namespaced else None)
+        query = self._write_query(dry_run, "Strict")
+        query["fieldManager"] = field_manager
+        if force:
+            query["force"] = "true"
+        result: JSONDict = await self._request(
+            "PATCH",
+            self._path(info, ns, str(meta.get("name") or "")),
+            query=query,
+            body=obj,  # JSON is YAML
+            content_type=APPLY_CONTENT_TYPE,
         )
         return result
 

@@ -181,6 +181,19 @@ class InProcessClient:
             raise _translate(e) from None
         return self._private(rt, ns, patched)
 
+    async def apply(
+        self, obj: JSONDict, *, field_manager: str, force: bool = False, dry_run: bool = False
+    ) -> JSONDict:
+        rt, ns = self._target(obj)
+        name = str((obj.get("metadata") or {}).get("name", ""))
+        try:
+            applied = self.service.apply(
+                rt, ns, name, _copy(obj), field_manager=field_manager, force=force, dry_run=dry_run
+            )
+        except ApiError as e:
+            raise _translate(e) from None
+        return self._private(rt, ns, applied)
+
     def _scalable(self, api_version: str, kind: str) -> ResourceType:
         """The kind, if it serves `scale`; else the 404 the HTTP API answers for the path."""
         rt = self._type(api_version, kind)

@@ -75,6 +75,9 @@ class AppSpec:
     ignore_differences: tuple[JSONDict, ...] = ()
     create_namespace: bool = False
     """`syncOptions: [CreateNamespace=true]`: make the destination namespace when missing."""
+    server_side_apply: bool = False
+    """`syncOptions: [ServerSideApply=true]`: apply by field ownership, not kubectl's
+    three-way merge (an object can ask for it alone with its own sync-options)."""
 
     @property
     def key(self) -> str:
@@ -112,4 +115,5 @@ class AppSpec:
             ),
             ignore_differences=tuple(spec.get("ignoreDifferences") or ()),
             create_namespace="CreateNamespace=true" in (policy.get("syncOptions") or ()),
+            server_side_apply="ServerSideApply=true" in (policy.get("syncOptions") or ()),
         )

@@ -29,6 +29,7 @@ from reconciler.schema.patchmeta import PatchMeta
 JSONDict = dict[str, Any]
 
 APPLY_SET = "recon.dev/apply-set"
+FIELD_MANAGER = "recon-gitops"  # who owns what a server-side applying sync applied
 SERVER_FIELDS = (
     "uid",
     "resourceVersion",
@@ -139,8 +140,16 @@ class Applier:
         return await self._desired(m, None)
 
     async def apply_one(
-        self, m: Manifest, *, dry_run: bool = False, apply_set: str | None = None
+        self,
+        m: Manifest,
+        *,
+        dry_run: bool = False,
+        apply_set: str | None = None,
+        server_side: bool = False,
     ) -> ObjectResult:
+        """`server_side`: server-side apply as FIELD_MANAGER, forcing conflicts (git is the
+        source of truth, as with Argo CD's ServerSideApply=true); else kubectl's three-way
+        merge with the last-applied annotation."""
         result = ObjectResult(m.kind, m.api_version, m.name, m.namespace, "failed", where=m.where)
         for _attempt in range(5):
             try:
@@ -151,6 +160,10 @@ class Applier:
                         m.api_version, m.kind, m.name, result.namespace or None
                     )
                 except NotFoundError:
+                    live = None
+                if server_side:
+                    return await self._apply_server_side(result, desired, live, dry_run)
+                if live is None:
                     created = await self.client.create(
                         desired_with_annotation(desired), dry_run=dry_run
                     )
@@ -177,6 +190,22 @@ class Applier:
                 result.error = e.message
                 return result
         result.error = "the object kept changing while being applied (5 conflicts)"
+        return result
+
+    async def _apply_server_side(
+        self, result: ObjectResult, desired: JSONDict, live: JSONDict | None, dry_run: bool
+    ) -> ObjectResult:
+        if live is not None and self.keep_live is not None:
+            desired = self.keep_live(desired, live)
+        desired.pop("status", None)
+        result.before = live
+        result.after = await self.client.apply(
+            desired, field_manager=FIELD_MANAGER, force=True, dry_run=dry_run
+        )
+        if live is None:
+            result.action = "created"
+        else:
+            result.action = "unchanged" if same_content(result.after, live) else "configured"
         return result
 
     async def apply(

@@ -414,7 +414,13 @@ class SyncEngine:
                     # The in-process client never waits: let the API server answer others
                     # between objects, or a large sync would hold the event loop.
                     await asyncio.sleep(0)
-                    result = await applier.apply_one(m, dry_run=options.dry_run, apply_set=app.key)
+                    result = await applier.apply_one(
+                        m,
+                        dry_run=options.dry_run,
+                        apply_set=app.key,
+                        server_side=app.server_side_apply
+                        or "ServerSideApply=true" in sync_options_of(m.obj),
+                    )
                     results.append(result)
                     if result.action != "unchanged":
                         detail = f": {result.error}" if result.error else ""

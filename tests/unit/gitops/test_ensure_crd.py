@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 import yaml
 
 from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.client.errors import InvalidError
 from reconciler.client.inprocess import InProcessClient
 from reconciler.gitops.operator import CRD_FILE, ensure_crd
 
@@ -33,5 +35,31 @@ async def test_installs_then_updates_an_older_crd(tmp_path: Path) -> None:
         await ensure_crd(client)  # already current: not written again
         again = await client.get(CRD, "CustomResourceDefinition", NAME)
         assert again["metadata"]["resourceVersion"] == version
+    finally:
+        await server.stop()
+
+
+async def test_the_schema_takes_the_sync_options_recon_honours(tmp_path: Path) -> None:
+    server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
+    await server.start()
+    try:
+        client = InProcessClient(server.service)
+        await ensure_crd(client)
+        app = {
+            "apiVersion": "recon.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": "shop", "namespace": "default"},
+            "spec": {
+                "source": {"repoURL": "file:///srv/shop.git"},
+                "destination": {"namespace": "shop"},
+                "syncPolicy": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
+            },
+        }
+        created = await client.create(app)
+        assert created["spec"]["syncPolicy"]["syncOptions"][1] == "ServerSideApply=true"
+        app["metadata"]["name"] = "other"
+        app["spec"]["syncPolicy"]["syncOptions"] = ["Replace=true"]
+        with pytest.raises(InvalidError):
+            await client.create(app)
     finally:
         await server.stop()

@@ -296,3 +296,43 @@ async def test_prune_false_and_delete_false_keep_objects(world: World) -> None:
     removed = await world.engine.delete_all(world.app())  # the Application is deleted
     assert {r.name for r in removed} == {"settings", "third"}  # Prune=false is not Delete=false
     assert await world.exists("ConfigMap", "other")
+
+
+async def test_server_side_apply_sync_option(world: World) -> None:
+    world.commit(CONFIGMAP.replace("data: {k: v}", "data: {k: v, gone: soon}"))
+    app = world.app(syncOptions=["ServerSideApply=true"])
+    assert (await world.sync(app=app)).phase == "Succeeded"
+    live = await world.client.get("v1", "ConfigMap", "settings", "default")
+    assert "kubectl.kubernetes.io/last-applied-configuration" not in live["metadata"].get(
+        "annotations", {}
+    )
+    assert [(e["manager"], e["operation"]) for e in live["metadata"]["managedFields"]] == [
+        ("recon-gitops", "Apply")
+    ]
+    # someone edits a field git owns: the next sync takes it back (forced, as Argo CD does);
+    # a key removed from git is removed from the object
+    live["data"]["k"] = "edited"
+    await world.client.update(live)
+    world.commit(CONFIGMAP)
+    outcome = await world.sync(app=app)
+    assert outcome.phase == "Succeeded", outcome.message
+    assert "configmap/settings configured" in world.log
+    live = await world.client.get("v1", "ConfigMap", "settings", "default")
+    assert live["data"] == {"k": "v"}
+    world.log.clear()
+    assert (await world.sync(app=app)).phase == "Succeeded"
+    assert not any("configmap/settings" in line for line in world.log)  # unchanged
+
+    # one object may ask for it alone with its own sync-options
+    other = CONFIGMAP.replace("settings", "other").replace(
+        "metadata: {name: other}",
+        'metadata: {name: other, annotations: {"argocd.argoproj.io/sync-options": '
+        '"ServerSideApply=true"}}',
+    )
+    world.commit(CONFIGMAP.replace("settings", "plain") + other)
+    assert (await world.sync()).phase == "Succeeded"
+    plain = await world.client.get("v1", "ConfigMap", "plain", "default")
+    assert "kubectl.kubernetes.io/last-applied-configuration" in plain["metadata"]["annotations"]
+    assert "managedFields" not in plain["metadata"]
+    applied = await world.client.get("v1", "ConfigMap", "other", "default")
+    assert applied["metadata"]["managedFields"][0]["manager"] == "recon-gitops"
