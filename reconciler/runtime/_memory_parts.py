@@ -35,7 +35,13 @@ from reconciler.runtime.errors import (
     ImageNotPresentError,
     ImagePullError,
 )
-from reconciler.runtime.fake_process import FakeNetns, FakeProcess, FakeProgram, FakeTerminated
+from reconciler.runtime.fake_process import (
+    FakeNetns,
+    FakeProcess,
+    FakeProgram,
+    FakeTerminated,
+    Flag,
+)
 
 __all__ = [
     "Container",
@@ -85,8 +91,8 @@ class Container:
     ip_address: str | None = None
     ports: tuple[PublishedPort, ...] = ()
     logs: list[LogLine] = field(default_factory=list)
-    changed: asyncio.Event = field(default_factory=asyncio.Event)
-    exited: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: Flag = field(default_factory=Flag)
+    exited: Flag = field(default_factory=Flag)
     task: asyncio.Task[None] | None = None
     process: FakeProcess | None = None
     killing: bool = False
@@ -95,7 +101,7 @@ class Container:
 
     def notify(self) -> None:
         self.changed.set()
-        self.changed = asyncio.Event()
+        self.changed = Flag()
 
 
 @dataclass

@@ -6,7 +6,12 @@ here, so there is exactly one source of truth and no hand-written schema.
 
 The package ships one `_definitions.json` per Kubernetes version (draft 2020-12, refs of the
 form `#/$defs/<name>`), in a lenient flavour and a `-strict` flavour that forbids unknown
-fields.
+fields. The strict one differs only by `"additionalProperties": false` closing every schema
+that lists `properties` and says nothing of others, so it is derived from the lenient one
+(`_closed`) instead of read: both are loaded in every `recon serve` (the strict one for write
+validation and a sync's render), and the derived one shares every part it does not change,
+0.2 MB instead of 3.7 MB of parsed JSON. `tests/unit/schema/test_definitions.py` checks the
+derivation against the shipped strict files of every version, key order included.
 """
 
 from __future__ import annotations
@@ -112,8 +117,53 @@ class Definitions:
 @functools.cache
 def load(version: str | None = None, strict: bool = False) -> Definitions:
     """Load (once per process) the definitions of a Kubernetes version; newest by default."""
-    resolved = _normalise_version(version)
-    folder = _SCHEMA_ROOT / f"v{resolved}-local{'-strict' if strict else ''}"
-    with (folder / "_definitions.json").open() as fh:
+    return _load(_normalise_version(version), strict)
+
+
+@functools.cache
+def _load(version: str, strict: bool) -> Definitions:
+    if strict:
+        lenient = _load(version, False).defs
+        return Definitions(version, True, {name: _closed(s) for name, s in lenient.items()})
+    with (_SCHEMA_ROOT / f"v{version}-local" / "_definitions.json").open() as fh:
         document = json.load(fh)
-    return Definitions(version=resolved, strict=strict, defs=document["$defs"])
+    return Definitions(version=version, strict=False, defs=document["$defs"])
+
+
+def strict_file(version: str) -> Path:
+    """The package's own strict flavour, which `_closed` reproduces (for the tests)."""
+    return _SCHEMA_ROOT / f"v{_normalise_version(version)}-local-strict" / "_definitions.json"
+
+
+_SUBSCHEMA = ("items", "additionalProperties", "not")
+_SUBSCHEMA_LISTS = ("allOf", "anyOf", "oneOf", "prefixItems")
+
+
+def _closed(schema: Any) -> Any:
+    """`schema` as the strict flavour has it: every schema with `properties` and no
+    `additionalProperties` closed with `"additionalProperties": false` (added last, as in
+    the shipped files). What needs no change is returned as is, shared with the lenient
+    definitions; nothing changes either of them after loading."""
+    if not isinstance(schema, dict):
+        return schema
+    changed: JSONDict = {}
+    for key, value in schema.items():
+        if key == "properties" and isinstance(value, dict):
+            properties = {name: _closed(sub) for name, sub in value.items()}
+            if any(properties[name] is not sub for name, sub in value.items()):
+                changed[key] = properties
+        elif key in _SUBSCHEMA and isinstance(value, dict):
+            sub = _closed(value)
+            if sub is not value:
+                changed[key] = sub
+        elif key in _SUBSCHEMA_LISTS and isinstance(value, list):
+            subs = [_closed(sub) for sub in value]
+            if any(new is not old for new, old in zip(subs, value, strict=True)):
+                changed[key] = subs
+    close = "properties" in schema and "additionalProperties" not in schema
+    if not changed and not close:
+        return schema
+    out = {key: changed.get(key, value) for key, value in schema.items()}
+    if close:
+        out["additionalProperties"] = False
+    return out
