@@ -38,6 +38,7 @@ from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
+from reconciler.controllers.resourcequota import ResourceQuotaController
 from reconciler.controllers.root_ca import RootCaPublisher
 from reconciler.controllers.sa_token_secrets import TokenSecretsController
 from reconciler.controllers.scheduler import Scheduler
@@ -124,6 +125,7 @@ class EmbeddedPlane:
         self.controllers.add(DaemonSetController(self.client, clock))
         self.controllers.add(DisruptionController(self.client, clock))
         self.controllers.add(PvcProtectionController(self.client, clock))
+        self.controllers.add(ResourceQuotaController(self.client, clock))
         self.controllers.add(
             HorizontalPodAutoscalerController(
                 self.client, clock, metrics=lambda ns, sel: self._pod_metrics(ns, sel)

@@ -10,7 +10,15 @@ import math
 import re
 from decimal import Decimal, InvalidOperation
 
-__all__ = ["QuantityError", "cpu_millis", "cpu_nanos", "memory_bytes", "parse_quantity"]
+__all__ = [
+    "QuantityError",
+    "cpu_millis",
+    "cpu_nanos",
+    "format_quantity",
+    "is_binary",
+    "memory_bytes",
+    "parse_quantity",
+]
 
 _BINARY = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60}
 _DECIMAL = {
@@ -71,3 +79,32 @@ def memory_bytes(value: str | int | float) -> int:
 def cpu_millis(value: str | int | float) -> int:
     """CPU in thousandths of a core, rounded up (how the scheduler adds requests)."""
     return math.ceil(parse_quantity(value) * 1000)
+
+
+def is_binary(value: str | int | float) -> bool:
+    """Written with a binary suffix (`Ki` ... `Ei`): sums of it are shown that way too."""
+    return isinstance(value, str) and value.strip()[-2:] in _BINARY
+
+
+_DECIMAL_STEPS = [("E", 18), ("P", 15), ("T", 12), ("G", 9), ("M", 6), ("k", 3), ("", 0)]
+_SMALL_STEPS = [("m", -3), ("u", -6), ("n", -9)]
+
+
+def format_quantity(value: Decimal, binary: bool = False) -> str:
+    """A quantity as Kubernetes prints it canonically: the largest suffix that keeps the
+    number whole (`1.5` -> `1500m`, `2000m` -> `2`, `3Gi` stays `3Gi` when `binary`,
+    `1536Mi` for 1.5Gi)."""
+    if value == 0:
+        return "0"
+    sign = "-" if value < 0 else ""
+    value = abs(value)
+    if binary and value == value.to_integral_value():
+        for suffix, factor in sorted(_BINARY.items(), key=lambda kv: -kv[1]):
+            if value >= factor and value % factor == 0:
+                return f"{sign}{int(value // factor)}{suffix}"
+    for suffix, exponent in _DECIMAL_STEPS + _SMALL_STEPS:
+        scaled = value / (Decimal(10) ** exponent)
+        if scaled == scaled.to_integral_value() and scaled >= 1:
+            return f"{sign}{int(scaled)}{suffix}"
+    nanos = math.ceil(value * 10**9)  # finer than a nano: rounded up, as upstream
+    return f"{sign}{nanos}n"

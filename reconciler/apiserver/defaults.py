@@ -13,6 +13,8 @@ import base64
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.limit_ranges import default_item
+
 JSONDict = dict[str, Any]
 
 
@@ -61,8 +63,23 @@ def _template(obj: JSONDict) -> None:
 
 
 def pod(obj: JSONDict) -> None:
-    if isinstance(obj.get("spec"), dict):
-        pod_spec(obj["spec"])
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        return
+    pod_spec(spec)
+    # A pod (not a template) requests what it limits unless it says otherwise, as
+    # upstream's SetDefaults_Pod: the scheduler and quotas count the requests.
+    for key in ("containers", "initContainers"):
+        for c in spec.get(key) or []:
+            resources = c.get("resources") if isinstance(c, dict) else None
+            if not isinstance(resources, dict):
+                continue
+            limits = resources.get("limits")
+            if isinstance(limits, dict) and limits:
+                requests = resources.setdefault("requests", {})
+                if isinstance(requests, dict):
+                    for name, value in limits.items():
+                        requests.setdefault(name, value)
 
 
 def _status_counts(obj: JSONDict, *fields: str) -> None:
@@ -231,6 +248,12 @@ def hpa(obj: JSONDict) -> None:
         ]
 
 
+def limit_range(obj: JSONDict) -> None:
+    for item in (obj.get("spec") or {}).get("limits") or []:
+        if isinstance(item, dict):
+            default_item(item)
+
+
 def priority_class(obj: JSONDict) -> None:
     obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
 
@@ -249,6 +272,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("batch", "CronJob"): cronjob,
     ("autoscaling", "HorizontalPodAutoscaler"): hpa,
     ("scheduling.k8s.io", "PriorityClass"): priority_class,
+    ("", "LimitRange"): limit_range,
 }
 
 

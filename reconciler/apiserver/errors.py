@@ -72,6 +72,14 @@ def not_found(resource: str, name: str, group: str = "") -> ApiError:
     return ApiError(404, "NotFound", f'{qualified} "{name}" not found', resource, name, group)
 
 
+def forbidden(resource: str, name: str, group: str, why: str) -> ApiError:
+    """Upstream's admission refusal: `pods "web" is forbidden: <why>`."""
+    qualified = f"{resource}.{group}" if group else resource
+    return ApiError(
+        403, "Forbidden", f'{qualified} "{name}" is forbidden: {why}', resource, name, group
+    )
+
+
 def bad_request(message: str) -> ApiError:
     return ApiError(400, "BadRequest", message)
 

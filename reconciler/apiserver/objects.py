@@ -17,10 +17,12 @@ import base64
 import json
 import secrets
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
+from reconciler import limit_ranges, resource_quota
 from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.errors import ApiError, Cause
@@ -92,6 +94,9 @@ _SERVER_SET_METADATA = (
 )
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 POD_RESOURCE = "core/pods"
+PVC_RESOURCE = "core/persistentvolumeclaims"
+LIMIT_RANGE_RESOURCE = "core/limitranges"
+QUOTA_RESOURCE = "core/resourcequotas"
 SERVICE_ACCOUNT_RESOURCE = "core/serviceaccounts"
 PRIORITY_CLASS_RESOURCE = "scheduling.k8s.io/priorityclasses"
 NAMESPACE_RESOURCE = "core/namespaces"
@@ -413,9 +418,13 @@ class ObjectService:
         if rt.storage_key == POD_RESOURCE:
             # priority.py: 403 for an unknown class
             admit_pod(obj, self._priority_classes(), requested)
+        if rt.storage_key in (POD_RESOURCE, PVC_RESOURCE):
+            self._admit_limit_ranges(rt, namespace, obj, requested)
         self._validate(rt, obj, strict, warnings, spec_checks=True)
         if rt.storage_key == PRIORITY_CLASS_RESOURCE:
             check_class(obj, None, self._priority_classes().values())
+        if rt.namespaced:
+            self._admit_quotas(rt, namespace, obj, requested)
         if rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, None)  # cluster IP, node ports (service_alloc.py)
         meta["uid"] = str(uuid.uuid4())
@@ -457,8 +466,43 @@ class ObjectService:
         account = found.body if found is not None else None
         why = missing_account_error(pod, account)
         if why is not None:
-            raise ApiError(403, "Forbidden", f'pods "{name}" is forbidden: {why}', "pods", name)
+            raise errors.forbidden("pods", name, "", why)
         return account
+
+    def _admit_limit_ranges(
+        self, rt: ResourceType, namespace: str, obj: JSONDict, name: str
+    ) -> None:
+        """The LimitRanger plugin (`limit_ranges.py`): defaults, then 403 with every bound a
+        new pod or claim breaks."""
+        ranges = [s.body for s in self.store.list(LIMIT_RANGE_RESOURCE, namespace)]
+        if not ranges:
+            return
+        if rt.storage_key == POD_RESOURCE:
+            problems = limit_ranges.admit_pod(obj, ranges)
+        else:
+            problems = limit_ranges.admit_claim(obj, ranges)
+        if problems:
+            why = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
+            raise errors.forbidden(rt.plural, name, rt.group, why)
+
+    def _admit_quotas(self, rt: ResourceType, namespace: str, obj: JSONDict, name: str) -> None:
+        """The ResourceQuota plugin (`resource_quota.py`): 403 when a new object would take
+        the namespace over a quota. What is used is counted from the store at this moment
+        (writes are serialized), not from the quotas' status, which follows later."""
+        quotas = [s.body for s in self.store.list(QUOTA_RESOURCE, namespace)]
+        for quota in quotas:
+            used = resource_quota.total_usage(quota, self._quota_objects(quota, namespace))
+            why = resource_quota.admission_error(quota, rt.plural, rt.group, obj, used)
+            if why is not None:
+                raise errors.forbidden(rt.plural, name, rt.group, why)
+
+    def _quota_objects(
+        self, quota: JSONDict, namespace: str
+    ) -> Iterator[tuple[str, str, JSONDict]]:
+        """(resource, group, object) of the namespace's objects a quota's resources count."""
+        for resource, group in resource_quota.counted_resources(quota):
+            for stored in self.store.list(f"{group or 'core'}/{resource}", namespace):
+                yield resource, group, stored.body
 
     def _priority_classes(self) -> dict[str, JSONDict]:
         """Every stored PriorityClass by name (a handful: read when a pod is created)."""

@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from reconciler.apiserver.errors import ApiError, Cause, invalid
+from reconciler.apiserver.errors import Cause, forbidden, invalid
 
 __all__ = [
     "HIGHEST_USER_DEFINABLE_PRIORITY",
@@ -68,13 +68,6 @@ def system_classes() -> list[JSONDict]:
     ]
 
 
-def _forbidden(resource: str, name: str, group: str, why: str) -> ApiError:
-    qualified = f"{resource}.{group}" if group else resource
-    return ApiError(
-        403, "Forbidden", f'{qualified} "{name}" is forbidden: {why}', resource, name, group
-    )
-
-
 def _default_class(classes: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
     """The `globalDefault` class; with several (possible only by a race upstream), the one
     of lowest value, as upstream picks."""
@@ -93,7 +86,7 @@ def admit_pod(pod: JSONDict, classes: Mapping[str, Mapping[str, Any]], name: str
     if wanted:
         found = classes.get(str(wanted))
         if found is None:
-            raise _forbidden("pods", name, "", f"no PriorityClass with name {wanted} was found")
+            raise forbidden("pods", name, "", f"no PriorityClass with name {wanted} was found")
         priority, policy = int(found.get("value") or 0), found.get("preemptionPolicy")
     else:
         default = _default_class(classes.values())
@@ -104,7 +97,7 @@ def admit_pod(pod: JSONDict, classes: Mapping[str, Mapping[str, Any]], name: str
             priority, policy = int(default.get("value") or 0), default.get("preemptionPolicy")
     given = spec.get("priority")
     if given is not None and given != priority:
-        raise _forbidden(
+        raise forbidden(
             "pods",
             name,
             "",
@@ -116,7 +109,7 @@ def admit_pod(pod: JSONDict, classes: Mapping[str, Mapping[str, Any]], name: str
     policy = policy or PREEMPT_LOWER_PRIORITY
     given_policy = spec.get("preemptionPolicy")
     if given_policy is not None and given_policy != policy:
-        raise _forbidden(
+        raise forbidden(
             "pods",
             name,
             "",
@@ -181,7 +174,7 @@ def check_class(
         for other in classes:
             other_name = (other.get("metadata") or {}).get("name")
             if other.get("globalDefault") is True and other_name != name:
-                raise _forbidden(
+                raise forbidden(
                     "priorityclasses",
                     name,
                     GROUP,
@@ -192,6 +185,6 @@ def check_class(
 
 def check_class_delete(name: str) -> None:
     if name in _SYSTEM:
-        raise _forbidden(
+        raise forbidden(
             "priorityclasses", name, GROUP, "this is a system priority class and cannot be deleted"
         )

@@ -371,6 +371,25 @@ _COLUMNS: dict[str, list[JSON]] = {
     ],
     "ServiceAccount": [_NAME, _col("Secrets", "string", "The number of secrets listed."), _AGE],
     "Endpoints": [_NAME, _col("Endpoints", "string", "The set of addresses and ports."), _AGE],
+    "ResourceQuota": [
+        _NAME,
+        _AGE,
+        _col(
+            "Request",
+            "string",
+            "Request represents a minimum amount of cpu/memory that a container may consume.",
+        ),
+        _col(
+            "Limit",
+            "string",
+            "Limits control the maximum amount of cpu/memory that a container may use "
+            "independent of contention on the node.",
+        ),
+    ],
+    "LimitRange": [
+        _NAME,
+        _col("Created At", "date", "Creation timestamp of the LimitRange"),
+    ],
     "PriorityClass": [
         _NAME,
         _col("Value", "integer", "value represents the integer value of this priority class."),
@@ -762,6 +781,22 @@ def _print_secret(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     return [_name(obj), _str(obj.get("type"), "Opaque"), len(keys), _age(obj, now)]
 
 
+def _print_resource_quota(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    """`pods: 1/10, requests.cpu: 500m/2` and `limits.cpu: 1/4`, as kubectl shows them."""
+    status = _map(obj.get("status"))
+    hard, used = _map(status.get("hard")), _map(status.get("used"))
+    requests: list[str] = []
+    limits: list[str] = []
+    for name in sorted(hard):
+        cell = f"{name}: {used.get(name, 0)}/{hard[name]}"
+        (limits if name.startswith("limits.") else requests).append(cell)
+    return [_name(obj), _age(obj, now), ", ".join(requests), ", ".join(limits)]
+
+
+def _print_limit_range(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    return [_name(obj), _str(_get(obj, "metadata", "creationTimestamp"), "")]
+
+
 def _print_priority_class(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     value = obj.get("value")
     return [
@@ -1123,6 +1158,8 @@ _PRINTERS: dict[str, _Printer] = {
     "Endpoints": _print_endpoints,
     "PodDisruptionBudget": _print_pdb,
     "PriorityClass": _print_priority_class,
+    "ResourceQuota": _print_resource_quota,
+    "LimitRange": _print_limit_range,
     "HorizontalPodAutoscaler": _print_hpa,
     "Ingress": _print_ingress,
     "IngressClass": _print_ingress_class,
