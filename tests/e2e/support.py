@@ -11,7 +11,9 @@ from typing import Any
 __all__ = ["commit_all", "git", "wait_until"]
 
 
-def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.3) -> Any:
+def wait_until(
+    check: Callable[[], Any], timeout: float = 60, what: str = "", interval: float = 0.3
+) -> Any:
     """The first truthy result of `check`, polled every `interval` s; fails after `timeout`
     saying what was awaited and what `check` last returned."""
     deadline = time.monotonic() + timeout

@@ -10,29 +10,17 @@ with `--force`, as kubectl says)."""
 from __future__ import annotations
 
 import json
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
 REFUSED = "Cannot evict pod as it would violate the pod's disruption budget."
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 def _deployment(namespace: str, replicas: int) -> str:
@@ -99,11 +87,11 @@ def test_drain_respects_the_budget_and_uncordon_lets_replacements_run(
 ) -> None:
     kubectl, namespace, node = _setup(docker_server)
     kubectl.run("apply", "-f", "-", input=_deployment(namespace, 3) + "---\n" + _budget(namespace))
-    original = eventually(
+    original = wait_until(
         lambda: (names := _ready_names(kubectl, namespace)) and len(names) == 3 and names,
         what="3 ready pods",
     )
-    eventually(lambda: _pdb(kubectl, namespace).get("disruptionsAllowed") == 1, what="1 allowed")
+    wait_until(lambda: _pdb(kubectl, namespace).get("disruptionsAllowed") == 1, what="1 allowed")
     table = kubectl.run("get", "pdb", "-n", namespace).stdout.splitlines()
     assert table[0].split() == [
         "NAME",
@@ -152,11 +140,11 @@ def test_drain_respects_the_budget_and_uncordon_lets_replacements_run(
     assert status["disruptionsAllowed"] == 0 and status["currentHealthy"] == 2
 
     kubectl.run("uncordon", node)
-    eventually(
+    wait_until(
         lambda: waiting["metadata"]["name"] in _ready_names(kubectl, namespace),
         what="the replacement scheduled and ready after uncordon",
     )
-    eventually(
+    wait_until(
         lambda: _pdb(kubectl, namespace).get("disruptionsAllowed") == 1,
         what="the budget has room again",
     )
@@ -180,7 +168,7 @@ def test_drain_without_a_budget_evicts_everything_bare_pods_only_with_force(
         "sleep",
         "3600",
     )
-    original = eventually(
+    original = wait_until(
         lambda: (names := _ready_names(kubectl, namespace)) and len(names) == 3 and names,
         what="3 ready pods",
     )
@@ -200,4 +188,4 @@ def test_drain_without_a_budget_evicts_everything_bare_pods_only_with_force(
     # The Deployment's replacements wait for a schedulable node; the bare pod is gone.
     assert len(pods) == 2 and all(not p["spec"].get("nodeName") for p in pods)
     kubectl.run("uncordon", node)
-    eventually(lambda: len(_ready_names(kubectl, namespace)) == 2, what="replacements running")
+    wait_until(lambda: len(_ready_names(kubectl, namespace)) == 2, what="replacements running")

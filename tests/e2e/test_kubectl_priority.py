@@ -9,28 +9,16 @@ exist is refused as the apiserver refuses it."""
 from __future__ import annotations
 
 import subprocess
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from reconciler.quantity import cpu_millis
 from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def eventually(check: Callable[[], Any], timeout: float = 60, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 def _manifests(namespace: str, low_millis: int, high_millis: int) -> str:
@@ -105,7 +93,7 @@ def test_a_priority_class_pod_preempts_lower_priority_pods(docker_server: ReconS
     low, high = allocatable * 2 // 5, allocatable // 2
     kubectl.run("apply", "-f", "-", input=_manifests(namespace, low, high))
     try:
-        batch = eventually(
+        batch = wait_until(
             lambda: (
                 len(running := [p for p in _pods(kubectl, namespace) if _running(p)]) == 2
                 and running
@@ -129,7 +117,7 @@ def test_a_priority_class_pod_preempts_lower_priority_pods(docker_server: ReconS
         )
 
         kubectl.run("apply", "-f", "-", input=_important(namespace, high, f"{namespace}-high"))
-        important = eventually(
+        important = wait_until(
             lambda: _running(p := kubectl.json("get", "pod", "important", "-n", namespace)) and p,
             what="the important pod running",
         )
@@ -140,7 +128,7 @@ def test_a_priority_class_pod_preempts_lower_priority_pods(docker_server: ReconS
             events = kubectl.json("get", "events", "-n", namespace)["items"]
             return [e for e in events if e.get("reason") == "Preempted"]
 
-        (event,) = eventually(preempted, what="a Preempted event")
+        (event,) = wait_until(preempted, what="a Preempted event")
         assert (
             event["message"]
             == f"Preempted by {namespace}/important on node {node['metadata']['name']}"
@@ -150,7 +138,7 @@ def test_a_priority_class_pod_preempts_lower_priority_pods(docker_server: ReconS
         survivor = next(p for p in batch if p["metadata"]["name"] != victim)
         # the victim's containers are stopped and removed with it; the survivor runs on
         victim_uid = next(p["metadata"]["uid"] for p in batch if p["metadata"]["name"] == victim)
-        eventually(lambda: not _containers(victim_uid), what="the victim's containers gone")
+        wait_until(lambda: not _containers(victim_uid), what="the victim's containers gone")
         assert _containers(survivor["metadata"]["uid"])
 
         # the Deployment's replacement waits: the room is the important pod's
@@ -163,7 +151,7 @@ def test_a_priority_class_pod_preempts_lower_priority_pods(docker_server: ReconS
                         return str(c["message"])
             return ""
 
-        message = eventually(replacement_waits, what="the replacement pending")
+        message = wait_until(replacement_waits, what="the replacement pending")
         assert message.startswith("0/1 nodes are available: 1 Insufficient cpu. preemption:")
         described = kubectl.run("describe", "pod", "important", "-n", namespace).stdout
         assert f"Priority Class Name:  {namespace}-high" in described

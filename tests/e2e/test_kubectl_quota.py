@@ -3,27 +3,15 @@ quota`, a Deployment held to its namespace's quota (FailedCreate), LimitRange de
 
 from __future__ import annotations
 
-import time
 import uuid
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def eventually(check: Callable[[], Any], timeout: float = 30, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 def test_quota_and_limit_range(server: ReconServer, kubectl: Kubectl) -> None:
@@ -54,7 +42,7 @@ spec:
         def pods() -> list[Any]:
             return list(kubectl.json("get", "pods", "-n", ns)["items"])
 
-        eventually(lambda: len(pods()) == 2, what="two pods")
+        wait_until(lambda: len(pods()) == 2, what="two pods")
         (first, *_) = pods()
         resources = first["spec"]["containers"][0]["resources"]
         assert resources == {
@@ -66,7 +54,7 @@ spec:
             events = kubectl.json("get", "events", "-n", ns)["items"]
             return next((e["message"] for e in events if e.get("reason") == "FailedCreate"), "")
 
-        message = eventually(failed_create, what="FailedCreate")
+        message = wait_until(failed_create, what="FailedCreate")
         assert "exceeded quota: team, requested: pods=1, used: pods=2, limited: pods=2" in message
 
         def described() -> dict[str, list[str]]:
@@ -74,7 +62,7 @@ spec:
             rows = {line.split()[0]: line.split()[1:] for line in out.splitlines() if line.strip()}
             return rows if rows.get("requests.cpu") == ["400m", "1"] else {}
 
-        rows = eventually(described, what="describe quota")
+        rows = wait_until(described, what="describe quota")
         assert rows["pods"] == ["2", "2"]
         assert rows["limits.memory"] == ["128Mi", "1Gi"]
         table = kubectl.run("get", "quota", "-n", ns).stdout.splitlines()

@@ -6,26 +6,12 @@ ReplicaSet and Deployment controllers still create, scale and roll ReplicaSets.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from typing import Any
-
 import pytest
 
 from tests.e2e.conftest import Kubectl
+from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
-
-
-def eventually(check: Callable[[], Any], timeout: float = 20, what: str = "") -> Any:
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        last = check()
-        if last:
-            return last
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}: last {last!r}")
 
 
 def pod_names(kubectl: Kubectl, selector: str) -> list[str]:
@@ -35,14 +21,14 @@ def pod_names(kubectl: Kubectl, selector: str) -> list[str]:
 
 def test_deployment_scale_history_and_undo(kubectl: Kubectl) -> None:
     kubectl.run("create", "deployment", "wl", "--image=recon.local/busybox:1", "--replicas=3")
-    eventually(lambda: len(pod_names(kubectl, "app=wl")) == 3, what="3 pods")
+    wait_until(lambda: len(pod_names(kubectl, "app=wl")) == 3, what="3 pods")
     rs = kubectl.json("get", "replicasets", "-l", "app=wl")["items"]
     assert len(rs) == 1 and rs[0]["metadata"]["name"].startswith("wl-")
     assert rs[0]["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "1"
     kubectl.run("scale", "deployment/wl", "--replicas=1")
-    eventually(lambda: len(pod_names(kubectl, "app=wl")) == 1, what="scale down to 1")
+    wait_until(lambda: len(pod_names(kubectl, "app=wl")) == 1, what="scale down to 1")
     kubectl.run("set", "image", "deployment/wl", "busybox=recon.local/busybox:2")
-    eventually(
+    wait_until(
         lambda: len(kubectl.json("get", "rs", "-l", "app=wl")["items"]) == 2,
         what="a second ReplicaSet",
     )
@@ -55,7 +41,7 @@ def test_deployment_scale_history_and_undo(kubectl: Kubectl) -> None:
         return str(d["spec"]["template"]["spec"]["containers"][0]["image"])
 
     assert template_image() == "recon.local/busybox:1"
-    eventually(
+    wait_until(
         lambda: (
             sorted(
                 r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
@@ -66,7 +52,7 @@ def test_deployment_scale_history_and_undo(kubectl: Kubectl) -> None:
         what="revision 1 to come back as 3",
     )
     kubectl.run("delete", "deployment", "wl")
-    eventually(lambda: pod_names(kubectl, "app=wl") == [], what="cascading deletion")
+    wait_until(lambda: pod_names(kubectl, "app=wl") == [], what="cascading deletion")
     assert kubectl.json("get", "rs", "-l", "app=wl")["items"] == []
 
 
@@ -86,4 +72,4 @@ def test_create_job_from_cronjob(kubectl: Kubectl) -> None:
     job = kubectl.json("get", "job", "nightly-manual")
     assert job["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
     assert job["metadata"]["ownerReferences"][0]["kind"] == "CronJob"
-    eventually(lambda: pod_names(kubectl, "job-name=nightly-manual"), what="the Job's pod")
+    wait_until(lambda: pod_names(kubectl, "job-name=nightly-manual"), what="the Job's pod")
