@@ -387,6 +387,8 @@ class ResourceHandlers:
                         _field_manager(request),
                     )
                 )
+        if sub == "ephemeralcontainers" and "ephemeralcontainers" in rt.subresources:
+            return await self._ephemeral_containers(request, rt, ns, name)
         evictable = any(s.name == "eviction" for s in rt.body_subresources)
         if sub == "eviction" and evictable and self.evictions is not None:
             return await self._evict(request, ns, name)
@@ -397,12 +399,56 @@ class ResourceHandlers:
                 return await self.pod_io.log(request, ns, name)
             if sub == "exec" and method in ("GET", "POST"):
                 return await self.pod_io.exec(request, ns, name)
+            if sub == "attach" and method in ("GET", "POST"):
+                return await self.pod_io.attach(request, ns, name)
             if sub == "portforward" and method in ("GET", "POST"):
                 return await self.pod_io.port_forward(request, ns, name)
         if sub == "finalize" and rt.plural == "namespaces" and method == "PUT":
             body = await read_body(request, self.service.defs)
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
+
+    async def _ephemeral_containers(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str
+    ) -> web.Response:
+        """`pods/NAME/ephemeralcontainers` (what `kubectl debug` patches): the whole Pod is
+        read and written, only its `spec.ephemeralContainers` changes (`objects.py`)."""
+        method = request.method
+        if method == "GET":
+            return json_response(self.service.get(rt, ns, name))
+        if method not in ("PUT", "PATCH"):
+            raise ApiError(
+                405, "MethodNotAllowed", f"{method} is not supported on pods/ephemeralcontainers"
+            )
+        warnings = _warnings(request)
+        if method == "PUT":
+            body = await read_body(request, self.service.defs)
+            written = self.service.update(
+                rt,
+                ns,
+                name,
+                body,
+                subresource="ephemeralcontainers",
+                dry_run=_dry_run(request),
+                strict=_strict(request),
+                warnings=warnings,
+                field_manager=_field_manager(request),
+            )
+        else:
+            content_type, patch = await self._patch_body(request)
+            written = self.service.patch(
+                rt,
+                ns,
+                name,
+                content_type,
+                patch,
+                subresource="ephemeralcontainers",
+                dry_run=_dry_run(request),
+                strict=_strict(request),
+                warnings=warnings,
+                field_manager=_field_manager(request),
+            )
+        return json_response(written, 200, warnings)
 
     async def _review(
         self, request: web.Request, rt: ResourceType, rp: ResourcePath, ns: str

@@ -25,6 +25,7 @@ from typing import Any
 from reconciler import limit_ranges, resource_quota
 from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
+from reconciler.apiserver.ephemeral_containers import ephemeral_update
 from reconciler.apiserver.errors import ApiError, Cause
 from reconciler.apiserver.pod_update import pod_update_errors
 from reconciler.apiserver.priority import (
@@ -590,6 +591,13 @@ class ObjectService:
             wanted = obj.get("spec", {}).get("finalizers") or []
             obj = Store.copy_of(current)
             obj.setdefault("spec", {})["finalizers"] = wanted
+            meta = obj["metadata"]
+        elif subresource == "ephemeralcontainers":
+            # Only spec.ephemeralContainers changes through /ephemeralcontainers (pods), and
+            # only by additions (`ephemeral_containers.py`).
+            obj, refused = ephemeral_update(Store.copy_of(current), obj)
+            if refused:
+                raise errors.invalid(rt.kind, name, rt.group, refused)
             meta = obj["metadata"]
         elif subresource == "status":
             # Only status changes through /status; everything else stays as stored. `obj`

@@ -1,11 +1,14 @@
-"""`pods/log`, `pods/exec`, `pods/portforward`: the pod subresources served by the node.
+"""`pods/log`, `pods/exec`, `pods/attach`, `pods/portforward`: the pod subresources served
+by the node.
 
 The API server does what the Kubernetes API server does before it proxies to the kubelet:
 look the pod up, check it has been bound to a node, resolve the container (the only one, or
 the one named in `container`), parse the options with Kubernetes' messages; then it hands
 the call to the `PodStreams` port. Logs stream as `text/plain` chunks (kept open for
-`follow`); exec upgrades to a WebSocket and speaks the channel protocol (`channels`).
-SPDY exec, which older kubectl used, is refused with a clear message.
+`follow`); exec and attach upgrade to a WebSocket and speak the channel protocol
+(`channels`). SPDY exec and attach, which older kubectl used, are refused with a clear
+message. An exec ends with the process's exit status on the error channel; an attach ends
+when the container's output does (it exited), with Success, as the kubelet's does.
 
 Port-forward speaks SPDY/3.1 (`spdy`, `portforward`), reached either way kubectl 1.31+
 tries: a WebSocket with subprotocol `SPDY/3.1+portforward.k8s.io` whose binary messages
@@ -17,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -26,7 +29,7 @@ from aiohttp import WSMsgType, web
 from reconciler.apiserver import channels, portforward, spdy
 from reconciler.apiserver.errors import ApiError, bad_request
 from reconciler.apiserver.podio import (
-    ExecStream,
+    AttachStream,
     LogOptions,
     PodConnection,
     PodStreamError,
@@ -39,6 +42,7 @@ log = logging.getLogger(__name__)
 __all__ = [
     "PodSubresources",
     "StreamsSource",
+    "attach_request",
     "exec_request",
     "log_options",
     "resolve_container",
@@ -132,13 +136,19 @@ def exec_request(query: Any) -> tuple[list[str], bool, bool, bool, bool, str | N
     command = [str(c) for c in query.getall("command", [])]
     if not command:
         raise bad_request("you must specify at least 1 command")
+    return (command, *attach_request(query))
+
+
+def attach_request(query: Mapping[str, str]) -> tuple[bool, bool, bool, bool, str | None]:
+    """(stdin, stdout, stderr, tty, container) from `PodAttachOptions` parameters (the
+    streams part of `PodExecOptions` too)."""
     stdin, stdout = _flag(query, "stdin"), _flag(query, "stdout")
     stderr, tty = _flag(query, "stderr"), _flag(query, "tty")
     if not (stdin or stdout or stderr):
         raise bad_request("you must specify at least one of stdin, stdout, stderr")
     if tty and stderr:
         raise bad_request("tty and stderr cannot both be true")
-    return command, stdin, stdout, stderr, tty, query.get("container") or None
+    return stdin, stdout, stderr, tty, query.get("container") or None
 
 
 def _from_port(error: PodStreamError) -> ApiError:
@@ -147,7 +157,8 @@ def _from_port(error: PodStreamError) -> ApiError:
 
 
 class PodSubresources:
-    """Serves `pods/log`, `pods/exec` and `pods/portforward` for the pods `get_pod` finds."""
+    """Serves `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` for the pods
+    `get_pod` finds."""
 
     def __init__(
         self,
@@ -198,19 +209,42 @@ class PodSubresources:
         command, stdin, _stdout, _stderr, tty, requested = exec_request(request.query)
         container = resolve_container(pod, requested)
         streams = self._port(pod)
-        ws = web.WebSocketResponse(protocols=channels.PROTOCOLS, autoping=True)
-        if not ws.can_prepare(request).ok:
-            raise bad_request(
-                "unable to upgrade connection: this server speaks the WebSocket exec protocol "
-                "(v5.channel.k8s.io) that kubectl 1.30 and later use; SPDY is not supported"
-            )
+        ws = _channel_socket(request, "exec")
         try:
             session = await streams.exec(pod, container, command, stdin=stdin, tty=tty)
         except PodStreamError as e:
             raise _from_port(e) from e
+
+        async def exit_status() -> bytes:
+            code = await session.exit_code()
+            return channels.exit_status(ws.ws_protocol, command, code)
+
         try:
             await ws.prepare(request)
-            await _relay(ws, session, command)
+            await _relay(ws, session, exit_status)
+        finally:
+            await session.close()
+        return ws
+
+    async def attach(self, request: web.Request, namespace: str, name: str) -> web.StreamResponse:
+        pod = self._get_pod(namespace, name)
+        stdin, _stdout, _stderr, tty, requested = attach_request(request.query)
+        container = resolve_container(pod, requested)
+        streams = self._port(pod)
+        ws = _channel_socket(request, "attach")
+        try:
+            session = await streams.attach(pod, container, stdin=stdin, tty=tty)
+        except PodStreamError as e:
+            raise _from_port(e) from e
+
+        async def ended() -> bytes:
+            # The kubelet reports Success once the attached streams end, whatever the
+            # process's exit code (`kubectl get pod` shows that).
+            return channels.exit_status(ws.ws_protocol, [], 0)
+
+        try:
+            await ws.prepare(request)
+            await _relay(ws, session, ended)
         finally:
             await session.close()
         return ws
@@ -236,6 +270,18 @@ class PodSubresources:
             "Upgrade request required: port-forward speaks SPDY/3.1, tunnelled in a WebSocket "
             f"({portforward.WEBSOCKET_PROTOCOL}) or upgraded to directly (Upgrade: SPDY/3.1)"
         )
+
+
+def _channel_socket(request: web.Request, what: str) -> web.WebSocketResponse:
+    """The WebSocket of `pods/exec` or `pods/attach`, refused with a message kubectl prints
+    when the client asks for SPDY instead."""
+    ws = web.WebSocketResponse(protocols=channels.PROTOCOLS, autoping=True)
+    if not ws.can_prepare(request).ok:
+        raise bad_request(
+            f"unable to upgrade connection: this server speaks the WebSocket {what} protocol "
+            "(v5.channel.k8s.io) that kubectl 1.30 and later use; SPDY is not supported"
+        )
+    return ws
 
 
 async def _tunnel_over_websocket(
@@ -317,12 +363,14 @@ async def _serve_spdy_upgrade(
     return response
 
 
-async def _relay(ws: web.WebSocketResponse, session: ExecStream, command: list[str]) -> None:
+async def _relay(
+    ws: web.WebSocketResponse, session: AttachStream, final: Callable[[], Awaitable[bytes]]
+) -> None:
     """Pump the client's stdin and resizes into the process and its output back, then send
-    the exit status on the error channel and close. A client that hangs up ends the relay
-    (the process keeps its own fate, as with the kubelet)."""
+    `final()` (the exit status) on the error channel and close. A client that hangs up ends
+    the relay (the process keeps its own fate, as with the kubelet)."""
     reader = asyncio.create_task(_pump_stdin(ws, session), name="recon-exec-stdin")
-    writer = asyncio.create_task(_pump_output(ws, session, command), name="recon-exec-out")
+    writer = asyncio.create_task(_pump_output(ws, session, final), name="recon-exec-out")
     try:
         await asyncio.wait({reader, writer}, return_when=asyncio.FIRST_COMPLETED)
         if reader.done() and not writer.done():
@@ -339,7 +387,9 @@ async def _relay(ws: web.WebSocketResponse, session: ExecStream, command: list[s
         await ws.close()
 
 
-async def _pump_output(ws: web.WebSocketResponse, session: ExecStream, command: list[str]) -> None:
+async def _pump_output(
+    ws: web.WebSocketResponse, session: AttachStream, final: Callable[[], Awaitable[bytes]]
+) -> None:
     while True:
         chunk = await session.read()
         if chunk is None:
@@ -347,12 +397,10 @@ async def _pump_output(ws: web.WebSocketResponse, session: ExecStream, command: 
         stream, data = chunk
         channel = channels.STDOUT if stream == "stdout" else channels.STDERR
         await ws.send_bytes(channels.frame(channel, data))
-    code = await session.exit_code()
-    status = channels.exit_status(ws.ws_protocol, command, code)
-    await ws.send_bytes(channels.frame(channels.ERROR, status))
+    await ws.send_bytes(channels.frame(channels.ERROR, await final()))
 
 
-async def _pump_stdin(ws: web.WebSocketResponse, session: ExecStream) -> None:
+async def _pump_stdin(ws: web.WebSocketResponse, session: AttachStream) -> None:
     async for message in ws:
         if message.type is not WSMsgType.BINARY:
             continue

@@ -1,5 +1,5 @@
 """The port through which the API server reaches running pods: `pods/log`, `pods/exec`,
-`pods/portforward`.
+`pods/attach`, `pods/portforward`.
 
 Why a port: the API server must not know what runs pods (the layers contract forbids it to
 import the node agent or the runtime), yet `kubectl logs` and `kubectl exec` are API calls.
@@ -20,7 +20,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-__all__ = ["ExecStream", "LogOptions", "PodConnection", "PodStreamError", "PodStreams"]
+__all__ = [
+    "AttachStream",
+    "ExecStream",
+    "LogOptions",
+    "PodConnection",
+    "PodStreamError",
+    "PodStreams",
+]
 
 
 class PodStreamError(Exception):
@@ -41,8 +48,9 @@ class LogOptions:
     limit_bytes: int | None = None
 
 
-class ExecStream(Protocol):
-    """A process started by `kubectl exec`; the same shape as the runtime's exec session."""
+class AttachStream(Protocol):
+    """A container's main process as `kubectl attach` reaches it: its output from now on and,
+    when the container keeps one open (`stdin: true`), its stdin."""
 
     async def read(self) -> tuple[Literal["stdout", "stderr"], bytes] | None:
         """Output as it comes; None once both streams are closed."""
@@ -50,13 +58,20 @@ class ExecStream(Protocol):
 
     async def write(self, data: bytes) -> None: ...
 
-    async def close_stdin(self) -> None: ...
+    async def close_stdin(self) -> None:
+        """The client has no more input. An attached process's stdin only ends with it when
+        the container says `stdinOnce: true` (others may attach again later)."""
+        ...
 
     async def resize(self, width: int, height: int) -> None: ...
 
-    async def exit_code(self) -> int: ...
-
     async def close(self) -> None: ...
+
+
+class ExecStream(AttachStream, Protocol):
+    """A process started by `kubectl exec`; the same shape as the runtime's exec session."""
+
+    async def exit_code(self) -> int: ...
 
 
 class PodConnection(Protocol):
@@ -95,6 +110,14 @@ class PodStreams(Protocol):
     ) -> ExecStream:
         """Start `command` in the (running) container; raises PodStreamError when it is not
         running (`container not found ("x")`)."""
+        ...
+
+    async def attach(
+        self, pod: dict[str, Any], container: str, *, stdin: bool, tty: bool
+    ) -> AttachStream:
+        """Attach to the (running) container's main process; raises PodStreamError when it
+        is not running (`container not found ("x")`). Whether output comes through a
+        terminal is the container's own `tty`, not the request's."""
         ...
 
     async def port_forward(self, pod: dict[str, Any], port: int) -> PodConnection:

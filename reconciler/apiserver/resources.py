@@ -162,8 +162,12 @@ def version_priority(version: str) -> tuple[int, int, int]:
 
 
 # Subresources answered by the node agent through the API server (`pods/log`, `pods/exec`,
-# `pods/portforward`).
-_NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec", "portforward"})}
+# `pods/attach`, `pods/portforward`).
+_NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec", "attach", "portforward"})}
+
+# Subresources that write part of the stored object besides `status` and `scale`:
+# `pods/ephemeralcontainers` (`ephemeral_containers.py`, what `kubectl debug` patches).
+_STORED_SUBRESOURCES = {("", "Pod"): frozenset({"ephemeralcontainers"})}
 
 
 @dataclass(frozen=True)
@@ -210,7 +214,7 @@ class ResourceType:
     singular: str = ""
     short_names: tuple[str, ...] = ()
     categories: tuple[str, ...] = ()
-    subresources: frozenset[str] = frozenset()  # "status", "scale": served by the store
+    subresources: frozenset[str] = frozenset()  # "status", "scale", ...: served by the store
     extra_subresources: frozenset[str] = frozenset()  # e.g. pods' "log", served by the node
     body_subresources: tuple[BodySubresource, ...] = ()  # e.g. pods' "eviction"
     verbs: tuple[str, ...] = _ALL_VERBS
@@ -266,6 +270,7 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
             subresources.add("status")
         if (group, kind) in _SCALABLE:
             subresources.add("scale")
+        subresources |= _STORED_SUBRESOURCES.get((group, kind), frozenset())
         out.append(
             ResourceType(
                 group=group,

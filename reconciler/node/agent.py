@@ -81,7 +81,12 @@ def pod_references(pod: JSONDict) -> tuple[set[Ref], set[Ref]]:
             if isinstance(secret, dict):
                 name = secret.get("secretName") or secret.get("name") or ""
                 files.add(("Secret", namespace, str(name)))
-    for container in (spec.get("initContainers") or []) + (spec.get("containers") or []):
+    containers = [
+        *(spec.get("initContainers") or []),
+        *(spec.get("containers") or []),
+        *(spec.get("ephemeralContainers") or []),
+    ]
+    for container in containers:
         for entry in container.get("envFrom") or []:
             if isinstance(entry.get("configMapRef"), dict):
                 env.add(("ConfigMap", namespace, str(entry["configMapRef"].get("name") or "")))

@@ -31,6 +31,7 @@ from reconciler.runtime.base import (
 __all__ = [
     "AGENT_LABEL",
     "CONTAINER_NAME_LABEL",
+    "EPHEMERAL_LABEL",
     "INIT_LABEL",
     "RESTART_COUNT_LABEL",
     "SPEC_HASH_LABEL",
@@ -45,6 +46,8 @@ JSONDict = dict[str, Any]
 CONTAINER_NAME_LABEL = "recon.dev/container-name"
 RESTART_COUNT_LABEL = "recon.dev/restart-count"
 INIT_LABEL = "recon.dev/init-container"
+EPHEMERAL_LABEL = "recon.dev/ephemeral-container"
+"""On ephemeral containers only (`kubectl debug`): "true"."""
 SPEC_HASH_LABEL = "recon.dev/container-hash"
 AGENT_LABEL = "recon.dev/agent"
 """Which node agent made the container: agents sharing one engine never touch each other's."""
@@ -139,8 +142,13 @@ def build_container_spec(
     restart_count: int,
     init: bool,
     allow_privileged: bool,
+    ephemeral: bool = False,
+    pid_of: str | None = None,
 ) -> ContainerSpec:
-    """Raises ConfigError for what the kubelet reports as CreateContainerConfigError."""
+    """Raises ConfigError for what the kubelet reports as CreateContainerConfigError.
+
+    `ephemeral`: one of `spec.ephemeralContainers`; `pid_of`: the engine id of its target
+    container, whose processes it sees (unless the whole pod shares one PID namespace)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     name = str(container.get("name") or "")
@@ -162,6 +170,10 @@ def build_container_spec(
         INIT_LABEL: "true" if init else "false",
         SPEC_HASH_LABEL: container_hash(container),
     }
+    if ephemeral:
+        labels[EPHEMERAL_LABEL] = "true"
+    share_pid = bool(spec.get("shareProcessNamespace"))
+    stdin = bool(container.get("stdin"))
     return ContainerSpec(
         name=engine_container_name(pod, name, restart_count),
         image=str(container.get("image") or ""),
@@ -180,7 +192,9 @@ def build_container_spec(
         privileged=bool(security.get("privileged")),
         labels=labels,
         sandbox=sandbox_id,
-        share_pid=bool(spec.get("shareProcessNamespace")),
-        stdin=bool(container.get("stdin")),
+        share_pid=share_pid,
+        pid_of=None if share_pid else pid_of,
+        stdin=stdin,
+        stdin_once=stdin and bool(container.get("stdinOnce")),
         tty=bool(container.get("tty")),
     )

@@ -3,7 +3,8 @@
 Each pass (`_sync`) reads what the engine has for the pod (containers found by their pod-uid
 label, so a restarted agent picks up where the last one stopped) and takes the next steps
 toward the spec: a sandbox, volumes, init containers one at a time, app containers, restarts
-with back-off, probes; then it writes the pod status if it changed. Passes are triggered by
+with back-off, probes, ephemeral containers (`ephemeral.py`: started once, never
+restarted); then it writes the pod status if it changed. Passes are triggered by
 pod updates, engine events for the pod, probe results and timers (back-off ends); nothing
 polls. Deletion runs preStop hooks, stops containers within the grace period, removes
 everything the pod had on the engine, then completes the API deletion.
@@ -34,6 +35,7 @@ from reconciler.node.containers import (
 )
 from reconciler.node.context import NodeContext
 from reconciler.node.env import ConfigError, container_env
+from reconciler.node.ephemeral import never_started, target_id
 from reconciler.node.hooks import run_hook
 from reconciler.node.images import pull_policy, registry_auth
 from reconciler.node.pod_sandbox import (
@@ -253,6 +255,7 @@ class PodWorker:
             sooner(delay)
             if initialized and not failed_init:
                 sooner(await self._run_app(sandbox, by_name))
+            sooner(await self._run_ephemeral(sandbox, by_name))
         else:
             sooner(_RETRY_S)
         records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
@@ -528,6 +531,27 @@ class PodWorker:
         await self._stop_probes(live)
         return next_wake
 
+    async def _run_ephemeral(
+        self, sandbox: ContainerState, by_name: Mapping[str, list[ContainerState]]
+    ) -> float | None:
+        """Start the ephemeral containers that never ran (`ephemeral.py`)."""
+        next_wake: float | None = None
+        for container in never_started(self.pod, by_name):
+            name = str(container.get("name"))
+            try:
+                target = target_id(self.pod, container, by_name, sandbox.id)
+            except ConfigError as exc:
+                self._waiting[name] = ("CreateContainerConfigError", str(exc))
+                self._event("Warning", "Failed", f"Error: {exc}")
+                delay: float | None = _RETRY_S
+            else:
+                delay = await self._start(
+                    container, sandbox, 0, init=False, ephemeral=True, pid_of=target
+                )
+            if delay is not None:
+                next_wake = delay if next_wake is None else min(next_wake, delay)
+        return next_wake
+
     async def _pull(self, container: JSONDict) -> float | None:
         """Make the image present; on failure record ErrImagePull / ImagePullBackOff and
         return when to try again."""
@@ -576,7 +600,14 @@ class PodWorker:
         return None
 
     async def _start(
-        self, container: JSONDict, sandbox: ContainerState, restart_count: int, *, init: bool
+        self,
+        container: JSONDict,
+        sandbox: ContainerState,
+        restart_count: int,
+        *,
+        init: bool,
+        ephemeral: bool = False,
+        pid_of: str | None = None,
     ) -> float | None:
         ctx = self.ctx
         name = str(container.get("name"))
@@ -596,6 +627,8 @@ class PodWorker:
                 restart_count=restart_count,
                 init=init,
                 allow_privileged=ctx.settings.allow_privileged,
+                ephemeral=ephemeral,
+                pid_of=pid_of,
             )
         except ConfigError as exc:
             self._waiting[name] = ("CreateContainerConfigError", str(exc))
@@ -853,6 +886,7 @@ class PodWorker:
         view = PodView(
             init=self._views(spec.get("initContainers") or [], by_name, True),
             app=self._views(spec.get("containers") or [], by_name, False),
+            ephemeral=self._views(spec.get("ephemeralContainers") or [], by_name, True),
             pod_ip=sandbox.ip_address if sandbox is not None else old.get("podIP"),
             host_ip=self.ctx.settings.host_ip,
             start_time=None,

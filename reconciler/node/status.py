@@ -53,6 +53,8 @@ class PodView:
     sandbox_ready: bool = False
     runtime: str = "docker"
     """The containerID scheme (`docker://<id>`), as kubectl shows it."""
+    ephemeral: Sequence[ContainerView] = ()
+    """`kubectl debug`'s containers: reported, never part of the phase or readiness."""
 
 
 def _terminated(state: ContainerState, runtime: str) -> JSONDict:
@@ -232,6 +234,14 @@ def pod_status(pod: JSONDict, view: PodView, now: datetime) -> JSONDict:
             entry["ready"] = _init_done(container)
             statuses.append(entry)
         status["initContainerStatuses"] = statuses
+    if view.ephemeral:
+        statuses = []
+        for container in view.ephemeral:
+            entry = _container_status(container, view.runtime)
+            entry["ready"] = False  # never probed, never part of the pod's readiness
+            del entry["started"]  # the kubelet leaves it out for ephemeral containers
+            statuses.append(entry)
+        status["ephemeralContainerStatuses"] = statuses
     if view.pod_ip:
         status["podIP"] = view.pod_ip
         status["podIPs"] = [{"ip": view.pod_ip}]

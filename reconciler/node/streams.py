@@ -1,10 +1,12 @@
-"""`kubectl logs`, `exec` and `port-forward` on this node: the API server's `PodStreams` port.
+"""`kubectl logs`, `exec`, `attach` and `port-forward` on this node: the API server's
+`PodStreams` port.
 
 The API server resolves the pod and the container name, then calls here; this module finds
-the engine container that holds that pod container's output and hands the runtime's log
-stream or exec session back. It reads only what the runtime keeps: the pod worker labels
-every container record with the pod uid, the pod container's name and its restart count,
-and keeps the newest two records per container (so `--previous` has something to read).
+the engine container that holds that pod container's output (app, init or ephemeral: all
+are labelled alike) and hands the runtime's log stream, exec or attach session back. It
+reads only what the runtime keeps: the pod worker labels every container record with the
+pod uid, the pod container's name and its restart count, and keeps the newest two records
+per container (so `--previous` has something to read).
 
     restart count 0  exited 1   <- `--previous`: the status's lastState.terminated
     restart count 1  running    <- current: the status's running (or terminated) container
@@ -27,6 +29,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any, Literal
 
 from reconciler.apiserver.podio import (
+    AttachStream,
     ExecStream,
     LogOptions,
     PodConnection,
@@ -38,6 +41,7 @@ from reconciler.node.netns import open_connection_in
 from reconciler.runtime.base import (
     POD_UID_LABEL,
     ROLE_LABEL,
+    AttachSession,
     ContainerRuntime,
     ContainerState,
     ContainerStatus,
@@ -121,10 +125,10 @@ def _pick(
     return records[0] if records else None
 
 
-class _Exec:
-    """A runtime exec session in the port's shape (chunks as (stream, data) pairs)."""
+class _Attach:
+    """A runtime attach session in the port's shape (chunks as (stream, data) pairs)."""
 
-    def __init__(self, session: ExecSession) -> None:
+    def __init__(self, session: AttachSession) -> None:
         self._session = session
 
     async def read(self) -> tuple[Literal["stdout", "stderr"], bytes] | None:
@@ -140,11 +144,19 @@ class _Exec:
     async def resize(self, width: int, height: int) -> None:
         await self._session.resize(width, height)
 
-    async def exit_code(self) -> int:
-        return await self._session.exit_code()
-
     async def close(self) -> None:
         await self._session.close()
+
+
+class _Exec(_Attach):
+    """A runtime exec session in the port's shape, with its exit code."""
+
+    def __init__(self, session: ExecSession) -> None:
+        super().__init__(session)
+        self._exec = session
+
+    async def exit_code(self) -> int:
+        return await self._exec.exit_code()
 
 
 class _Connection:
@@ -176,8 +188,8 @@ class _Connection:
 
 
 class NodeStreams(PodStreams):
-    """Serves `pods/log`, `pods/exec` and `pods/portforward` from what a `ContainerRuntime`
-    keeps."""
+    """Serves `pods/log`, `pods/exec`, `pods/attach` and `pods/portforward` from what a
+    `ContainerRuntime` keeps."""
 
     def __init__(self, runtime: ContainerRuntime) -> None:
         self.runtime = runtime
@@ -252,6 +264,19 @@ class NodeStreams(PodStreams):
         except (ContainerNotRunningError, NotFoundError) as e:
             raise PodStreamError(400, f'container not found ("{container}")') from e
         return _Exec(session)
+
+    async def attach(
+        self, pod: dict[str, Any], container: str, *, stdin: bool, tty: bool
+    ) -> AttachStream:
+        records = await self._records(pod, container)
+        current = records[0] if records else None
+        if current is None or current.status is not ContainerStatus.RUNNING:
+            raise PodStreamError(400, f'container not found ("{container}")')
+        try:
+            session = await self.runtime.attach(current.id, stdin=stdin)
+        except (ContainerNotRunningError, NotFoundError) as e:
+            raise PodStreamError(400, f'container not found ("{container}")') from e
+        return _Attach(session)
 
     async def port_forward(self, pod: dict[str, Any], port: int) -> PodConnection:
         name = _pod_name(pod)

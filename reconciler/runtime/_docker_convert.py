@@ -73,6 +73,8 @@ class CreateArgs:
     ip_address: str | None = None
     attachments: tuple[NetworkAttachment, ...] = ()
     """Networks connected after create, before start."""
+    stdin_once: bool = False
+    """The engine's `StdinOnce`, which the SDK's `create_container` has no keyword for."""
 
 
 def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
@@ -149,8 +151,10 @@ def container_create_args(spec: ContainerSpec) -> CreateArgs:
     """An app container; in a sandbox it joins the sandbox's namespaces.
 
     Worked example: `sandbox="ab12"`, `share_pid=True` -> `network_mode="container:ab12"`,
-    `ipc_mode="container:ab12"`, `pid_mode="container:ab12"`; `memory_bytes=64Mi` sets the
-    memory+swap limit to the same 64Mi, so the container cannot swap past its limit.
+    `ipc_mode="container:ab12"`, `pid_mode="container:ab12"`; with `pid_of="cd34"` instead
+    (a debug container sharing its target's processes) `pid_mode="container:cd34"`;
+    `memory_bytes=64Mi` sets the memory+swap limit to the same 64Mi, so the container
+    cannot swap past its limit.
     """
     ours: dict[str, str] = {ROLE_LABEL: "container"}
     host_config: dict[str, Any] = {
@@ -166,6 +170,8 @@ def container_create_args(spec: ContainerSpec) -> CreateArgs:
             host_config["ipc_mode"] = joined
         if spec.share_pid:
             host_config["pid_mode"] = joined
+        elif spec.pid_of is not None:
+            host_config["pid_mode"] = f"container:{spec.pid_of}"
     elif spec.network is not None:
         host_config["network_mode"] = spec.network
     if spec.memory_bytes is not None:
@@ -195,6 +201,7 @@ def container_create_args(spec: ContainerSpec) -> CreateArgs:
         aliases=spec.network_aliases,
         ip_address=spec.ip_address,
         attachments=spec.extra_networks,
+        stdin_once=spec.stdin_once,
     )
 
 
@@ -300,7 +307,14 @@ def state_from_inspect(raw: Raw) -> ContainerState:
         memory_bytes=int(host["Memory"]) if host.get("Memory") else None,
         nano_cpus=int(host["NanoCpus"]) if host.get("NanoCpus") else None,
         mounts=_mounts(raw),
+        pid_of=_joined(host.get("PidMode")),
     )
+
+
+def _joined(mode: object) -> str | None:
+    """`container:<id>` (a namespace mode joining another container's) -> the id."""
+    kind, _, other = str(mode or "").partition(":")
+    return other if kind == "container" and other else None
 
 
 def image_info(raw: Raw, ref: str) -> ImageInfo:

@@ -37,6 +37,7 @@ class Op(Enum):
     CREATE = "create container"
     START = "start container"
     EXEC = "exec in container"
+    ATTACH = "attach to container"
     PULL = "pull image"
     IMAGE = "image"
     NETWORK = "network"
@@ -99,7 +100,7 @@ def _from_api_error(exc: docker.errors.APIError, op: Op, subject: str) -> Contai
     if op is Op.START:
         return ContainerStartError(f"{where}: {message}")
     if status == 409:
-        if op is Op.EXEC or "not running" in lowered or "is paused" in lowered:
+        if op in (Op.EXEC, Op.ATTACH) or "not running" in lowered or "is paused" in lowered:
             return ContainerNotRunningError(f"{where}: {message}")
         if op in (Op.NETWORK, Op.VOLUME):
             return ResourceInUseError(f"{where}: {message}")

@@ -1,11 +1,11 @@
 """`docker exec` as an `ExecSession`: the hijacked connection of the Engine API, read in a
-thread, written from the loop.
+thread, written from the loop. `docker attach` (`_docker_attach.py`) speaks the same stream.
 
-The engine answers `POST /exec/{id}/start` by upgrading the HTTP connection to a raw
-stream. Without a TTY the output is multiplexed in frames: an 8-byte header (stream type:
-1 stdout, 2 stderr; three zero bytes; the payload length, big-endian) then the payload. With
-a TTY it is the terminal's bytes as they come. Input goes the other way unframed; half
-closing the socket ends the process's stdin.
+The engine answers `POST /exec/{id}/start` (and `POST /containers/{id}/attach`) by
+upgrading the HTTP connection to a raw stream. Without a TTY the output is multiplexed in
+frames: an 8-byte header (stream type: 1 stdout, 2 stderr; three zero bytes; the payload
+length, big-endian) then the payload. With a TTY it is the terminal's bytes as they come.
+Input goes the other way unframed; half closing the socket ends the process's stdin.
 
 The output is read through the HTTP response's buffered reader, not the bare socket: the
 reader may already hold the first bytes of output, read along with the response headers.
@@ -23,7 +23,7 @@ from reconciler.runtime._docker_errors import Op, translate
 from reconciler.runtime._threads import BlockingCalls, ThreadStream
 from reconciler.runtime.base import ExecChunk
 
-__all__ = ["DockerExecSession", "open_exec"]
+__all__ = ["DockerExecSession", "HijackedStream", "open_exec"]
 
 _STDERR = 2
 
@@ -53,29 +53,19 @@ def _frames(reader: _Reader, tty: bool) -> Iterator[ExecChunk]:
             yield ExecChunk("stderr" if header[0] == _STDERR else "stdout", payload)
 
 
-class DockerExecSession:
-    """One exec. Output is pumped by a thread of its own; `exit_code` asks the engine."""
+class HijackedStream:
+    """A hijacked connection: output pumped by a thread of its own, input written from the
+    loop, `close_stdin` half-closing the socket."""
 
-    def __init__(
-        self,
-        calls: BlockingCalls,
-        api: Any,
-        exec_id: str,
-        connection: Any,
-        tty: bool,
-    ) -> None:
+    def __init__(self, calls: BlockingCalls, connection: Any, tty: bool, name: str) -> None:
         self._calls = calls
-        self._api = api
-        self._exec_id = exec_id
         self._tty = tty
         response = getattr(connection, "_response", None)
         reader: _Reader = response.raw._fp.fp if response is not None else connection
         self._socket: socket.socket = getattr(connection, "_sock", connection)
         self._socket.settimeout(None)
         self._output: ThreadStream[ExecChunk] = ThreadStream(
-            lambda: _frames(reader, tty),
-            lambda _: self._shutdown(),
-            name=f"recon-exec-{exec_id[:12]}",
+            lambda: _frames(reader, tty), lambda _: self._shutdown(), name=name
         )
         self._closed = False
 
@@ -100,6 +90,29 @@ class DockerExecSession:
         with contextlib.suppress(OSError):
             await self._calls.run(self._socket.shutdown, socket.SHUT_WR)
 
+    async def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        await self._output.aclose()
+        await self._calls.run(self._shutdown)
+
+
+class DockerExecSession(HijackedStream):
+    """One exec; `exit_code` asks the engine."""
+
+    def __init__(
+        self,
+        calls: BlockingCalls,
+        api: Any,
+        exec_id: str,
+        connection: Any,
+        tty: bool,
+    ) -> None:
+        super().__init__(calls, connection, tty, f"recon-exec-{exec_id[:12]}")
+        self._api = api
+        self._exec_id = exec_id
+
     async def resize(self, width: int, height: int) -> None:
         if not self._tty:
             return
@@ -119,13 +132,6 @@ class DockerExecSession:
                 return int(info["ExitCode"])
             await asyncio.sleep(delay)
             delay = min(delay * 2, 0.2)
-
-    async def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        await self._output.aclose()
-        await self._calls.run(self._shutdown)
 
 
 async def open_exec(

@@ -48,6 +48,7 @@ __all__ = [
     "FakeHostPorts",
     "FakeImages",
     "LogLine",
+    "MemoryAttachSession",
     "MemoryEventStream",
     "MemoryExecSession",
     "Network",
@@ -98,10 +99,26 @@ class Container:
     killing: bool = False
     rootfs: dict[str, bytes] = field(default_factory=dict)
     tmpfs: dict[str, dict[str, bytes]] = field(default_factory=dict)
+    stdin: asyncio.Queue[bytes | None] | None = None
+    """The running process's stdin, for a container that keeps one open (`spec.stdin`)."""
+    attached: list[MemoryAttachSession] | None = None
+    """Sessions that see the process's output (None until someone attaches: most never)."""
 
     def notify(self) -> None:
         self.changed.set()
         self.changed = Flag()
+
+    def output(self, stream: Stream, data: bytes) -> None:
+        """What the process writes reaches the attached sessions (the logs are the
+        runtime's to keep)."""
+        for session in self.attached or ():
+            session.sink(stream, data)
+
+    def detach_all(self) -> None:
+        """The process is gone: every attached session's output ends."""
+        for session in self.attached or ():
+            session.end()
+        self.attached = None
 
 
 @dataclass
@@ -192,6 +209,57 @@ class MemoryExecSession:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._task
+
+
+class MemoryAttachSession:
+    """Attached to a fake container's process: its output from now on (`Container.output`)
+    and its stdin queue when the container has one and the session asked to write."""
+
+    def __init__(
+        self,
+        container: Container,
+        *,
+        stdin: asyncio.Queue[bytes | None] | None,
+        stdin_once: bool,
+        tty: bool,
+    ) -> None:
+        self._container = container
+        self._stdin = stdin
+        self._stdin_once = stdin_once
+        self._tty = tty
+        self._output: asyncio.Queue[ExecChunk | None] = asyncio.Queue()
+        self.size: tuple[int, int] | None = None
+        """The last (width, height) given to `resize`."""
+
+    def sink(self, stream: Stream, data: bytes) -> None:
+        self._output.put_nowait(ExecChunk("stdout" if self._tty else stream, data))
+
+    def end(self) -> None:
+        self._output.put_nowait(None)
+
+    async def read(self) -> ExecChunk | None:
+        chunk = await self._output.get()
+        if chunk is None:
+            self._output.put_nowait(None)  # and every later read
+        return chunk
+
+    async def write(self, data: bytes) -> None:
+        if self._stdin is not None:
+            self._stdin.put_nowait(data)
+
+    async def close_stdin(self) -> None:
+        if self._stdin is not None and self._stdin_once:
+            self._stdin.put_nowait(None)
+        self._stdin = None
+
+    async def resize(self, width: int, height: int) -> None:
+        self.size = (width, height)
+
+    async def close(self) -> None:
+        attached = self._container.attached
+        if attached is not None and self in attached:
+            attached.remove(self)
+        self.end()
 
 
 class FakeImages:

@@ -32,6 +32,7 @@ __all__ = [
     "POD_UID_LABEL",
     "ROLE_LABEL",
     "SANDBOX_ID_LABEL",
+    "AttachSession",
     "BindMount",
     "ContainerId",
     "ContainerRuntime",
@@ -244,8 +245,10 @@ class ContainerSpec:
 
     With `sandbox` set (a sandbox's container id) the container joins the sandbox's network
     namespace, so the containers of one pod reach each other on 127.0.0.1, and its IPC
-    namespace (`share_ipc`) and PID namespace (`share_pid`). Without it the container runs
-    on `network` (or the engine's default network).
+    namespace (`share_ipc`) and PID namespace (`share_pid`), or instead the PID namespace
+    of another running container of the pod (`pid_of`, a container id: what `kubectl debug
+    --target` asks for). Without it the container runs on `network` (or the engine's
+    default network).
     """
 
     name: str
@@ -276,7 +279,11 @@ class ContainerSpec:
     extra_networks: tuple[NetworkAttachment, ...] = ()
     """Networks joined besides `network` (without a sandbox only)."""
     stdin: bool = False
+    """Keep stdin open, for `attach` to write to (Kubernetes' `stdin`)."""
+    stdin_once: bool = False
+    """Close stdin when the first attached session that wrote to it says it is done."""
     tty: bool = False
+    pid_of: str | None = None
 
 
 @dataclass(frozen=True)
@@ -304,6 +311,9 @@ class ContainerState:
     memory_bytes: int | None = None
     nano_cpus: int | None = None
     mounts: tuple[MountInfo, ...] = ()
+    pid_of: str | None = None
+    """The container whose PID namespace this one joined (`pid_of`, or the sandbox with
+    `share_pid`), as it was named at creation."""
 
 
 @dataclass(frozen=True)
@@ -358,6 +368,29 @@ class ExecSession(Protocol):
     async def resize(self, width: int, height: int) -> None: ...
 
     async def exit_code(self) -> int: ...
+
+    async def close(self) -> None: ...
+
+
+class AttachSession(Protocol):
+    """The main process of a running container, attached to (`kubectl attach`): its output
+    from the moment of attaching, and its stdin when the container keeps one open
+    (`ContainerSpec.stdin`) and the session asked for it.
+
+    `read` returns output as it comes, None once the process has closed its output (it
+    exited) or the session was closed; with the container's TTY all output is on stdout.
+    `close_stdin` ends the process's stdin only for a `stdin_once` container; otherwise
+    the process keeps reading and another session may write to it later (Docker's and the
+    kubelet's behaviour). Closing a session leaves the process running. Always `close` it.
+    """
+
+    async def read(self) -> ExecChunk | None: ...
+
+    async def write(self, data: bytes) -> None: ...
+
+    async def close_stdin(self) -> None: ...
+
+    async def resize(self, width: int, height: int) -> None: ...
 
     async def close(self) -> None: ...
 
@@ -448,6 +481,12 @@ class ContainerRuntime(Protocol):
         user: str | None = None,
         workdir: str | None = None,
     ) -> ExecSession: ...
+
+    async def attach(self, container_id: str, *, stdin: bool = False) -> AttachSession:
+        """Attach to the running container's main process (see `AttachSession`); `stdin`
+        asks to write to it. Raises ContainerNotRunningError when it is not running,
+        ContainerNotFoundError when it is gone."""
+        ...
 
     async def wait(self, container_id: str) -> int:
         """Wait until the container is not running; return its exit code. To follow many
@@ -640,8 +679,15 @@ def validate_container_spec(spec: ContainerSpec) -> None:
         raise InvalidSpecError(
             f"container {spec.name}: working directory {spec.working_dir!r} is not absolute"
         )
-    if spec.sandbox is None and spec.share_pid:
-        raise InvalidSpecError(f"container {spec.name}: share_pid needs a sandbox")
+    if spec.sandbox is None and (spec.share_pid or spec.pid_of is not None):
+        raise InvalidSpecError(f"container {spec.name}: sharing a PID namespace needs a sandbox")
+    if spec.share_pid and spec.pid_of is not None:
+        raise InvalidSpecError(
+            f"container {spec.name}: joins the sandbox's PID namespace (share_pid) or another "
+            "container's (pid_of), not both"
+        )
+    if spec.stdin_once and not spec.stdin:
+        raise InvalidSpecError(f"container {spec.name}: stdin_once needs stdin")
 
 
 def split_log_timestamp(line: bytes) -> tuple[datetime, bytes]:

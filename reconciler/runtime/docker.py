@@ -37,6 +37,7 @@ import docker.errors  # type: ignore[import-untyped, unused-ignore]
 import docker.types  # type: ignore[import-untyped, unused-ignore]
 import docker.utils  # type: ignore[import-untyped, unused-ignore]
 
+from reconciler.runtime._docker_attach import DockerAttachSession, open_attach
 from reconciler.runtime._docker_convert import (
     CreateArgs,
     container_create_args,
@@ -253,9 +254,20 @@ class DockerRuntime:
                 aliases=list(args.aliases) or None, ipv4_address=args.ip_address
             )
             networking = self._api.create_networking_config({args.network: endpoint})
-        created = self._api.create_container(
-            name=args.name, host_config=host_config, networking_config=networking, **args.container
-        )
+        if args.stdin_once:
+            # The SDK sets StdinOnce only on containers it attaches to itself (not detached).
+            config = self._api.create_container_config(
+                host_config=host_config, networking_config=networking, **args.container
+            )
+            config["StdinOnce"] = True
+            created = self._api.create_container_from_config(config, args.name)
+        else:
+            created = self._api.create_container(
+                name=args.name,
+                host_config=host_config,
+                networking_config=networking,
+                **args.container,
+            )
         container_id = str(created["Id"])
         try:
             for attachment in args.attachments:
@@ -400,6 +412,9 @@ class DockerRuntime:
             user=user,
             workdir=workdir,
         )
+
+    async def attach(self, container_id: str, *, stdin: bool = False) -> DockerAttachSession:
+        return await open_attach(self._calls, self._api, container_id, stdin=stdin)
 
     async def network_namespace(self, container_id: str) -> str:
         """From the container's main process (the engine's `State.Pid`): valid for a server

@@ -222,10 +222,26 @@ class FakeProcess:
         self._sink("stderr", data.encode() if isinstance(data, str) else data)
 
     async def read_stdin(self) -> bytes | None:
-        """The next chunk written to an exec's stdin; None at its end (or without stdin)."""
+        """The next chunk written to the stdin of an exec (or of a container that keeps one
+        open, see `ContainerSpec.stdin`); None at its end (or without stdin)."""
         if self._stdin is None:
             return None
-        return await self._stdin.get()
+        self._raise_if_terminated()
+        if self.term_action == "ignore":
+            return await self._stdin.get()
+        # SIGTERM ends a wait for input, as it ends a sleep.
+        got = asyncio.ensure_future(self._stdin.get())
+        term = asyncio.ensure_future(self._term.wait())
+        try:
+            await asyncio.wait({got, term}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            term.cancel()
+            if not got.done():
+                got.cancel()
+        if got.done() and not got.cancelled():
+            return got.result()
+        self._raise_if_terminated()
+        return None
 
     # -- time and signals ----------------------------------------------------------------
 
@@ -373,6 +389,12 @@ async def _ignore_sigterm(proc: FakeProcess) -> int:
     return 0
 
 
+async def _cat_stdin(proc: FakeProcess) -> int:
+    while (chunk := await proc.read_stdin()) is not None:
+        proc.stdout(chunk)
+    return 0
+
+
 def builtin_program(image: str) -> FakeProgram:
     """The program an image runs when none is registered for it:
 
@@ -380,6 +402,8 @@ def builtin_program(image: str) -> FakeProgram:
     - `fake/script`: runs its command and args as script steps;
     - `fake/pause`: sleeps; exits 0 on SIGTERM;
     - `fake/ignore-sigterm`: only SIGKILL ends it;
+    - `fake/cat`: copies its stdin to stdout until the stdin ends, then exits 0 (a
+      container with `stdin`, for attach);
     - anything else: sleeps until terminated (SIGTERM -> 143).
     """
     repository, tag = _repository_and_tag(image)
@@ -396,6 +420,8 @@ def builtin_program(image: str) -> FakeProgram:
         return _pause
     if repository == "fake/ignore-sigterm":
         return _ignore_sigterm
+    if repository == "fake/cat":
+        return _cat_stdin
     return _wait_forever
 
 

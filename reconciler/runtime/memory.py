@@ -42,6 +42,7 @@ from reconciler.runtime._memory_parts import (
     FakeHostPorts,
     FakeImages,
     LogLine,
+    MemoryAttachSession,
     MemoryEventStream,
     MemoryExecSession,
     Network,
@@ -105,7 +106,13 @@ from reconciler.runtime.fake_process import (
 )
 from reconciler.runtime.memdir import MemoryDirs, filesystem_type
 
-__all__ = ["MemoryEventStream", "MemoryExecSession", "MemoryRuntime", "normalize_ref"]
+__all__ = [
+    "MemoryAttachSession",
+    "MemoryEventStream",
+    "MemoryExecSession",
+    "MemoryRuntime",
+    "normalize_ref",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -202,10 +209,15 @@ class MemoryRuntime:
 
     # -- internals -----------------------------------------------------------------------
 
-    def _get(self, container_id: str) -> Container:
+    def _find(self, container_id: str) -> Container | None:
+        """By id or by name, as the engine finds containers."""
         container = self._containers.get(container_id)
         if container is None and container_id in self._by_name:
             container = self._containers[self._by_name[container_id]]
+        return container
+
+    def _get(self, container_id: str) -> Container:
+        container = self._find(container_id)
         if container is None:
             raise ContainerNotFoundError(f"no such container: {container_id}")
         return container
@@ -323,6 +335,10 @@ class MemoryRuntime:
                 )
         if spec.sandbox is not None:
             sandbox = self._get(spec.sandbox)
+            if spec.pid_of is not None and self._find(spec.pid_of) is None:
+                raise InvalidSpecError(
+                    f"create container {spec.name}: No such container: {spec.pid_of}"
+                )
         elif spec.network is not None and spec.network not in self._networks:
             raise NetworkNotFoundError(f"create container {spec.name}: network not found")
         self._check_attachments(spec.name, spec.extra_networks)
@@ -373,6 +389,13 @@ class MemoryRuntime:
                 )
             container.netns = sandbox.netns
             on_networks_of = sandbox
+            target = self._find(spec.pid_of) if spec.pid_of is not None else None
+            if spec.pid_of is not None and (
+                target is None or target.status is not ContainerStatus.RUNNING
+            ):
+                raise ContainerStartError(
+                    f"start container {container.name}: container {spec.pid_of} is not running"
+                )
         else:
             container.netns = FakeNetns()
         container.tmpfs = {m.target: {} for m in spec.mounts if isinstance(m, TmpfsMount)}
@@ -384,6 +407,7 @@ class MemoryRuntime:
         )
         argv = (*(spec.command or ()), *(spec.args or ()))
         links = _ProcessLinks(self, container, on_networks_of)
+        container.stdin = asyncio.Queue() if spec.stdin else None
         process = FakeProcess(
             container_id=container.id,
             spec=spec,
@@ -393,6 +417,7 @@ class MemoryRuntime:
             resolve=links.resolve,
             sink=links.sink,
             argv=argv,
+            stdin=container.stdin,
         )
         container.status = ContainerStatus.RUNNING
         container.exit_code = None
@@ -441,6 +466,8 @@ class MemoryRuntime:
                 if owner == container.id:
                     del container.netns.listeners[port]
         container.tmpfs = {}
+        container.stdin = None
+        container.detach_all()
         if oom:
             self._emit(EventKind.OOM, container)
         self._emit(EventKind.DIED, container, code)
@@ -531,6 +558,7 @@ class MemoryRuntime:
             memory_bytes=spec.memory_bytes if spec is not None else None,
             nano_cpus=spec.nano_cpus if spec is not None else None,
             mounts=tuple(mounts),
+            pid_of=_pid_of(spec),
         )
 
     async def inspect(self, container_id: str) -> ContainerState:
@@ -604,6 +632,24 @@ class MemoryRuntime:
             stdin=session.stdin,
         )
         session.start(self._exec_program, process)
+        return session
+
+    async def attach(self, container_id: str, *, stdin: bool = False) -> MemoryAttachSession:
+        container = self._get(container_id)
+        spec = container.spec
+        if container.status is not ContainerStatus.RUNNING or spec is None:
+            raise ContainerNotRunningError(
+                f"attach to container {container.name}: container {container.id} is not running"
+            )
+        session = MemoryAttachSession(
+            container,
+            stdin=container.stdin if stdin else None,
+            stdin_once=spec.stdin_once,
+            tty=spec.tty,
+        )
+        if container.attached is None:
+            container.attached = []
+        container.attached.append(session)
         return session
 
     def set_usage(self, container_id: str, usage: ResourceUsage) -> None:
@@ -760,6 +806,7 @@ class _ProcessLinks:
 
     def sink(self, stream: Stream, data: bytes) -> None:
         self._runtime._append_log(self._container, stream, data)
+        self._container.output(stream, data)
 
     def resolve(self, host: str) -> FakeNetns | None:
         return self._runtime._resolve(host, _names_by_network(self._on_networks_of))
@@ -768,6 +815,12 @@ class _ProcessLinks:
         # A task cancelled before its first step never runs `_run`'s handlers.
         if self._container.task is done:
             self._runtime._exited(self._container, SIGKILL_EXIT, oom=False)
+
+
+def _pid_of(spec: ContainerSpec | None) -> str | None:
+    if spec is None:
+        return None
+    return spec.sandbox if spec.share_pid else spec.pid_of
 
 
 _NO_SANDBOX = SandboxSpec(pod_uid="", name="", namespace="", image="", network="")

@@ -69,6 +69,9 @@ class ShellRecipes:
     def exec_cat_stdin(self) -> list[str]:
         return ["cat"]
 
+    def cat_stdin(self) -> Program:
+        return Program(BUSYBOX, command=("cat",))
+
 
 class TestDockerRuntime(RuntimeContract):
     @pytest.fixture

@@ -1,5 +1,5 @@
 """What only a real engine can show: inside-the-container views (tmpfs really is tmpfs,
-hostname, /etc/hosts, shared PID namespace, a TTY's size), and the thread model under load
+hostname, /etc/hosts, shared PID namespaces, a TTY's size), and the thread model under load
 (long streams do not starve short calls; closed streams leave no thread behind)."""
 
 from __future__ import annotations
@@ -125,6 +125,33 @@ async def test_hostname_hosts_and_shared_pid(pod: Pod) -> None:
     assert b"sleep 2147483647" in processes  # the pause container's process
     alone = await pod.run("ps-alone", "ps", sandbox=sandbox)
     assert b"sleep 2147483647" not in alone
+
+
+async def test_pid_of_joins_another_containers_processes(pod: Pod) -> None:
+    """`kubectl debug --target`: the debug container sees the target's processes, and
+    neither the sandbox's nor those of the pod's other containers."""
+    sandbox = await pod.sandbox()
+    target = await pod.start("target", "sh", "-c", "exec sleep 3601", sandbox=sandbox)
+    await pod.start("other", "sh", "-c", "exec sleep 3602", sandbox=sandbox)
+    processes = await pod.run("debug", "ps", sandbox=sandbox, pid_of=target)
+    assert b"sleep 3601" in processes
+    assert b"sleep 3602" not in processes and b"sleep 2147483647" not in processes
+
+
+async def test_attach_resizes_the_containers_terminal(pod: Pod) -> None:
+    script = "read line; stty size"
+    container_id = await pod.start("attach-tty", "sh", "-c", script, stdin=True, tty=True)
+    session = await pod.runtime.attach(container_id, stdin=True)
+    try:
+        await session.resize(width=101, height=31)
+        await session.write(b"go\n")
+        output = b""
+        async with asyncio.timeout(10):
+            while (chunk := await session.read()) is not None:
+                output += chunk.data
+        assert output.splitlines()[-1].strip() == b"31 101"
+    finally:
+        await session.close()
 
 
 async def test_exec_with_a_tty_and_resize(pod: Pod) -> None:

@@ -31,6 +31,7 @@ from reconciler.runtime.base import (
     POD_UID_LABEL,
     ROLE_LABEL,
     SANDBOX_ID_LABEL,
+    AttachSession,
     BindMount,
     ContainerRuntime,
     ContainerSpec,
@@ -115,6 +116,10 @@ class Recipes(Protocol):
     def exec_output(self, out: str, err: str, code: int) -> list[str]: ...
 
     def exec_cat_stdin(self) -> list[str]: ...
+
+    def cat_stdin(self) -> Program:
+        """Copies its stdin to stdout until the stdin ends, then exits 0."""
+        ...
 
 
 @dataclass
@@ -204,6 +209,24 @@ async def eventually(check: Callable[[], Awaitable[T | None]], timeout: float = 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s; last result {result!r}")
         await asyncio.sleep(0.05)
+
+
+async def read_until(
+    session: AttachSession, wanted: bytes | None, timeout: float = 15.0
+) -> list[tuple[str, bytes]]:
+    """(stream, data) chunks read until their output contains `wanted` (None: until the
+    session's output ends)."""
+    chunks: list[tuple[str, bytes]] = []
+    async with asyncio.timeout(timeout):
+        while True:
+            chunk = await session.read()
+            if chunk is None:
+                if wanted is None:
+                    return chunks
+                raise AssertionError(f"the output ended before {wanted!r}: {chunks!r}")
+            chunks.append((chunk.stream, chunk.data))
+            if wanted is not None and wanted in b"".join(data for _, data in chunks):
+                return chunks
 
 
 async def next_event(
@@ -351,6 +374,29 @@ class RuntimeContract:
 
     # -- lifecycle -------------------------------------------------------------------------
 
+    async def test_joining_another_containers_pid_namespace(self, harness: Harness) -> None:
+        """`kubectl debug --target`: a container of the pod in its target's PID namespace,
+        which must exist to create it and run to start it."""
+        rt = harness.runtime
+        sandbox = (await harness.sandbox()).id
+        program = harness.recipes.run_forever()
+        target = await harness.start("target", program, sandbox=sandbox)
+        debug = await harness.start("debug", program, sandbox=sandbox, pid_of=target)
+        assert (await rt.inspect(debug)).pid_of == target
+        shared = await harness.start("shared", program, sandbox=sandbox, share_pid=True)
+        assert (await rt.inspect(shared)).pid_of == sandbox
+        assert (await rt.inspect(target)).pid_of is None
+        with pytest.raises(InvalidSpecError):
+            await rt.create_container(
+                harness.spec("nothing", program, sandbox=sandbox, pid_of="no-such-container")
+            )
+        await rt.stop_container(target, 0)
+        late = await rt.create_container(
+            harness.spec("late", program, sandbox=sandbox, pid_of=target)
+        )
+        with pytest.raises(ContainerStartError):
+            await rt.start_container(late)
+
     async def test_exit_code_and_times(self, harness: Harness) -> None:
         rt = harness.runtime
         container_id = await rt.create_container(
@@ -429,6 +475,10 @@ class RuntimeContract:
             await harness.runtime.create_container(
                 replace(harness.spec("x", program), name="bad name!")
             )
+        with pytest.raises(InvalidSpecError):  # another's PID namespace is a pod's thing
+            await harness.runtime.create_container(harness.spec("pid", program, pid_of="abc"))
+        with pytest.raises(InvalidSpecError):
+            await harness.runtime.create_container(harness.spec("once", program, stdin_once=True))
 
     # -- logs ------------------------------------------------------------------------------
 
@@ -497,6 +547,78 @@ class RuntimeContract:
         await rt.wait(container_id)
         with pytest.raises(ContainerNotRunningError):
             await rt.exec(container_id, harness.recipes.exec_output("x", "y", 0))
+
+    # -- attach ----------------------------------------------------------------------------
+
+    async def test_attach_writes_stdin_and_reads_output(self, harness: Harness) -> None:
+        """`stdin_once`: ending the session's stdin ends the process's, so `cat` exits."""
+        rt = harness.runtime
+        container_id = await harness.start(
+            "attach", harness.recipes.cat_stdin(), stdin=True, stdin_once=True
+        )
+        session = await rt.attach(container_id, stdin=True)
+        try:
+            await session.write(b"through attach\n")
+            assert await read_until(session, b"through attach\n") == [
+                ("stdout", b"through attach\n")
+            ]
+            await session.close_stdin()
+            async with asyncio.timeout(15):
+                assert await rt.wait(container_id) == 0
+                assert await session.read() is None  # the output ended with the process
+        finally:
+            await session.close()
+        assert await harness.logs(container_id) == b"through attach\n"
+
+    async def test_stdin_stays_open_for_the_next_session(self, harness: Harness) -> None:
+        """Without `stdin_once`, a session that is done writing leaves the process's stdin
+        open, and the process running, for whoever attaches next."""
+        rt = harness.runtime
+        container_id = await harness.start("reattach", harness.recipes.cat_stdin(), stdin=True)
+        for line in (b"one\n", b"two\n"):
+            session = await rt.attach(container_id, stdin=True)
+            try:
+                await session.write(line)
+                assert b"".join(d for _, d in await read_until(session, line)).endswith(line)
+                await session.close_stdin()
+            finally:
+                await session.close()
+            assert (await rt.inspect(container_id)).status is ContainerStatus.RUNNING
+        assert await harness.logs(container_id) == b"one\ntwo\n"
+
+    async def test_attach_follows_the_output_until_the_process_exits(
+        self, harness: Harness
+    ) -> None:
+        rt = harness.runtime
+        container_id = await harness.start("follow", harness.recipes.ticks(6, 0.3))
+        session = await rt.attach(container_id)
+        try:
+            chunks = await read_until(session, None, timeout=20)
+        finally:
+            await session.close()
+        output = b"".join(data for _, data in chunks)
+        assert output.endswith(b"tick 6\n") and b"tick 1\n" not in output[1:]
+        assert await rt.wait(container_id) == 0
+
+    async def test_attach_with_a_tty(self, harness: Harness) -> None:
+        """A terminal's output is all on stdout; resizing it is accepted."""
+        rt = harness.runtime
+        container_id = await harness.start("tty", harness.recipes.cat_stdin(), stdin=True, tty=True)
+        session = await rt.attach(container_id, stdin=True)
+        try:
+            await session.resize(100, 30)
+            await session.write(b"typed\n")
+            chunks = await read_until(session, b"typed")
+        finally:
+            await session.close()
+        assert {stream for stream, _ in chunks} == {"stdout"}
+
+    async def test_attach_to_a_stopped_container(self, harness: Harness) -> None:
+        rt = harness.runtime
+        container_id = await harness.start("gone", harness.recipes.exit_with(0))
+        await rt.wait(container_id)
+        with pytest.raises(ContainerNotRunningError):
+            await rt.attach(container_id, stdin=True)
 
     # -- listing and events ----------------------------------------------------------------
 

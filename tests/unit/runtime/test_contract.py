@@ -59,12 +59,15 @@ class FakeRecipes:
     def exec_cat_stdin(self) -> list[str]:
         return ["cat"]
 
+    def cat_stdin(self) -> Program:
+        return Program("fake/cat")
+
 
 class TestMemoryRuntime(RuntimeContract):
     @pytest.fixture
     async def harness(self) -> AsyncIterator[Harness]:
         runtime = MemoryRuntime(
-            images=("fake/pause", "fake/sleep", "fake/script", "recon.local/busybox")
+            images=("fake/pause", "fake/sleep", "fake/script", "fake/cat", "recon.local/busybox")
         )
 
         async def host_get(port: int) -> bytes:
