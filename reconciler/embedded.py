@@ -36,6 +36,7 @@ from reconciler.controllers.endpoints import EndpointsController
 from reconciler.controllers.hpa import HorizontalPodAutoscalerController
 from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
+from reconciler.controllers.persistentvolume import PersistentVolumeController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
 from reconciler.controllers.resourcequota import ResourceQuotaController
@@ -45,6 +46,7 @@ from reconciler.controllers.scheduler import Scheduler
 from reconciler.controllers.serviceaccounts import ServiceAccountsController
 from reconciler.controllers.statefulset import StatefulSetController
 from reconciler.node.agent import NodeAgent
+from reconciler.node.claim_volumes import claim_volume_name
 from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
 from reconciler.node.metrics import DEFAULT_RESOLUTION_S, MetricsCollector
@@ -126,6 +128,7 @@ class EmbeddedPlane:
         self.controllers.add(DisruptionController(self.client, clock))
         self.controllers.add(PvcProtectionController(self.client, clock))
         self.controllers.add(ResourceQuotaController(self.client, clock))
+        self.controllers.add(PersistentVolumeController(self.client, clock, claim_volume_name))
         self.controllers.add(
             HorizontalPodAutoscalerController(
                 self.client, clock, metrics=lambda ns, sel: self._pod_metrics(ns, sel)

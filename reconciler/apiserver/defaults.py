@@ -254,6 +254,18 @@ def limit_range(obj: JSONDict) -> None:
             default_item(item)
 
 
+def persistent_volume(obj: JSONDict) -> None:
+    spec = obj.setdefault("spec", {})
+    spec.setdefault("persistentVolumeReclaimPolicy", "Retain")
+    spec.setdefault("volumeMode", "Filesystem")
+    obj.setdefault("status", {}).setdefault("phase", "Pending")
+
+
+def storage_class(obj: JSONDict) -> None:
+    obj.setdefault("reclaimPolicy", "Delete")
+    obj.setdefault("volumeBindingMode", "Immediate")
+
+
 def priority_class(obj: JSONDict) -> None:
     obj.setdefault("preemptionPolicy", "PreemptLowerPriority")
 
@@ -273,6 +285,8 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("autoscaling", "HorizontalPodAutoscaler"): hpa,
     ("scheduling.k8s.io", "PriorityClass"): priority_class,
     ("", "LimitRange"): limit_range,
+    ("", "PersistentVolume"): persistent_volume,
+    ("storage.k8s.io", "StorageClass"): storage_class,
 }
 
 

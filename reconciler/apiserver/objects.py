@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from reconciler import limit_ranges, resource_quota
+from reconciler import limit_ranges, resource_quota, storage_classes
 from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.ephemeral_containers import ephemeral_update
@@ -98,6 +98,7 @@ POD_RESOURCE = "core/pods"
 PVC_RESOURCE = "core/persistentvolumeclaims"
 LIMIT_RANGE_RESOURCE = "core/limitranges"
 QUOTA_RESOURCE = "core/resourcequotas"
+STORAGE_CLASS_RESOURCE = "storage.k8s.io/storageclasses"
 SERVICE_ACCOUNT_RESOURCE = "core/serviceaccounts"
 PRIORITY_CLASS_RESOURCE = "scheduling.k8s.io/priorityclasses"
 NAMESPACE_RESOURCE = "core/namespaces"
@@ -419,6 +420,8 @@ class ObjectService:
         if rt.storage_key == POD_RESOURCE:
             # priority.py: 403 for an unknown class
             admit_pod(obj, self._priority_classes(), requested)
+        if rt.storage_key == PVC_RESOURCE:
+            self._admit_default_storage_class(obj)
         if rt.storage_key in (POD_RESOURCE, PVC_RESOURCE):
             self._admit_limit_ranges(rt, namespace, obj, requested)
         self._validate(rt, obj, strict, warnings, spec_checks=True)
@@ -469,6 +472,18 @@ class ObjectService:
         if why is not None:
             raise errors.forbidden("pods", name, "", why)
         return account
+
+    def _admit_default_storage_class(self, claim: JSONDict) -> None:
+        """The DefaultStorageClass plugin: a claim that names no class (the field absent,
+        not "") gets the default one, if there is one."""
+        spec = claim.get("spec")
+        if not isinstance(spec, dict) or "storageClassName" in spec:
+            return
+        name = storage_classes.default_class_name(
+            s.body for s in self.store.list(STORAGE_CLASS_RESOURCE)
+        )
+        if name is not None:
+            spec["storageClassName"] = name
 
     def _admit_limit_ranges(
         self, rt: ResourceType, namespace: str, obj: JSONDict, name: str

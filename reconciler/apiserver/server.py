@@ -16,6 +16,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from reconciler import storage_classes
 from reconciler.apiserver import priority, rbac_bootstrap
 from reconciler.apiserver.access import Access
 from reconciler.apiserver.app import AppConfig, Handler, build_app
@@ -124,13 +125,14 @@ class ApiServer:
                     "",
                     {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}},
                 )
-        # The default RBAC policy and the system PriorityClasses, created only when
-        # missing: a user's edit is kept.
+        # The default RBAC policy, the system PriorityClasses and the default StorageClass,
+        # created only when missing: a user's edit is kept.
         rbac = "rbac.authorization.k8s.io"
         builtin = [
             (rbac, "clusterroles", rbac_bootstrap.cluster_roles()),
             (rbac, "clusterrolebindings", rbac_bootstrap.cluster_role_bindings()),
             ("scheduling.k8s.io", "priorityclasses", priority.system_classes()),
+            ("storage.k8s.io", "storageclasses", [storage_classes.default_class()]),
         ]
         for group, plural, objects in builtin:
             rt = self.registry.lookup(group, "v1", plural)

@@ -371,6 +371,22 @@ _COLUMNS: dict[str, list[JSON]] = {
     ],
     "ServiceAccount": [_NAME, _col("Secrets", "string", "The number of secrets listed."), _AGE],
     "Endpoints": [_NAME, _col("Endpoints", "string", "The set of addresses and ports."), _AGE],
+    "StorageClass": [
+        _NAME,
+        _col("Provisioner", "string", "Indicates the type of the provisioner."),
+        _col("ReclaimPolicy", "string", "Indicates the type of the reclaim policy."),
+        _col(
+            "VolumeBindingMode",
+            "string",
+            "Indicates how PersistentVolumeClaims should be provisioned and bound.",
+        ),
+        _col(
+            "AllowVolumeExpansion",
+            "string",
+            "Indicates whether the storage class allow volume expand.",
+        ),
+        _AGE,
+    ],
     "ResourceQuota": [
         _NAME,
         _AGE,
@@ -781,6 +797,21 @@ def _print_secret(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     return [_name(obj), _str(obj.get("type"), "Opaque"), len(keys), _age(obj, now)]
 
 
+def _print_storage_class(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    name = _name(obj)
+    annotations = _map(_get(obj, "metadata", "annotations"))
+    if annotations.get("storageclass.kubernetes.io/is-default-class") == "true":
+        name += " (default)"
+    return [
+        name,
+        _str(obj.get("provisioner")),
+        _str(obj.get("reclaimPolicy"), "Delete"),
+        _str(obj.get("volumeBindingMode"), "Immediate"),
+        "true" if obj.get("allowVolumeExpansion") is True else "false",
+        _age(obj, now),
+    ]
+
+
 def _print_resource_quota(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     """`pods: 1/10, requests.cpu: 500m/2` and `limits.cpu: 1/4`, as kubectl shows them."""
     status = _map(obj.get("status"))
@@ -1159,6 +1190,7 @@ _PRINTERS: dict[str, _Printer] = {
     "PodDisruptionBudget": _print_pdb,
     "PriorityClass": _print_priority_class,
     "ResourceQuota": _print_resource_quota,
+    "StorageClass": _print_storage_class,
     "LimitRange": _print_limit_range,
     "HorizontalPodAutoscaler": _print_hpa,
     "Ingress": _print_ingress,

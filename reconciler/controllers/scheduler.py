@@ -178,6 +178,8 @@ class Scheduler:
         self.pods: Informer | None = None
         self.nodes: Informer | None = None
         self.budgets: Informer | None = None
+        self.claims: Informer | None = None
+        self.classes: Informer | None = None
         self._unschedulable: set[ObjKey] = set()
         self.ledger = NodeLedger()
         # Pods nominated to a node by their preemption: key -> (node, priority, requests).
@@ -187,6 +189,14 @@ class Scheduler:
         self.pods = factory.informer("v1", "Pod")
         self.nodes = factory.informer("v1", "Node")
         self.budgets = factory.informer("policy/v1", "PodDisruptionBudget")
+        self.claims = factory.informer("v1", "PersistentVolumeClaim")
+        self.classes = factory.informer("storage.k8s.io/v1", "StorageClass")
+        retry = Handlers(
+            on_add=lambda _o: self._retry_unschedulable(),
+            on_update=lambda _o, _n: self._retry_unschedulable(),
+        )
+        self.claims.add_handlers(retry)  # a claim made or bound can unblock a pod
+        self.classes.add_handlers(retry)
         self.pods.add_handlers(
             Handlers(
                 on_add=self._pod_changed,
@@ -260,6 +270,30 @@ class Scheduler:
         for key in self._unschedulable:
             self.queue.add(key)
 
+    def _claims_block(self, pod: JSONDict, namespace: str) -> str | None:
+        """Why the pod's claims keep it off every node: a claim that does not exist, or
+        one not bound whose class binds immediately (a WaitForFirstConsumer claim is bound
+        once the pod is placed)."""
+        assert self.claims is not None and self.classes is not None
+        unbound = False
+        for volume in (pod.get("spec") or {}).get("volumes") or []:
+            source = volume.get("persistentVolumeClaim") if isinstance(volume, dict) else None
+            if not isinstance(source, dict):
+                continue
+            claim_name = str(source.get("claimName") or "")
+            claim = self.claims.get(namespace, claim_name)
+            if claim is None:
+                return f'persistentvolumeclaim "{claim_name}" not found'
+            if (claim.get("metadata") or {}).get("deletionTimestamp"):
+                return f'persistentvolumeclaim "{claim_name}" is being deleted'
+            if (claim.get("spec") or {}).get("volumeName"):
+                continue
+            class_name = (claim.get("spec") or {}).get("storageClassName")
+            storage_class = self.classes.get("", str(class_name)) if class_name else None
+            if (storage_class or {}).get("volumeBindingMode") != "WaitForFirstConsumer":
+                unbound = True
+        return "pod has unbound immediate PersistentVolumeClaims" if unbound else None
+
     def _usage_for(self, key: ObjKey, priority: int) -> Mapping[str, NodeUsage]:
         """The ledger plus the room kept for pods nominated by their preemption, of at least
         `priority` (a pod of lower priority must not take it; upstream's nominated pods)."""
@@ -283,9 +317,19 @@ class Scheduler:
             self._unschedulable.discard(key)
             return Result()
         nodes = self.nodes.list()
+        namespace, name = key
+        blocked = self._claims_block(pod, namespace)
+        if blocked is not None:
+            # upstream's VolumeBinding PreFilter: no node can help, so no preemption either
+            self._unschedulable.add(key)
+            message = (
+                f"0/{len(nodes)} nodes are available: {blocked}. preemption: 0/{len(nodes)} "
+                f"nodes are available: {len(nodes)} Preemption is not helpful for scheduling."
+            )
+            await self._mark_unschedulable(pod, message, None)
+            return Result()
         usage = self._usage_for(key, pod_priority(pod))
         node, message = choose_node(pod, nodes, usage)
-        namespace, name = key
         if node is None:
             self._unschedulable.add(key)
             nominated, why = await self._preempt(pod, nodes, usage)

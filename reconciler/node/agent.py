@@ -26,7 +26,7 @@ from reconciler.client.base import Client
 from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory
-from reconciler.node.claim_volumes import ClaimReclaimer
+from reconciler.node.claim_volumes import ClaimReclaimer, claim_volume_name
 from reconciler.node.containers import AGENT_LABEL
 from reconciler.node.context import NodeContext, NodeSettings
 from reconciler.node.engine_events import follow_engine_events
@@ -45,6 +45,7 @@ from reconciler.runtime.base import (
     RuntimeEvent,
 )
 from reconciler.runtime.errors import ContainerRuntimeError, ResourceInUseError
+from reconciler.storage_classes import ENGINE_PROVISIONER
 
 __all__ = ["NodeAgent", "pod_references"]
 
@@ -137,6 +138,7 @@ class NodeAgent:
         self.configmaps = self.factory.informer("v1", "ConfigMap")
         self.secrets = self.factory.informer("v1", "Secret")
         self.claims = self.factory.informer("v1", "PersistentVolumeClaim")
+        self.volumes = self.factory.informer("v1", "PersistentVolume")
         self.services = self.factory.informer("v1", "Service")
         self.namespaces = self.factory.informer("v1", "Namespace")
         self.recorder = EventRecorder(client, clock, "kubelet", settings.node_name)
@@ -153,6 +155,7 @@ class NodeAgent:
             service_env=self.service_env.for_pod,
             services_network=services_network,
             tokens=PodTokens(token_issuer, clock) if token_issuer is not None else None,
+            volume=lambda name: self.volumes.get("", name),
         )
         self.reclaimer = ClaimReclaimer(runtime, settings.agent_id, self._live_claim_uids)
         self.workers: dict[str, PodWorker] = {}
@@ -193,7 +196,18 @@ class NodeAgent:
         self.configmaps.add_handlers(referenced)
         self.secrets.add_handlers(referenced)
         self.claims.add_handlers(
-            Handlers(on_add=self._claim_changed, on_delete=lambda _c: self.reclaimer.poke())
+            Handlers(
+                on_add=self._claim_changed,
+                on_update=lambda _old, new: self._claim_changed(new),  # bound: pods may start
+                on_delete=lambda _c: self.reclaimer.poke(),
+            )
+        )
+        self.volumes.add_handlers(
+            Handlers(
+                on_add=self._volume_changed,
+                on_update=lambda _old, new: self._volume_changed(new),
+                on_delete=lambda _v: self.reclaimer.poke(),  # its engine volume may go now
+            )
         )
         self.namespaces.add_handlers(Handlers(on_delete=self._namespace_deleted))
         if self.ctx.tokens is not None:
@@ -283,8 +297,24 @@ class NodeAgent:
             if worker.namespace == namespace and name in _claim_names(worker.pod):
                 worker.poke()
 
+    def _volume_changed(self, volume: JSONDict) -> None:
+        ref = (volume.get("spec") or {}).get("claimRef") or {}
+        if ref:
+            claim = self.claims.get(str(ref.get("namespace") or ""), str(ref.get("name") or ""))
+            if claim is not None:
+                self._claim_changed(claim)
+
     def _live_claim_uids(self) -> set[str]:
-        return {str((c.get("metadata") or {}).get("uid")) for c in self.claims.list()}
+        """The claims whose engine volumes stay: those that exist, and those whose
+        provisioned PersistentVolume is kept after them (reclaim policy Retain)."""
+        live = {str((c.get("metadata") or {}).get("uid")) for c in self.claims.list()}
+        prefix = claim_volume_name("")
+        for volume in self.volumes.list():
+            csi = (volume.get("spec") or {}).get("csi") or {}
+            handle = str(csi.get("volumeHandle") or "")
+            if csi.get("driver") == ENGINE_PROVISIONER and handle.startswith(prefix):
+                live.add(handle[len(prefix) :])
+        return live
 
     def _master_services(self) -> list[JSONDict]:
         master = self.services.get("default", "kubernetes")

@@ -60,6 +60,8 @@ class NodeContext:
     """Where cluster IPs live; every sandbox joins it (None: pods get no cluster DNS setup)."""
     tokens: PodTokens | None = None
     """ServiceAccount tokens for projected `serviceAccountToken` sources (None: none)."""
+    volume: Callable[[str], JSONDict | None] = lambda _name: None
+    """name -> the PersistentVolume, or None (what a bound claim's data are)."""
 
     @property
     def agent_id(self) -> str:

@@ -22,7 +22,6 @@ from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
 from reconciler.cluster_network import dns_search
-from reconciler.node.claim_volumes import claim_volume_name
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
@@ -48,7 +47,12 @@ from reconciler.node.probes import ContainerProbes
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.status import ContainerView, PodView, pod_status
 from reconciler.node.volume_files import TokenSource
-from reconciler.node.volumes import VolumeSourceError, prepare_volumes, refresh_file_volumes
+from reconciler.node.volumes import (
+    ClaimNotBoundError,
+    VolumeSourceError,
+    prepare_volumes,
+    refresh_file_volumes,
+)
 from reconciler.runtime.base import (
     POD_UID_LABEL,
     ROLE_LABEL,
@@ -369,14 +373,15 @@ class PodWorker:
                 )
             return True
         claims: dict[str, JSONDict | None] = {}
+        bound: dict[str, JSONDict | None] = {}
         for volume in (self.pod.get("spec") or {}).get("volumes") or []:
             source = volume.get("persistentVolumeClaim")
             if isinstance(source, dict):
                 claim_name = str(source.get("claimName") or "")
                 claim = ctx.claim(self.namespace, claim_name)
                 claims[claim_name] = claim
-                if claim is not None and (claim.get("status") or {}).get("phase") != "Bound":
-                    await self._bind_claim(claim)
+                volume_name = ((claim or {}).get("spec") or {}).get("volumeName")
+                bound[claim_name] = ctx.volume(str(volume_name)) if volume_name else None
         try:
             self._volumes = await prepare_volumes(
                 self.pod,
@@ -386,7 +391,13 @@ class PodWorker:
                 claims,
                 ctx.agent_id,
                 self._token_source(),
+                bound,
             )
+        except ClaimNotBoundError:
+            # Its volume is being bound or provisioned (controllers/persistentvolume.py):
+            # the claim's update pokes this worker again.
+            self._waiting_all("ContainerCreating", "")
+            return False
         except VolumeSourceError as exc:
             self._event("Warning", "FailedMount", f"MountVolume.SetUp failed: {exc}")
             self._waiting_all("ContainerCreating", "")
@@ -398,39 +409,6 @@ class PodWorker:
     def _token_source(self) -> TokenSource | None:
         tokens = self.ctx.tokens
         return tokens.token if tokens is not None else None
-
-    async def _bind_claim(self, claim: JSONDict) -> None:
-        """The node is the storage provisioner: a claim becomes a named engine volume, which
-        its `spec.volumeName` names (as a provisioned PersistentVolume's would)."""
-        spec = claim.get("spec") or {}
-        meta = claim.get("metadata") or {}
-        if not spec.get("volumeName"):
-            with contextlib.suppress(NotFoundError):
-                await self.ctx.client.patch(
-                    "v1",
-                    "PersistentVolumeClaim",
-                    str(meta.get("name")),
-                    {"spec": {"volumeName": claim_volume_name(str(meta.get("uid")))}},
-                    namespace=self.namespace,
-                )
-        status = {
-            "phase": "Bound",
-            "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
-            "capacity": {
-                "storage": ((spec.get("resources") or {}).get("requests") or {}).get(
-                    "storage", "1Gi"
-                )
-            },
-        }
-        with contextlib.suppress(NotFoundError):
-            await self.ctx.client.patch(
-                "v1",
-                "PersistentVolumeClaim",
-                str(meta.get("name")),
-                {"status": status},
-                namespace=self.namespace,
-                subresource="status",
-            )
 
     # -- containers ----------------------------------------------------------------------
 

@@ -175,7 +175,9 @@ def test_statefulset_pods_come_up_in_order_and_keep_their_volume_data(
         claims = _claims(kubectl, namespace)
         assert set(claims) == {"data-web-0", "data-web-1", "data-web-2"}
         for claim in claims:
-            volume = kubectl.json("-n", namespace, "get", "pvc", claim)["spec"]["volumeName"]
+            # provisioned in the default class: the PersistentVolume names the engine volume
+            bound = kubectl.json("-n", namespace, "get", "pvc", claim)["spec"]["volumeName"]
+            volume = kubectl.json("get", "pv", bound)["spec"]["csi"]["volumeHandle"]
             assert _claim_volumes(namespace, claim) == [volume], claim
 
         # A deleted pod comes back under its name, on its claim, with its data.

@@ -19,8 +19,10 @@ from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import Clock, SystemClock
 from reconciler.controllers.base import ControllerManager
+from reconciler.controllers.persistentvolume import PersistentVolumeController
 from reconciler.controllers.scheduler import Scheduler
 from reconciler.node.agent import NodeAgent
+from reconciler.node.claim_volumes import claim_volume_name
 from reconciler.node.containers import AGENT_LABEL, CONTAINER_NAME_LABEL, RESTART_COUNT_LABEL
 from reconciler.node.context import NodeSettings
 from reconciler.node.prober import NetworkProber
@@ -50,6 +52,9 @@ class DockerNode:
         self.client = InProcessClient(self.server.service)
         self.manager = ControllerManager(self.client, self.server.clock)
         self.manager.add(Scheduler(self.client, self.server.clock))
+        self.manager.add(
+            PersistentVolumeController(self.client, self.server.clock, claim_volume_name)
+        )
         self.runtime: DockerRuntime | None = None
         self.agent: NodeAgent | None = None
 

@@ -10,6 +10,7 @@ import pytest
 
 from reconciler.controllers import nodefit
 from reconciler.controllers.nodefit import NodeUsage, Requests, pod_requests, resources_fit
+from reconciler.controllers.persistentvolume import PersistentVolumeController
 from reconciler.controllers.podutil import is_terminal
 from reconciler.controllers.scheduler import NodeLedger, Scheduler, choose_node
 
@@ -370,3 +371,53 @@ async def test_never_preempting_pods_wait_and_the_highest_waiting_pod_goes_first
     await p.client.delete("v1", "Pod", "holder", "default", grace_period=0)
     assert await p.eventually(lambda: _bound(p, "urgent"), what="urgent bound") == "n1"
     assert await _bound(p, "polite") == "" and await _bound(p, "first") == ""
+
+
+async def test_pods_wait_for_their_claims(plane: Any) -> None:
+    p = await plane(
+        lambda client, clock: Scheduler(client, clock),
+        lambda client, clock: PersistentVolumeController(client, clock, lambda u: f"v-{u}"),
+    )
+    await p.client.create(node("n1"))
+    body = pod("db")
+    body["spec"]["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "data"}}]
+    await p.client.create(body)
+    not_helpful = (
+        " preemption: 0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+    )
+    assert await p.eventually(lambda: _unschedulable(p, "db"), what="waiting") == (
+        '0/1 nodes are available: persistentvolumeclaim "data" not found.' + not_helpful
+    )
+    await p.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "data", "namespace": "default"},
+            "spec": {
+                "storageClassName": "",  # no class: binds at once, to a volume made by hand
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+
+    async def says_unbound() -> bool:
+        return await _unschedulable(p, "db") == (
+            "0/1 nodes are available: pod has unbound immediate PersistentVolumeClaims."
+            + not_helpful
+        )
+
+    await p.eventually(says_unbound, what="unbound immediate claim")
+    await p.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "by-hand"},
+            "spec": {
+                "capacity": {"storage": "2Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": "/srv/by-hand"},
+            },
+        }
+    )
+    assert await p.eventually(lambda: _bound(p, "db"), what="placed once bound") == "n1"

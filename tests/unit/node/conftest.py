@@ -17,9 +17,11 @@ from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import ManualClock
 from reconciler.controllers.base import ControllerManager
+from reconciler.controllers.persistentvolume import PersistentVolumeController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.scheduler import Scheduler
 from reconciler.node.agent import NodeAgent
+from reconciler.node.claim_volumes import claim_volume_name
 from reconciler.node.context import NodeSettings
 from reconciler.node.prober import MemoryProber
 from reconciler.runtime.base import ContainerState, ContainerStatus
@@ -146,6 +148,7 @@ async def node(tmp_path: Path) -> AsyncIterator[NodeHarness]:
     manager = ControllerManager(client, server.clock)
     manager.add(Scheduler(client, server.clock))
     manager.add(PvcProtectionController(client, server.clock))
+    manager.add(PersistentVolumeController(client, server.clock, claim_volume_name))
     await manager.start()
     clock = ManualClock()
     runtime = MemoryRuntime(clock=clock, pullable=("*",), memory_dir_root=tmp_path / "shm")

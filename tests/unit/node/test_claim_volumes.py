@@ -80,7 +80,10 @@ async def test_a_claim_is_one_volume_named_by_its_uid_and_bound(node: NodeHarnes
     assert await node.runtime.list_volumes({"recon.dev/pvc": "default.data"}) == [volume]
     bound = await node.client.get("v1", "PersistentVolumeClaim", "data", "default")
     assert bound["status"]["phase"] == "Bound"
-    assert bound["spec"]["volumeName"] == volume  # `kubectl get pvc` shows it
+    # provisioned in the default class once the pod was placed: `kubectl get pvc` shows it
+    assert bound["spec"]["volumeName"] == f"pvc-{claim['metadata']['uid']}"
+    pv = await node.client.get("v1", "PersistentVolume", bound["spec"]["volumeName"])
+    assert pv["spec"]["csi"]["volumeHandle"] == volume
     # The pod goes, the claim and its volume stay; the next pod mounts the same volume.
     await node.client.delete("v1", "Pod", "db", "default")
     await _gone(node, "db")
@@ -103,11 +106,18 @@ async def test_a_pod_waits_for_its_claim(node: NodeHarness) -> None:
         },
     )
 
-    async def failed_mount() -> bool:
-        events = await node.client.list("v1", "Event", "default")
-        return any(e["reason"] == "FailedMount" for e in events.items)
+    async def unschedulable() -> bool:
+        pod = await node.client.get("v1", "Pod", "early", "default")
+        return any(
+            c["type"] == "PodScheduled"
+            and c["status"] == "False"
+            and c["message"].startswith(
+                '0/1 nodes are available: persistentvolumeclaim "later" not found.'
+            )
+            for c in (pod.get("status") or {}).get("conditions") or []
+        )
 
-    await node.eventually(failed_mount, what="a FailedMount event")
+    await node.eventually(unschedulable, what="the pod unschedulable without its claim")
     assert not await node.runtime.list_volumes(AGENT)
     await _claim(node, "later")
     await node.wait_pod("early", running, what="the pod running once its claim exists")
@@ -156,3 +166,44 @@ async def test_claims_deleted_while_the_agent_was_down_are_reclaimed_at_start(
         "recon-pvc-other"
     ]
     await node.wait_pod("a", running)
+
+
+async def test_a_claim_bound_to_a_host_path_volume_mounts_that_path(
+    node: NodeHarness, tmp_path: Any
+) -> None:
+    data = tmp_path / "pv-data"
+    await node.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolume",
+            "metadata": {"name": "task-pv"},
+            "spec": {
+                "storageClassName": "manual",
+                "capacity": {"storage": "10Gi"},
+                "accessModes": ["ReadWriteOnce"],
+                "hostPath": {"path": str(data)},
+            },
+        }
+    )
+    body = {
+        "apiVersion": "v1",
+        "kind": "PersistentVolumeClaim",
+        "metadata": {"name": "task-claim", "namespace": "default"},
+        "spec": {
+            "storageClassName": "manual",
+            "accessModes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": "3Gi"}},
+        },
+    }
+    await node.client.create(body)
+    pod = await _pod_on(node, "task", "task-claim")
+    (c,) = await node.containers(pod, "c")
+    mounts = {m.target: m for m in c.mounts}
+    assert (mounts["/data"].kind, mounts["/data"].source) == ("bind", str(data))
+    assert data.is_dir()  # made, as a hostPath volume's DirectoryOrCreate
+    claim = await node.client.get("v1", "PersistentVolumeClaim", "task-claim", "default")
+    assert (claim["spec"]["volumeName"], claim["status"]["capacity"]) == (
+        "task-pv",
+        {"storage": "10Gi"},
+    )
+    assert not await node.runtime.list_volumes(AGENT)  # no engine volume for it
