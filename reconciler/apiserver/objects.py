@@ -418,6 +418,20 @@ class ObjectService:
             obj.pop("status", None)
         self._default(rt, obj)
         if rt.storage_key == POD_RESOURCE:
+            if (obj.get("spec") or {}).get("ephemeralContainers"):
+                # only the ephemeralcontainers subresource adds them, to a running pod
+                raise errors.invalid(
+                    rt.kind,
+                    requested,
+                    rt.group,
+                    [
+                        Cause(
+                            "spec.ephemeralContainers",
+                            "Forbidden: cannot be set on create",
+                            "FieldValueForbidden",
+                        )
+                    ],
+                )
             # priority.py: 403 for an unknown class
             admit_pod(obj, self._priority_classes(), requested)
         if rt.storage_key == PVC_RESOURCE:

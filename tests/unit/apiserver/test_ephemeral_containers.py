@@ -19,6 +19,7 @@ from reconciler.apiserver import channels
 from reconciler.apiserver.ephemeral_containers import ephemeral_update
 from reconciler.apiserver.podio import AttachStream, PodStreamError
 from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.client.errors import InvalidError
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import ManualClock
 
@@ -488,3 +489,12 @@ async def test_attach_refusals(api: Api) -> None:
             await api.http.ws_connect(url, headers=headers, protocols=channels.PROTOCOLS)
         assert refused.value.status == 400, url
     assert [c for c, *_ in node.sessions] == []  # the node said no to "setup"
+
+
+async def test_a_pod_cannot_be_created_with_ephemeral_containers(api: Api) -> None:
+    with pytest.raises(InvalidError) as caught:
+        await api.pod("born-debugged", ephemeralContainers=[{"name": "dbg", "image": "busybox"}])
+    assert str(caught.value) == (
+        'Pod "born-debugged" is invalid: spec.ephemeralContainers: Forbidden: cannot be set '
+        "on create"
+    )
