@@ -22,12 +22,12 @@ from __future__ import annotations
 import base64
 import hmac
 import urllib.parse
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.rbac import SA_PREFIX, Attributes, Decision, UserInfo
-from reconciler.apiserver.sa_tokens import TokenClaims, TokenSigner
+from reconciler.apiserver.sa_tokens import API_AUDIENCES, TokenClaims, TokenSigner
 from reconciler.clock import Clock
 
 __all__ = [
@@ -75,20 +75,30 @@ class Authenticator:
         self.clock = clock
 
     def authenticate(self, authorization: str) -> UserInfo | None:
-        given = authorization.encode()
-        if hmac.compare_digest(given, self._admin):
-            return self.admin
         scheme, _, token = authorization.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
+        if scheme.lower() != "bearer":
             return None
-        claims = self.signer.verify(token.strip(), self.clock.now())
-        if claims is None or not self._alive(claims, token.strip()):
-            return None
-        return UserInfo(
+        return self.review(token.strip())[0]
+
+    def review(
+        self, token: str, audiences: Sequence[str] = API_AUDIENCES
+    ) -> tuple[UserInfo | None, tuple[str, ...]]:
+        """Who `token` is, and which of `audiences` it is valid for (a TokenReview's answer;
+        the admin token is the API's alone)."""
+        if not token:
+            return None, ()
+        if hmac.compare_digest(f"Bearer {token}".encode(), self._admin):
+            api = tuple(a for a in audiences if a in API_AUDIENCES)
+            return (self.admin, api) if api else (None, ())
+        claims = self.signer.verify(token, self.clock.now(), audiences)
+        if claims is None or not self._alive(claims, token):
+            return None, ()
+        user = UserInfo(
             f"{SA_PREFIX}{claims.namespace}:{claims.service_account}",
             (*service_account_groups(claims.namespace), AUTHENTICATED),
             claims.service_account_uid,
         )
+        return user, claims.audiences
 
     def _alive(self, claims: TokenClaims, token: str) -> bool:
         """Does what the token names still exist, with the same uids?"""

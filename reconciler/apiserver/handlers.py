@@ -462,7 +462,9 @@ class ResourceHandlers:
             raise ApiError(405, "MethodNotAllowed", "create needs a namespace in the URL")
         _dry_run(request)  # rejects values other than "All"
         body = await read_body(request, self.service.defs)
-        answered = reviews.answer(self.access.authorizer, rt, ns, user_of(request), body)
+        answered = reviews.answer(
+            self.access.authorizer, rt, ns, user_of(request), body, self.access.authenticator
+        )
         return json_response(answered, 201)
 
     async def _token(self, request: web.Request, ns: str, name: str) -> web.Response:

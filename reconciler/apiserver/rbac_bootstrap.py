@@ -216,6 +216,13 @@ def cluster_roles() -> list[JSONDict]:
             ],
         ),
         _role("system:public-info-viewer", [_urls(["get"], _PUBLIC_INFO)]),
+        _role(
+            "system:auth-delegator",  # what a workload checking its callers is bound to
+            [
+                _rule(["create"], ["authentication.k8s.io"], ["tokenreviews"]),
+                _rule(["create"], ["authorization.k8s.io"], ["subjectaccessreviews"]),
+            ],
+        ),
     ]
 
 

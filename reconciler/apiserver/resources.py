@@ -199,6 +199,7 @@ REVIEW_KINDS: dict[tuple[str, str], bool] = {
     ("authorization.k8s.io", "LocalSubjectAccessReview"): True,
     ("authorization.k8s.io", "SelfSubjectRulesReview"): False,
     ("authentication.k8s.io", "SelfSubjectReview"): False,
+    ("authentication.k8s.io", "TokenReview"): False,
 }
 
 

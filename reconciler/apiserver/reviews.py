@@ -17,10 +17,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.apiserver import errors
+from reconciler.apiserver.authn import Authenticator
 from reconciler.apiserver.authz import Authorizer
 from reconciler.apiserver.errors import ApiError, Cause
 from reconciler.apiserver.rbac import Attributes, UserInfo
 from reconciler.apiserver.resources import ResourceType
+from reconciler.apiserver.sa_tokens import API_AUDIENCES
 
 __all__ = ["answer"]
 
@@ -127,13 +129,35 @@ def _user_info(user: UserInfo) -> JSONDict:
 
 
 def answer(
-    authorizer: Authorizer, rt: ResourceType, namespace: str, user: UserInfo, body: object
+    authorizer: Authorizer,
+    rt: ResourceType,
+    namespace: str,
+    user: UserInfo,
+    body: object,
+    authenticator: Authenticator | None = None,
 ) -> JSONDict:
-    """The answered review for a POST of `body` to `rt` (in `namespace` for the local one)."""
+    """The answered review for a POST of `body` to `rt` (in `namespace` for the local one).
+    A TokenReview is answered by `authenticator`, as the API authenticates requests."""
     obj = _object(rt, body)
     spec: JSONDict = obj.get("spec") or {}
     if rt.kind == "SelfSubjectReview":
         obj["status"] = {"userInfo": _user_info(user)}
+        return obj
+    if rt.kind == "TokenReview":
+        assert authenticator is not None
+        token = _str(rt, spec, "token", "spec")
+        wanted = spec.get("audiences") or list(API_AUDIENCES)
+        if not isinstance(wanted, list) or not all(isinstance(a, str) for a in wanted):
+            raise _invalid(rt, "spec.audiences", "must be a list of strings")
+        reviewed, audiences = authenticator.review(token, wanted)
+        if reviewed is None:
+            obj["status"] = {"user": {}, "error": "invalid bearer token"}
+        else:
+            obj["status"] = {
+                "authenticated": True,
+                "user": _user_info(reviewed),
+                "audiences": list(audiences),
+            }
         return obj
     if rt.kind == "SelfSubjectRulesReview":
         target = _str(rt, spec, "namespace", "spec")

@@ -20,7 +20,8 @@ import base64
 import hashlib
 import json
 import uuid
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -98,6 +99,7 @@ class TokenClaims:
     bound: BoundObject | None = None
     legacy_secret: str = ""  # the Secret a legacy token came from
     expires: int | None = None
+    audiences: tuple[str, ...] = ()  # of those asked for, the ones the token is for
 
 
 class TokenSigner:
@@ -166,8 +168,11 @@ class TokenSigner:
             }
         )
 
-    def verify(self, token: str, now: datetime) -> TokenClaims | None:
-        """The claims of a token this signer issued that is valid at `now`, else None."""
+    def verify(
+        self, token: str, now: datetime, audiences: Sequence[str] = API_AUDIENCES
+    ) -> TokenClaims | None:
+        """The claims of a token this signer issued that is valid at `now` for one of
+        `audiences` (the API's own unless a TokenReview asks for others), else None."""
         pieces = token.split(".")
         if len(pieces) != 3:
             return None
@@ -191,11 +196,14 @@ class TokenSigner:
         if not isinstance(claims, dict):
             return None
         if claims.get("iss") == LEGACY_ISSUER:
-            return _legacy_claims(claims)
-        return _bound_claims(claims, int(now.timestamp()))
+            legacy = _legacy_claims(claims)
+            if legacy is None or not set(audiences) & set(API_AUDIENCES):
+                return None  # a legacy token is for the API alone
+            return replace(legacy, audiences=tuple(a for a in audiences if a in API_AUDIENCES))
+        return _bound_claims(claims, int(now.timestamp()), audiences)
 
 
-def _bound_claims(claims: JSONDict, now: int) -> TokenClaims | None:
+def _bound_claims(claims: JSONDict, now: int, wanted: Sequence[str]) -> TokenClaims | None:
     exp, nbf = claims.get("exp"), claims.get("nbf")
     if claims.get("iss") != ISSUER or not isinstance(exp, int) or now >= exp:
         return None
@@ -204,7 +212,7 @@ def _bound_claims(claims: JSONDict, now: int) -> TokenClaims | None:
     audiences = claims.get("aud")
     if isinstance(audiences, str):
         audiences = [audiences]
-    if not isinstance(audiences, list) or not set(audiences) & set(API_AUDIENCES):
+    if not isinstance(audiences, list) or not set(audiences) & set(wanted):
         return None
     private = claims.get("kubernetes.io")
     if not isinstance(private, dict):
@@ -221,6 +229,7 @@ def _bound_claims(claims: JSONDict, now: int) -> TokenClaims | None:
         service_account_uid=str(account.get("uid") or ""),
         bound=bound,
         expires=exp,
+        audiences=tuple(a for a in wanted if a in audiences),
     )
 
 

@@ -611,3 +611,53 @@ async def test_controllers_aggregate_roles_fill_token_secrets_and_default_accoun
         await eventually(secret_gone)
     finally:
         await manager.stop()
+
+
+async def test_token_review_says_who_a_token_is_and_for_which_audiences(api: Api) -> None:
+    await api.account()
+    api_token = await api.token()
+    vault_token = await api.token(audiences=["vault"])
+    reviews = "/apis/authentication.k8s.io/v1/tokenreviews"
+
+    async def review(token: str, caller: str | None = None, **spec: Any) -> tuple[int, Any]:
+        body = {
+            "apiVersion": "authentication.k8s.io/v1",
+            "kind": "TokenReview",
+            "spec": {"token": token, **spec},
+        }
+        return await api.call("POST", reviews, caller, body=body)
+
+    code, body = await review(api_token)
+    assert code == 201
+    assert body["status"]["authenticated"] is True
+    user = body["status"]["user"]
+    assert user["username"] == "system:serviceaccount:default:app"
+    assert "system:serviceaccounts:default" in user["groups"]
+    assert body["status"]["audiences"] == ["https://kubernetes.default.svc.cluster.local"]
+    # a token for another audience: only when that audience is asked for
+    assert "authenticated" not in (await review(vault_token))[1]["status"]
+    code, body = await review(vault_token, audiences=["vault", "other"])
+    assert body["status"]["authenticated"] is True and body["status"]["audiences"] == ["vault"]
+    code, body = await review("garbage")
+    assert body["status"] == {"user": {}, "error": "invalid bearer token"}
+    # reviewing tokens takes system:auth-delegator's permission
+    code, body = await review(api_token, caller=api_token)
+    assert code == 403
+    await api.client.create(
+        {
+            "apiVersion": RBAC,
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": "app-delegator"},
+            "roleRef": {
+                "apiGroup": "rbac.authorization.k8s.io",
+                "kind": "ClusterRole",
+                "name": "system:auth-delegator",
+            },
+            "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "default"}],
+        }
+    )
+
+    async def allowed() -> bool:
+        return (await review(api_token, caller=api_token))[0] == 201
+
+    await eventually(allowed)
