@@ -13,6 +13,7 @@ from aiohttp import web
 
 from reconciler.apiserver.authn import MASTERS, Authenticator, impersonate
 from reconciler.apiserver.authz import Authorizer, forbidden
+from reconciler.apiserver.escalation import CURRENT_USER
 from reconciler.apiserver.rbac import UserInfo
 from reconciler.apiserver.request_info import resolve
 from reconciler.apiserver.sa_tokens import TokenSigner
@@ -57,4 +58,5 @@ class Access:
             if not self.authorizer.authorize(user, attrs).allowed:
                 raise forbidden(user, attrs)
         request[USER] = user
+        CURRENT_USER.set(user)  # for what checks the writer, not the request (escalation.py)
         return user

@@ -17,7 +17,7 @@ import base64
 import json
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -99,6 +99,7 @@ PVC_RESOURCE = "core/persistentvolumeclaims"
 LIMIT_RANGE_RESOURCE = "core/limitranges"
 QUOTA_RESOURCE = "core/resourcequotas"
 STORAGE_CLASS_RESOURCE = "storage.k8s.io/storageclasses"
+RBAC_GROUP = "rbac.authorization.k8s.io"
 SERVICE_ACCOUNT_RESOURCE = "core/serviceaccounts"
 PRIORITY_CLASS_RESOURCE = "scheduling.k8s.io/priorityclasses"
 NAMESPACE_RESOURCE = "core/namespaces"
@@ -163,6 +164,9 @@ class ObjectService:
         # The ServiceAccount admission plugin's token volume (`sa_admission.py`): on in
         # `recon serve`, whose node issues the tokens; off for a bare API server.
         self.mount_service_account_tokens = False
+        # (kind, plural, object) -> raises for an RBAC write its writer may not make
+        # (`escalation.py`; set by the API server, which knows who writes).
+        self.rbac_guard: Callable[[str, str, JSONDict], None] | None = None
         self.service_alloc = ServiceAllocator()
         self.service_alloc.load(s.body for s in store.list(SERVICE_RESOURCE))
         store.hub.add_listener(self.service_alloc.observe)
@@ -443,6 +447,8 @@ class ObjectService:
             check_class(obj, None, self._priority_classes().values())
         if rt.namespaced:
             self._admit_quotas(rt, namespace, obj, requested)
+        if rt.group == RBAC_GROUP and self.rbac_guard is not None:
+            self.rbac_guard(rt.kind, rt.plural, obj)
         if rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, None)  # cluster IP, node ports (service_alloc.py)
         meta["uid"] = str(uuid.uuid4())
@@ -660,6 +666,8 @@ class ObjectService:
         self._validate(rt, obj, strict, warnings, spec_checks=spec_changed)
         if subresource is None and rt.storage_key == PRIORITY_CLASS_RESOURCE:
             check_class(obj, old, self._priority_classes().values())
+        if subresource is None and rt.group == RBAC_GROUP and self.rbac_guard is not None:
+            self.rbac_guard(rt.kind, rt.plural, obj)
         if subresource is None and rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, old)  # keep, check, allocate (service_alloc.py)
         include_status = "status" not in rt.subresources

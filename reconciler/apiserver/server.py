@@ -22,6 +22,7 @@ from reconciler.apiserver.access import Access
 from reconciler.apiserver.app import AppConfig, Handler, build_app
 from reconciler.apiserver.authn import Authenticator
 from reconciler.apiserver.authz import Authorizer
+from reconciler.apiserver.escalation import EscalationGuard
 from reconciler.apiserver.lifecycle import Lifecycle
 from reconciler.apiserver.metrics_api import MetricsSource
 from reconciler.apiserver.objects import ObjectService
@@ -104,6 +105,8 @@ class ApiServer:
         # restart. The legacy token controller signs with it too (embedded.py wires it).
         self.signer = TokenSigner(load_or_create_key(options.data_dir / "pki" / "sa.key"))
         self.authorizer = Authorizer(self.store)
+        # Nobody grants RBAC permissions they do not hold (`escalation.py`).
+        self.service.rbac_guard = EscalationGuard(self.authorizer, self._lookup).check
         self._runner: web.AppRunner | None = None
         self.port = options.port
         self.credentials: ServerCredentials | None = None

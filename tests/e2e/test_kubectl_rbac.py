@@ -107,3 +107,67 @@ def test_the_default_cluster_roles_serve_rolebindings(kubectl: Kubectl) -> None:
     assert denied.returncode == 1
     assert 'cannot create resource "configmaps" in API group ""' in denied.stderr
     assert "default" in kubectl.run("get", "sa", "-o", "name").stdout
+
+
+def test_an_admin_of_a_namespace_cannot_grant_more_than_it_holds(kubectl: Kubectl) -> None:
+    ns = "rbac-escalation"
+    kubectl.run("create", "namespace", ns)
+    try:
+        kubectl.run("create", "sa", "lead", "-n", ns)
+        kubectl.run(
+            "create",
+            "rolebinding",
+            "lead-admin",
+            "--clusterrole=admin",
+            f"--serviceaccount={ns}:lead",
+            "-n",
+            ns,
+        )
+        lead = f"system:serviceaccount:{ns}:lead"
+        for _ in range(100):  # the aggregation controller fills `admin` shortly after start
+            if (
+                can_i(
+                    kubectl, "create", "roles.rbac.authorization.k8s.io", f"--as={lead}", "-n", ns
+                )[0]
+                == 0
+            ):
+                break
+            time.sleep(0.05)
+        # within what `admin` holds in the namespace: allowed
+        kubectl.run(
+            "create",
+            "role",
+            "pod-reader",
+            "--verb=get,list",
+            "--resource=pods",
+            "-n",
+            ns,
+            f"--as={lead}",
+        )
+        # nodes are cluster-scoped: `admin` in a namespace does not hold them
+        refused = kubectl.run(
+            "create",
+            "clusterrolebinding",
+            "lead-cluster-admin",
+            "--clusterrole=cluster-admin",
+            f"--serviceaccount={ns}:lead",
+            f"--as={lead}",
+            check=False,
+        )
+        assert refused.returncode != 0
+        refused = kubectl.run(
+            "create",
+            "role",
+            "node-reader",
+            "--verb=get",
+            "--resource=nodes",
+            "-n",
+            ns,
+            f"--as={lead}",
+            check=False,
+        )
+        assert refused.returncode != 0
+        assert "is attempting to grant RBAC permissions not currently held" in refused.stderr
+        assert 'Resources:["nodes"]' in refused.stderr
+    finally:
+        kubectl.run("delete", "namespace", ns, "--wait=false", check=False)

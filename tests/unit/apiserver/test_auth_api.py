@@ -15,6 +15,8 @@ from typing import Any
 import aiohttp
 import pytest
 
+from reconciler.apiserver.escalation import uncovered
+from reconciler.apiserver.rbac import PolicyRule
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import ManualClock
@@ -661,3 +663,117 @@ async def test_token_review_says_who_a_token_is_and_for_which_audiences(api: Api
         return (await review(api_token, caller=api_token))[0] == 201
 
     await eventually(allowed)
+
+
+def test_uncovered_grants_only_what_is_held() -> None:
+    held = [
+        PolicyRule(("get", "list"), ("",), ("pods",)),
+        PolicyRule(("*",), ("apps",), ("deployments",)),
+        PolicyRule(("get",), ("",), ("configmaps",), ("settings",)),
+    ]
+    assert uncovered(held, [PolicyRule(("get",), ("",), ("pods",))]) == []
+    assert uncovered(held, [PolicyRule(("delete", "patch"), ("apps",), ("deployments",))]) == []
+    assert set(uncovered(held, [PolicyRule(("get", "delete"), ("",), ("pods", "secrets"))])) == {
+        PolicyRule(("delete",), ("",), ("pods",)),
+        PolicyRule(("get", "delete"), ("",), ("secrets",)),
+    }
+    # a wildcard is granted only by a wildcard; a named grant does not cover all names
+    assert uncovered(held, [PolicyRule(("*",), ("",), ("pods",))]) == [
+        PolicyRule(("*",), ("",), ("pods",))
+    ]
+    assert uncovered(held, [PolicyRule(("get",), ("",), ("configmaps",))]) != []
+    assert uncovered(held, [PolicyRule(("get",), ("",), ("configmaps",), ("settings",))]) == []
+
+
+async def test_nobody_grants_what_they_do_not_hold(api: Api) -> None:
+    await api.account()
+    token = await api.token()
+    await api.grant_pod_reading()
+    await api.client.create(
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": "rbac-writer", "namespace": "default"},
+            "rules": [
+                {
+                    "verbs": ["create", "update"],
+                    "apiGroups": ["rbac.authorization.k8s.io"],
+                    "resources": ["roles", "rolebindings"],
+                }
+            ],
+        }
+    )
+    await api.client.create(
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "rbac-writer", "namespace": "default"},
+            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "rbac-writer"},
+            "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "default"}],
+        }
+    )
+    roles = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/roles"
+
+    def role(name: str, verbs: list[str]) -> JSONDict:
+        return {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": name},
+            "rules": [{"verbs": verbs, "apiGroups": [""], "resources": ["pods"]}],
+        }
+
+    async def created(body: JSONDict, url: str = roles) -> tuple[int, Any]:
+        return await api.call("POST", url, token, body=body)
+
+    code, body = await created(role("pod-deleter", ["get", "delete"]))
+    assert code == 403
+    assert body["message"] == (
+        'roles.rbac.authorization.k8s.io "pod-deleter" is forbidden: user '
+        '"system:serviceaccount:default:app" (groups=["system:serviceaccounts" '
+        '"system:serviceaccounts:default" "system:authenticated"]) is attempting to grant RBAC '
+        'permissions not currently held:\n{APIGroups:[""], Resources:["pods"], Verbs:["delete"]}'
+    )
+    assert (await created(role("pod-viewer", ["get", "list"])))[0] == 201
+    binding = {
+        "apiVersion": RBAC,
+        "kind": "RoleBinding",
+        "metadata": {"name": "everything"},
+        "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": "cluster-admin"},
+        "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "default"}],
+    }
+    bindings = "/apis/rbac.authorization.k8s.io/v1/namespaces/default/rolebindings"
+    code, body = await created(binding, bindings)
+    assert (
+        code == 403
+        and "is attempting to grant RBAC permissions not currently held" in (body["message"])
+    )
+    # `bind` on the role lets one bind it without holding it, as upstream
+    await api.client.create(
+        {
+            "apiVersion": RBAC,
+            "kind": "Role",
+            "metadata": {"name": "binder", "namespace": "default"},
+            "rules": [
+                {
+                    "verbs": ["bind"],
+                    "apiGroups": ["rbac.authorization.k8s.io"],
+                    "resources": ["clusterroles"],
+                    "resourceNames": ["cluster-admin"],
+                }
+            ],
+        }
+    )
+    await api.client.create(
+        {
+            "apiVersion": RBAC,
+            "kind": "RoleBinding",
+            "metadata": {"name": "binder", "namespace": "default"},
+            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "binder"},
+            "subjects": [{"kind": "ServiceAccount", "name": "app", "namespace": "default"}],
+        }
+    )
+
+    async def bound() -> bool:
+        return (await created(binding, bindings))[0] == 201
+
+    await eventually(bound)
