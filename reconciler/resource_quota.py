@@ -36,6 +36,7 @@ __all__ = [
     "matches",
     "total_usage",
     "usage",
+    "uses_more",
 ]
 
 JSONDict = dict[str, Any]
@@ -246,21 +247,41 @@ def _must_specify(quota_name: str, hard: Mapping[str, Any], pod: Mapping[str, An
     return f"failed quota: {quota_name}: must specify {'; '.join(missing)}"
 
 
+def uses_more(
+    quota: Mapping[str, Any],
+    resource: str,
+    group: str,
+    old: Mapping[str, Any],
+    new: Mapping[str, Any],
+) -> bool:
+    """Does replacing `old` by `new` use more of one of the quota's resources? (Only such
+    updates are checked, as upstream: a quota made after an object does not refuse it
+    changes that use no more.)"""
+    if not matches(quota, resource, group, new):
+        return False
+    before = usage(resource, group, old) if matches(quota, resource, group, old) else {}
+    after = usage(resource, group, new)
+    return any(after.get(k, Decimal(0)) > before.get(k, Decimal(0)) for k in _hard(quota))
+
+
 def admission_error(
     quota: Mapping[str, Any],
     resource: str,
     group: str,
     obj: Mapping[str, Any],
     used: Usage,
+    *,
+    check_specified: bool = True,
 ) -> str | None:
     """Why creating `obj` would break `quota` (given what the namespace already `used`,
-    from `total_usage`), in upstream's words; None when it may be created."""
+    from `total_usage`), in upstream's words; None when it may be created.
+    `check_specified`: a new pod must state what a compute quota counts."""
     if not matches(quota, resource, group, obj):
         return None
     hard = _hard(quota)
     name = str((quota.get("metadata") or {}).get("name") or "")
     wanted = usage(resource, group, obj)
-    if not group and resource == "pods" and wanted:
+    if check_specified and not group and resource == "pods" and wanted:
         said = _must_specify(name, hard, obj)
         if said is not None:
             return said

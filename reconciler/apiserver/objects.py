@@ -521,23 +521,52 @@ class ObjectService:
             why = problems[0] if len(problems) == 1 else f"[{', '.join(problems)}]"
             raise errors.forbidden(rt.plural, name, rt.group, why)
 
-    def _admit_quotas(self, rt: ResourceType, namespace: str, obj: JSONDict, name: str) -> None:
-        """The ResourceQuota plugin (`resource_quota.py`): 403 when a new object would take
-        the namespace over a quota. What is used is counted from the store at this moment
-        (writes are serialized), not from the quotas' status, which follows later."""
+    def _admit_quotas(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        obj: JSONDict,
+        name: str,
+        old: JSONDict | None = None,
+    ) -> None:
+        """The ResourceQuota plugin (`resource_quota.py`): 403 when a new object (or an
+        update of `old` that uses more: a Service turned LoadBalancer, a bigger claim) would
+        take the namespace over a quota. What is used is counted from the store at this
+        moment (writes are serialized), not from the quotas' status, which follows later."""
         quotas = [s.body for s in self.store.list(QUOTA_RESOURCE, namespace)]
         for quota in quotas:
-            used = resource_quota.total_usage(quota, self._quota_objects(quota, namespace))
-            why = resource_quota.admission_error(quota, rt.plural, rt.group, obj, used)
+            if old is not None and not resource_quota.uses_more(
+                quota, rt.plural, rt.group, old, obj
+            ):
+                continue
+            skip = name if old is not None else None
+            used = resource_quota.total_usage(
+                quota, self._quota_objects(quota, namespace, rt, skip)
+            )
+            why = resource_quota.admission_error(
+                quota, rt.plural, rt.group, obj, used, check_specified=old is None
+            )
             if why is not None:
                 raise errors.forbidden(rt.plural, name, rt.group, why)
 
     def _quota_objects(
-        self, quota: JSONDict, namespace: str
+        self,
+        quota: JSONDict,
+        namespace: str,
+        updated: ResourceType | None = None,
+        skip: str | None = None,
     ) -> Iterator[tuple[str, str, JSONDict]]:
-        """(resource, group, object) of the namespace's objects a quota's resources count."""
+        """(resource, group, object) of the namespace's objects a quota's resources count;
+        `skip`: the `updated` object being replaced (counted as it will be, by the caller)."""
         for resource, group in resource_quota.counted_resources(quota):
             for stored in self.store.list(f"{group or 'core'}/{resource}", namespace):
+                if (
+                    skip is not None
+                    and updated is not None
+                    and (resource, group) == (updated.plural, updated.group)
+                    and stored.body.get("metadata", {}).get("name") == skip
+                ):
+                    continue
                 yield resource, group, stored.body
 
     def _priority_classes(self) -> dict[str, JSONDict]:
@@ -668,6 +697,8 @@ class ObjectService:
             check_class(obj, old, self._priority_classes().values())
         if subresource is None and rt.group == RBAC_GROUP and self.rbac_guard is not None:
             self.rbac_guard(rt.kind, rt.plural, obj)
+        if subresource is None and rt.namespaced and spec_changed:
+            self._admit_quotas(rt, ns, obj, name, old)
         if subresource is None and rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, old)  # keep, check, allocate (service_alloc.py)
         include_status = "status" not in rt.subresources

@@ -121,3 +121,33 @@ async def test_limit_ranges_default_and_bound_new_pods(plane: Any) -> None:
     assert str(caught.value) == (
         'pods "big" is forbidden: maximum cpu usage per Container is 1, but limit is 2'
     )
+
+
+async def test_updates_that_use_more_are_held_to_the_quota(plane: Any) -> None:
+    p = await plane()
+    service = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"ports": [{"port": 80}], "selector": {"app": "web"}},
+    }
+    await p.client.create(service)
+    await p.client.create(quota(**{"services.loadbalancers": "0", "services": "1"}))
+    # using no more is fine, though the namespace is at its quota of Services
+    await p.client.patch(
+        "v1", "Service", "web", {"metadata": {"labels": {"tier": "front"}}}, namespace="default"
+    )
+    await p.client.patch(
+        "v1", "Service", "web", {"spec": {"ports": [{"port": 8080}]}}, namespace="default"
+    )
+    with pytest.raises(ForbiddenError) as caught:
+        await p.client.patch(
+            "v1", "Service", "web", {"spec": {"type": "LoadBalancer"}}, namespace="default"
+        )
+    assert str(caught.value) == (
+        'services "web" is forbidden: exceeded quota: team, requested: '
+        "services.loadbalancers=1, used: services.loadbalancers=0, limited: "
+        "services.loadbalancers=0"
+    )
+    stored = await p.client.get("v1", "Service", "web", "default")
+    assert stored["spec"].get("type", "ClusterIP") == "ClusterIP"
