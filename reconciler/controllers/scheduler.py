@@ -290,6 +290,8 @@ class Scheduler:
                 continue
             class_name = (claim.get("spec") or {}).get("storageClassName")
             storage_class = self.classes.get("", str(class_name)) if class_name else None
+            if class_name and storage_class is None:
+                return f'storageclass.storage.k8s.io "{class_name}" not found'
             if (storage_class or {}).get("volumeBindingMode") != "WaitForFirstConsumer":
                 unbound = True
         return "pod has unbound immediate PersistentVolumeClaims" if unbound else None

@@ -392,6 +392,24 @@ async def test_pods_wait_for_their_claims(plane: Any) -> None:
         {
             "apiVersion": "v1",
             "kind": "PersistentVolumeClaim",
+            "metadata": {"name": "other", "namespace": "default"},
+            "spec": {
+                "storageClassName": "fast",
+                "accessModes": ["ReadWriteOnce"],
+                "resources": {"requests": {"storage": "1Gi"}},
+            },
+        }
+    )
+    other = pod("other-db")
+    other["spec"]["volumes"] = [{"name": "d", "persistentVolumeClaim": {"claimName": "other"}}]
+    await p.client.create(other)
+    assert await p.eventually(lambda: _unschedulable(p, "other-db"), what="no class") == (
+        '0/1 nodes are available: storageclass.storage.k8s.io "fast" not found.' + not_helpful
+    )
+    await p.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "PersistentVolumeClaim",
             "metadata": {"name": "data", "namespace": "default"},
             "spec": {
                 "storageClassName": "",  # no class: binds at once, to a volume made by hand
