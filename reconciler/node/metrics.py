@@ -69,13 +69,21 @@ class RunningContainer:
 def running_containers(pods: Iterable[JSONDict], node_name: str) -> list[RunningContainer]:
     """The running containers of the pods bound to `node_name`, from the pods' own statuses
     (the node agent writes `containerID` there): asking the engine to list and inspect
-    every container each round would cost more than the measuring. Pure."""
+    every container each round would cost more than the measuring. Running sidecars (init
+    containers that keep running) and debug containers use the node too, and count, as
+    the kubelet's resource metrics have them. Pure."""
     found: list[RunningContainer] = []
     for pod in pods:
         if (pod.get("spec") or {}).get("nodeName") != node_name:
             continue
         meta = pod.get("metadata") or {}
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+        status_of = pod.get("status") or {}
+        statuses = [
+            s
+            for key in ("initContainerStatuses", "containerStatuses", "ephemeralContainerStatuses")
+            for s in status_of.get(key) or []
+        ]
+        for status in statuses:
             container_id = str(status.get("containerID") or "")
             if "running" not in (status.get("state") or {}) or "://" not in container_id:
                 continue

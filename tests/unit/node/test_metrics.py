@@ -15,7 +15,13 @@ from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.metrics_api import answer
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.clock import ManualClock
-from reconciler.node.metrics import HostSample, MetricsCollector, parse_meminfo, parse_proc_stat
+from reconciler.node.metrics import (
+    HostSample,
+    MetricsCollector,
+    parse_meminfo,
+    parse_proc_stat,
+    running_containers,
+)
 from reconciler.runtime.base import ResourceUsage
 from reconciler.runtime.cgroup_usage import cgroup_dirs, read_usage
 
@@ -263,3 +269,26 @@ async def test_the_group_is_discovered_only_with_a_source(
     ) as response:
         assert response.status == 200
         assert names(await response.json()) == ["web-1"]
+
+
+def test_running_sidecars_and_debug_containers_are_measured_too() -> None:
+    def status(name: str, running: bool = True) -> JSONDict:
+        state = {"running": {}} if running else {"terminated": {"exitCode": 0}}
+        return {"name": name, "containerID": f"docker://{name}-id", "state": state}
+
+    pod = {
+        "metadata": {"name": "web", "namespace": "default", "uid": "u1"},
+        "spec": {"nodeName": "n1"},
+        "status": {
+            "initContainerStatuses": [status("setup", running=False), status("proxy")],
+            "containerStatuses": [status("app")],
+            "ephemeralContainerStatuses": [status("debugger"), status("done", running=False)],
+        },
+    }
+    elsewhere = {**pod, "spec": {"nodeName": "n2"}}
+    found = running_containers([pod, elsewhere], "n1")
+    assert [(c.name, c.id) for c in found] == [
+        ("proxy", "proxy-id"),
+        ("app", "app-id"),
+        ("debugger", "debugger-id"),
+    ]
