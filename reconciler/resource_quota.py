@@ -36,6 +36,7 @@ __all__ = [
     "matches",
     "total_usage",
     "usage",
+    "used_status",
     "uses_more",
 ]
 
@@ -217,6 +218,13 @@ def total_usage(
             if k in used:
                 used[k] += v
     return used
+
+
+def used_status(quota: Mapping[str, Any], used: Usage) -> dict[str, str]:
+    """`status.used` of `quota`: what `used` (from `total_usage`) says of each resource of
+    its `hard`, under the name the quota gives it (`cpu` is `requests.cpu`)."""
+    hard = (quota.get("spec") or {}).get("hard") or {}
+    return {k: format_usage(k, used.get(_ALIASES.get(k, k), Decimal(0))) for k in hard}
 
 
 def format_usage(name: str, value: Decimal) -> str:

@@ -599,12 +599,7 @@ class ObjectService:
     ) -> JSONDict:
         ns = namespace if rt.namespaced else ""
         obj = self._check_envelope(rt, body, namespace)
-        if obj["metadata"].get("name") not in (None, name):
-            raise errors.bad_request(
-                f"the name of the object ({obj['metadata'].get('name')}) does not match the "
-                f"name on the URL ({name})"
-            )
-        obj["metadata"]["name"] = name
+        _name_from_url(obj, name)
         current = self._current(rt, ns, name)
         expected = obj["metadata"].get("resourceVersion")
         if expected:
@@ -837,13 +832,8 @@ class ObjectService:
         if not field_manager:
             raise errors.bad_request("fieldManager is required for apply requests")
         applied = self._check_envelope(rt, body, namespace)
+        _name_from_url(applied, name)
         meta = applied["metadata"]
-        if meta.get("name") not in (None, name):
-            raise errors.bad_request(
-                f"the name of the object ({meta.get('name')}) does not match the name on the "
-                f"URL ({name})"
-            )
-        meta["name"] = name
         for key in (*_SERVER_SET_METADATA, "resourceVersion", "managedFields"):
             meta.pop(key, None)
         if "status" in rt.subresources:
@@ -1140,6 +1130,16 @@ class ObjectService:
                 "lastTransitionTime": crd["metadata"].get("creationTimestamp", ""),
             },
         ]
+
+
+def _name_from_url(obj: JSONDict, name: str) -> None:
+    """A body written to a named URL is that object: its own name may only repeat it."""
+    if obj["metadata"].get("name") not in (None, name):
+        raise errors.bad_request(
+            f"the name of the object ({obj['metadata'].get('name')}) does not match the "
+            f"name on the URL ({name})"
+        )
+    obj["metadata"]["name"] = name
 
 
 def _same_but_status(a: JSONDict, b: JSONDict) -> bool:

@@ -32,6 +32,7 @@ from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.controllers.base import Result
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
+from reconciler.controllers.pvc_protection import claims_of
 from reconciler.controllers.queue import WorkQueue
 from reconciler.controllers.volume_binding import claim_class, find_volume, provisioned_volume
 from reconciler.storage_classes import ENGINE_PROVISIONER
@@ -41,14 +42,6 @@ __all__ = ["PersistentVolumeController"]
 JSONDict = dict[str, Any]
 
 WAIT_FOR_CONSUMER = "WaitForFirstConsumer"
-
-
-def _claims_of(pod: JSONDict) -> list[str]:
-    return [
-        str(v["persistentVolumeClaim"].get("claimName"))
-        for v in (pod.get("spec") or {}).get("volumes") or []
-        if isinstance(v, dict) and isinstance(v.get("persistentVolumeClaim"), dict)
-    ]
 
 
 class PersistentVolumeController:
@@ -86,7 +79,7 @@ class PersistentVolumeController:
         def pod(obj: JSONDict) -> None:
             if (obj.get("spec") or {}).get("nodeName"):
                 namespace = str((obj.get("metadata") or {}).get("namespace") or "")
-                for name in _claims_of(obj):
+                for name in claims_of(obj):
                     self.queue.add((namespace, name))
 
         self.claims.add_handlers(Handlers(claim, lambda _o, n: claim(n), claim))
@@ -175,7 +168,7 @@ class PersistentVolumeController:
     def _consumed(self, claim: JSONDict) -> bool:
         meta = claim.get("metadata") or {}
         return any(
-            (pod.get("spec") or {}).get("nodeName") and meta.get("name") in _claims_of(pod)
+            (pod.get("spec") or {}).get("nodeName") and meta.get("name") in claims_of(pod)
             for pod in self.pods.list(str(meta.get("namespace") or ""))
         )
 

@@ -13,7 +13,6 @@ recounted every RECOUNT seconds, as upstream's quota controller resyncs.
 from __future__ import annotations
 
 import contextlib
-from decimal import Decimal
 from typing import Any
 
 from reconciler.client.base import Client
@@ -22,7 +21,7 @@ from reconciler.clock import Clock
 from reconciler.controllers.base import Result, enqueue_self
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
 from reconciler.controllers.queue import WorkQueue
-from reconciler.resource_quota import counted_resources, format_usage, total_usage
+from reconciler.resource_quota import counted_resources, total_usage, used_status
 
 __all__ = ["KINDS", "RECOUNT", "ResourceQuotaController"]
 
@@ -119,11 +118,7 @@ class ResourceQuotaController:
         ]
         used = total_usage(quota, objects)
         hard: dict[str, Any] = dict((quota.get("spec") or {}).get("hard") or {})
-        aliases = {"cpu": "requests.cpu", "memory": "requests.memory"}
-        status: dict[str, dict[str, Any]] = {
-            "hard": hard,
-            "used": {k: format_usage(k, used.get(aliases.get(k, k), Decimal(0))) for k in hard},
-        }
+        status: dict[str, dict[str, Any]] = {"hard": hard, "used": used_status(quota, used)}
         current = quota.get("status") or {}
         if current != status:
             patch = {
