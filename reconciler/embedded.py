@@ -9,7 +9,6 @@ nothing about what runs on top of it.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import logging
 import socket
@@ -61,6 +60,7 @@ from reconciler.runtime.memdir import DEFAULT_MEMORY_DIR_ROOT
 
 if TYPE_CHECKING:
     from reconciler.gitops.manager import AppManager
+    from reconciler.gitops.operator_thread import OperatorThread
     from reconciler.gitops.webhook_receiver import WebhookReceiver
     from reconciler.node.api_access import ApiAccess
     from reconciler.node.ingress_proxy import IngressProxy
@@ -113,8 +113,7 @@ class EmbeddedPlane:
         self.gitops_enabled = gitops
         self.apps: AppManager | None = None
         self.webhooks: WebhookReceiver | None = None
-        self._operator: asyncio.Task[None] | None = None
-        self._operator_stop = asyncio.Event()
+        self._operator: OperatorThread | None = None
         self.client = InProcessClient(self.server.service)
         clock = self.server.clock
         self.controllers = ControllerManager(self.client, clock)
@@ -204,7 +203,8 @@ class EmbeddedPlane:
         """The Application controller, in-process: the same kopf operator `recon operator`
         runs against a cluster, logged in with the kubeconfig this server wrote."""
         from reconciler.gitops.manager import AppManager
-        from reconciler.gitops.operator import ensure_crd, run_operator
+        from reconciler.gitops.operator import ensure_crd
+        from reconciler.gitops.operator_thread import OperatorThread
         from reconciler.gitops.sync import SyncEngine
         from reconciler.gitops.webhook_receiver import WebhookReceiver
         from reconciler.source.git import GitCache
@@ -216,16 +216,8 @@ class EmbeddedPlane:
         await self.apps.start()
         self.webhooks = WebhookReceiver(self.client, self.apps, self.server.clock)
         await self.webhooks.start()
-        self._operator_stop = asyncio.Event()
-        ready = asyncio.Event()
-        self._operator = asyncio.get_running_loop().create_task(
-            run_operator(self.apps, self.server.kubeconfig, self._operator_stop, ready=ready),
-            name="application-operator",
-        )
-        await asyncio.wait(
-            [asyncio.ensure_future(ready.wait()), self._operator],
-            return_when=asyncio.FIRST_COMPLETED,
-        )
+        self._operator = OperatorThread(self.apps, self.server.kubeconfig)
+        await self._operator.start()
 
     async def _start_node(self) -> None:
         connected = await self._connect_runtime()
@@ -321,11 +313,7 @@ class EmbeddedPlane:
 
     async def stop(self) -> None:
         if self._operator is not None:
-            self._operator_stop.set()
-            try:
-                await asyncio.wait_for(self._operator, 10)
-            except (TimeoutError, Exception):
-                log.exception("the Application operator did not stop cleanly")
+            await self._operator.stop()
         if self.webhooks is not None:
             await self.webhooks.stop()
         if self.apps is not None:

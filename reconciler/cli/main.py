@@ -198,9 +198,6 @@ async def _serve(options: ServerOptions, node: NodeOptions, gitops: bool) -> Non
         click.echo(f"recon serve: cannot listen on {options.host}:{options.port}: {e}", err=True)
         await server.stop()
         sys.exit(1)
-    for sig in (signal.SIGINT, signal.SIGTERM):  # again: the Application operator took them
-        with contextlib.suppress(NotImplementedError):
-            loop.add_signal_handler(sig, stop.set)
     click.echo(f"recon: API server ready on https://{options.host}:{server.port}", err=True)
     click.echo(f"recon: kubeconfig: {server.kubeconfig}", err=True)
     await stop.wait()

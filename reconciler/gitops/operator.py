@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import yaml
 
@@ -24,10 +25,9 @@ from reconciler.client.base import Client
 from reconciler.client.errors import AlreadyExistsError, ClientError
 from reconciler.gitops._kopf import kopf
 from reconciler.gitops.application import GROUP, PLURAL, VERSION
-from reconciler.gitops.manager import AppManager
 from reconciler.schema.manifest_validation import PROJECT_SCHEMAS
 
-__all__ = ["FINALIZER", "ensure_crd", "kubeconfig_login", "run_operator"]
+__all__ = ["FINALIZER", "AppTracker", "ensure_crd", "kubeconfig_login", "run_operator"]
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +101,16 @@ def _plain(body: Any) -> dict[str, Any]:
     }
 
 
-def build_registry(manager: AppManager, kubeconfig: Path) -> kopf.OperatorRegistry:
+class AppTracker(Protocol):
+    """What the handlers hand their work to: the `AppManager`, or a bridge to one on
+    another event loop (`operator_thread.py`)."""
+
+    def track(self, obj: dict[str, Any]) -> None: ...
+
+    async def deleted(self, obj: dict[str, Any]) -> list[str]: ...
+
+
+def build_registry(manager: AppTracker, kubeconfig: Path) -> kopf.OperatorRegistry:
     registry = kopf.OperatorRegistry()
 
     @kopf.on.startup(registry=registry)
@@ -133,12 +142,12 @@ def build_registry(manager: AppManager, kubeconfig: Path) -> kopf.OperatorRegist
 
 
 async def run_operator(
-    manager: AppManager,
+    manager: AppTracker,
     kubeconfig: Path,
-    stop: asyncio.Event,
+    stop: asyncio.Event | threading.Event,
     *,
     namespace: str | None = None,
-    ready: asyncio.Event | None = None,
+    ready: asyncio.Event | threading.Event | None = None,
 ) -> None:
     """Run until `stop` is set (the caller owns the manager's start and stop). kopf takes
     SIGINT and SIGTERM for itself when it starts in the main thread: a caller that handles
