@@ -52,6 +52,16 @@ def pod_spec(spec: JSONDict) -> None:
         for c in spec.get(key) or []:
             if isinstance(c, dict):
                 _container(c)
+                if spec.get("hostNetwork") is True:
+                    _host_network_ports(c)
+
+
+def _host_network_ports(container: JSONDict) -> None:
+    """On the host's network a container port is a host port (upstream's
+    defaultHostNetworkPorts), so the scheduler counts it."""
+    for port in container.get("ports") or []:
+        if isinstance(port, dict) and not port.get("hostPort") and "containerPort" in port:
+            port["hostPort"] = port["containerPort"]
 
 
 def _template(obj: JSONDict) -> None:

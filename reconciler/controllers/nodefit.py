@@ -11,7 +11,8 @@ toleration), `nodeSelector`, required node affinity (`matchExpressions` with In,
 Exists, DoesNotExist, Gt, Lt and `matchFields` on `metadata.name`), taints with effect
 NoSchedule / NoExecute against tolerations. Resource requests are checked against the
 node's allocatable by `usage_fits`, given a `NodeUsage`: what the pods already on the node
-take (how many, and the sum of their requests), as kube-scheduler's NodeInfo keeps it. The
+take (how many, the sum of their requests and the host ports they hold, as the NodePorts
+plugin sees them), as kube-scheduler's NodeInfo keeps it. The
 scheduler keeps one per node up to date from pod events, so placing a pod costs O(nodes),
 not O(pods on the node); `resources_fit` computes the usage from a list of pod specs.
 """
@@ -26,9 +27,12 @@ from reconciler.quantity import cpu_millis, memory_bytes
 
 __all__ = [
     "AFFINITY_MISMATCH",
+    "PORTS_TAKEN",
+    "HostPort",
     "NodeUsage",
     "Requests",
     "fits",
+    "host_ports",
     "node_affinity_matches",
     "pod_requests",
     "resources_fit",
@@ -39,6 +43,7 @@ __all__ = [
 
 AFFINITY_MISMATCH = "node(s) didn't match Pod's node affinity/selector"
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
+PORTS_TAKEN = "node(s) didn't have free ports for the requested pod ports"
 
 
 def fits(pod_spec: Mapping[str, Any], node: Mapping[str, Any]) -> str | None:
@@ -150,20 +155,58 @@ def untolerated_taint(
     return None
 
 
+@dataclass(frozen=True, order=True)
+class HostPort:
+    """A port of the node a pod takes (`hostPort`; `hostIP` 0.0.0.0 means every address)."""
+
+    port: int
+    protocol: str = "TCP"
+    host_ip: str = "0.0.0.0"
+
+    def conflicts(self, other: HostPort) -> bool:
+        """Upstream's `HostPortInfo.CheckConflict`: the same port and protocol, on the same
+        address or with either on every address."""
+        if (self.port, self.protocol) != (other.port, other.protocol):
+            return False
+        return "0.0.0.0" in (self.host_ip, other.host_ip) or self.host_ip == other.host_ip
+
+
+def host_ports(pod_spec: Mapping[str, Any]) -> tuple[HostPort, ...]:
+    """The node ports a pod takes: every container port with a `hostPort`, init containers
+    included, as the NodePorts plugin counts them. Sorted, so equal pods compare equal."""
+    found = []
+    for group in ("initContainers", "containers"):
+        for container in pod_spec.get(group) or []:
+            for port in (container.get("ports") or []) if isinstance(container, dict) else []:
+                number = port.get("hostPort") if isinstance(port, dict) else None
+                if isinstance(number, int) and not isinstance(number, bool) and number > 0:
+                    found.append(
+                        HostPort(
+                            number,
+                            str(port.get("protocol") or "TCP"),
+                            str(port.get("hostIP") or "0.0.0.0"),
+                        )
+                    )
+    return tuple(sorted(found))
+
+
 @dataclass(frozen=True)
 class Requests:
-    """What one pod charges a node: CPU in millicores, memory in bytes."""
+    """What one pod charges a node: CPU in millicores, memory in bytes, host ports."""
 
     cpu_millis: int = 0
     memory_bytes: int = 0
+    host_ports: tuple[HostPort, ...] = ()
 
     def __bool__(self) -> bool:
-        return bool(self.cpu_millis or self.memory_bytes)
+        """Whether it asks for anything beyond a place among the node's pods."""
+        return bool(self.cpu_millis or self.memory_bytes or self.host_ports)
 
 
 @dataclass(frozen=True)
 class NodeUsage:
-    """What the pods on a node take from it: how many, and the sum of their requests.
+    """What the pods on a node take from it: how many, the sum of their requests and the
+    host ports they hold (a sorted multiset: two pods may hold one port on two addresses).
 
     Worked example: pods requesting 100m/64Mi and nothing are on a node: NodeUsage(2, 100,
     67108864). The first finishes: `minus(Requests(100, 67108864))` gives NodeUsage(1, 0, 0).
@@ -172,19 +215,32 @@ class NodeUsage:
     pods: int = 0
     cpu_millis: int = 0
     memory_bytes: int = 0
+    host_ports: tuple[HostPort, ...] = ()
 
     def plus(self, requests: Requests) -> NodeUsage:
+        ports = self.host_ports
+        if requests.host_ports:
+            ports = tuple(sorted(ports + requests.host_ports))
         return NodeUsage(
             self.pods + 1,
             self.cpu_millis + requests.cpu_millis,
             self.memory_bytes + requests.memory_bytes,
+            ports,
         )
 
     def minus(self, requests: Requests) -> NodeUsage:
+        ports = self.host_ports
+        if requests.host_ports:
+            left = list(ports)
+            for port in requests.host_ports:
+                if port in left:
+                    left.remove(port)
+            ports = tuple(left)
         return NodeUsage(
             self.pods - 1,
             self.cpu_millis - requests.cpu_millis,
             self.memory_bytes - requests.memory_bytes,
+            ports,
         )
 
 
@@ -214,7 +270,11 @@ def pod_requests(pod_spec: Mapping[str, Any]) -> Requests:
             step_cpu, step_mem = c + sidecar_cpu, m + sidecar_mem
         init_cpu, init_mem = max(init_cpu, step_cpu), max(init_mem, step_mem)
     overhead_cpu, overhead_mem = one(pod_spec.get("overhead") or {})
-    return Requests(max(cpu, init_cpu) + overhead_cpu, max(mem, init_mem) + overhead_mem)
+    return Requests(
+        max(cpu, init_cpu) + overhead_cpu,
+        max(mem, init_mem) + overhead_mem,
+        host_ports(pod_spec),
+    )
 
 
 def resources_fit(
@@ -223,7 +283,7 @@ def resources_fit(
     placed: Iterable[Mapping[str, Any]],
 ) -> str | None:
     """`usage_fits` with the usage of the `placed` pod specs. Their requests are added up only
-    when the pod requests CPU or memory: otherwise only their number matters."""
+    when the pod requests CPU, memory or host ports: otherwise only their number matters."""
     placed_specs = list(placed)
     want = pod_requests(pod_spec)
     usage = NodeUsage(pods=len(placed_specs))
@@ -236,8 +296,12 @@ def resources_fit(
 
 def usage_fits(want: Requests, allocatable: Mapping[str, Any], usage: NodeUsage) -> str | None:
     """None when a pod requesting `want` fits what the node has left after `usage`, else
-    "Too many pods" / "Insufficient cpu" / "Insufficient memory" as the scheduler says
-    (NodeResourcesFit: a resource the pod does not request is not checked)."""
+    the scheduler's reason: a host port taken (NodePorts, checked first as upstream), "Too
+    many pods" / "Insufficient cpu" / "Insufficient memory" (NodeResourcesFit: a resource
+    the pod does not request is not checked)."""
+    for port in want.host_ports:
+        if any(port.conflicts(held) for held in usage.host_ports):
+            return PORTS_TAKEN
     max_pods = int(str(allocatable.get("pods", "110")))
     if usage.pods + 1 > max_pods:
         return "Too many pods"

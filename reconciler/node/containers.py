@@ -172,7 +172,8 @@ def build_container_spec(
     }
     if ephemeral:
         labels[EPHEMERAL_LABEL] = "true"
-    share_pid = bool(spec.get("shareProcessNamespace"))
+    # With hostPID the sandbox is in the host's PID namespace: sharing it gives the host's.
+    share_pid = bool(spec.get("shareProcessNamespace")) or spec.get("hostPID") is True
     stdin = bool(container.get("stdin"))
     return ContainerSpec(
         name=engine_container_name(pod, name, restart_count),

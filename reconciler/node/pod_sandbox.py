@@ -7,11 +7,16 @@ not: the host reaches a pod only through these. The ports chosen are recorded on
 the `recon.dev/published-ports` annotation (`{"80/TCP": 41234}`), for users, the service
 proxy and the probes.
 
-Its DNS server is the cluster DNS (`dns_server.py`, on the services bridge), unless the pod
-asks for the node's resolver (`dnsPolicy: Default`). Docker's embedded DNS in the pod still
-answers the names of containers first and forwards the rest there, or, when nothing
-answers there, to the host's resolvers (`fallback_resolvers`, read once), as before. Pure
-otherwise.
+Its DNS comes from the pod's `dnsPolicy` and `dnsConfig` (`pod_dns.py`): by default the
+cluster DNS (`dns_server.py`, on the services bridge), then the host's resolvers
+(`fallback_resolvers`, read once). Docker's embedded DNS in the pod still answers the names
+of containers first and forwards the rest there.
+
+A pod on the host's network (`hostNetwork: true`) gets a sandbox in the host's network
+namespace: nothing is published (its container ports are host ports already, and the
+annotation says so, port for port), no names on a namespace network, the node's host name.
+`hostPID` and `hostIPC` put the sandbox, and so the pod's containers, in the host's PID and
+IPC namespaces. Pure otherwise.
 """
 
 from __future__ import annotations
@@ -21,13 +26,16 @@ from typing import Any, Literal
 from reconciler.cluster_network import CLUSTER_DOMAIN
 from reconciler.node.cluster_dns import DNS_ADDRESS
 from reconciler.node.dns_forward import fallback_resolvers
+from reconciler.node.pod_dns import PodDns, pod_dns, read_host_resolv_conf
 from reconciler.node.probes import probe_ports
-from reconciler.runtime.base import ContainerState, PortMapping, SandboxSpec
+from reconciler.runtime.base import HOST_NETWORK, ContainerState, PortMapping, SandboxSpec
 
 __all__ = [
     "PUBLISHED_PORTS_ANNOTATION",
     "SANDBOX_ATTEMPT_LABEL",
+    "on_host_network",
     "published_ports",
+    "sandbox_dns",
     "sandbox_spec",
 ]
 
@@ -57,17 +65,41 @@ def _port_mappings(pod: JSONDict) -> tuple[PortMapping, ...]:
     return tuple(mappings.values())
 
 
-def _dns_servers(spec: JSONDict) -> tuple[str, ...]:
-    if spec.get("dnsPolicy") == "Default":
-        return ()  # the engine's own choice: the node's resolvers, no cluster names
-    return (DNS_ADDRESS, *fallback_resolvers())
+def on_host_network(pod: JSONDict) -> bool:
+    return (pod.get("spec") or {}).get("hostNetwork") is True
+
+
+def sandbox_dns(pod: JSONDict) -> PodDns:
+    """The pod's resolv.conf settings, with this host's resolvers."""
+    spec = pod.get("spec") or {}
+    namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
+    servers = fallback_resolvers()
+    return pod_dns(spec, namespace, (DNS_ADDRESS, *servers), read_host_resolv_conf(servers))
 
 
 def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> SandboxSpec:
+    """The sandbox of `pod`; `network` is its namespace's (unused on the host's network)."""
     meta = pod.get("metadata") or {}
     spec = pod.get("spec") or {}
     name = str(meta.get("name") or "")
     namespace = str(meta.get("namespace") or "default")
+    dns = sandbox_dns(pod)
+    if on_host_network(pod):
+        return SandboxSpec(
+            pod_uid=str(meta.get("uid") or ""),
+            name=name,
+            namespace=namespace,
+            image=image,
+            network=HOST_NETWORK,
+            labels={SANDBOX_ATTEMPT_LABEL: str(attempt)},
+            extra_hosts=_extra_hosts(spec),
+            dns_servers=dns.servers,
+            dns_search=dns.searches,
+            dns_options=dns.options,
+            host_pid=spec.get("hostPID") is True,
+            host_ipc=spec.get("hostIPC") is True,
+            attempt=attempt,
+        )
     hostname = str(spec.get("hostname") or name)[:63]
     aliases = [name]
     subdomain = spec.get("subdomain")
@@ -79,10 +111,6 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
             f"{hostname}.{subdomain}.{namespace}.svc",
             f"{hostname}.{subdomain}.{namespace}.svc.cluster.local",
         ]
-    extra_hosts: dict[str, str] = {}
-    for alias in spec.get("hostAliases") or []:
-        for host in alias.get("hostnames") or []:
-            extra_hosts[str(host)] = str(alias.get("ip") or "")
     return SandboxSpec(
         pod_uid=str(meta.get("uid") or ""),
         name=name,
@@ -94,12 +122,29 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
         hostname=hostname,
         domainname=domainname,
         dns_aliases=tuple(dict.fromkeys(aliases)),
-        extra_hosts=extra_hosts,
-        dns_servers=_dns_servers(spec),
+        extra_hosts=_extra_hosts(spec),
+        dns_servers=dns.servers,
+        dns_search=dns.searches,
+        dns_options=dns.options,
+        host_pid=spec.get("hostPID") is True,
+        host_ipc=spec.get("hostIPC") is True,
         attempt=attempt,
     )
 
 
-def published_ports(sandbox: ContainerState) -> dict[int, int]:
-    """Container port -> host port on 127.0.0.1 (TCP), from the sandbox as it runs."""
+def _extra_hosts(spec: JSONDict) -> dict[str, str]:
+    extra_hosts: dict[str, str] = {}
+    for alias in spec.get("hostAliases") or []:
+        for host in alias.get("hostnames") or []:
+            extra_hosts[str(host)] = str(alias.get("ip") or "")
+    return extra_hosts
+
+
+def published_ports(sandbox: ContainerState, pod: JSONDict) -> dict[int, int]:
+    """Container port -> host port on 127.0.0.1 (TCP), from the sandbox as it runs; on the
+    host's network each port is its own."""
+    if on_host_network(pod):
+        return {
+            m.container_port: m.container_port for m in _port_mappings(pod) if m.protocol == "tcp"
+        }
     return {p.container_port: p.host_port for p in sandbox.ports if p.protocol == "tcp"}

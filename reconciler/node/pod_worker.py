@@ -21,7 +21,6 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
-from reconciler.cluster_network import dns_search
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
@@ -40,6 +39,7 @@ from reconciler.node.images import pull_policy, registry_auth
 from reconciler.node.pod_sandbox import (
     PUBLISHED_PORTS_ANNOTATION,
     SANDBOX_ATTEMPT_LABEL,
+    on_host_network,
     published_ports,
     sandbox_spec,
 )
@@ -275,7 +275,7 @@ class PodWorker:
         running = [s for s in sandboxes if s.status == ContainerStatus.RUNNING]
         if running:
             sandbox = max(running, key=lambda s: int(s.labels.get(SANDBOX_ATTEMPT_LABEL, "0")))
-            self._host_ports = published_ports(sandbox)
+            self._host_ports = published_ports(sandbox, self.pod)
             return sandbox
         runtime = self.ctx.runtime
         attempt = 1 + max(
@@ -292,7 +292,7 @@ class PodWorker:
                 with contextlib.suppress(ContainerNotFoundError):
                     await runtime.remove_container(old.id)
         network = self.ctx.network_for(self.namespace)
-        if network not in self.ctx.networks:
+        if network not in self.ctx.networks and not on_host_network(self.pod):
             await runtime.ensure_network(network, {"recon.dev/namespace": self.namespace})
             self.ctx.networks.add(network)
         image = self.ctx.settings.pause_image
@@ -307,8 +307,8 @@ class PodWorker:
             return None
         spec = sandbox_spec(self.pod, network, image, attempt)
         spec = dataclasses.replace(spec, labels={**spec.labels, AGENT_LABEL: self.ctx.agent_id})
-        if self.ctx.services_network is not None:
-            spec = await self._with_cluster_dns(spec, self.ctx.services_network)
+        if self.ctx.services_network is not None and not on_host_network(self.pod):
+            spec = await self._with_services_network(spec, self.ctx.services_network)
         try:
             state = await runtime.run_sandbox(spec)
         except ContainerRuntimeError as exc:
@@ -321,22 +321,25 @@ class PodWorker:
             self._waiting_all("ContainerCreating", str(exc))
             await self._write_status(None, records, False, False)
             return None
-        self._host_ports = published_ports(state)
+        self._host_ports = published_ports(state, self.pod)
         await self._write_ports_annotation()
         return state
 
-    async def _with_cluster_dns(self, spec: SandboxSpec, shared: ServicesNetwork) -> SandboxSpec:
-        """Join the services network (cluster IPs) and resolve names as a kubelet sets a
-        pod up: `web` is tried as `web.<ns>.svc.cluster.local` first (ndots:5)."""
-        if (self.pod.get("spec") or {}).get("dnsPolicy") == "Default":
-            return spec  # the node's resolver, no cluster names (as on Kubernetes)
+    async def _with_services_network(
+        self, spec: SandboxSpec, shared: ServicesNetwork
+    ) -> SandboxSpec:
+        """Join the services network: cluster IPs, and the cluster DNS at the bridge."""
         network = await shared.ensure()
         return dataclasses.replace(
-            spec,
-            extra_networks=(NetworkAttachment(network),) if network else (),
-            dns_search=dns_search(self.namespace),
-            dns_options=("ndots:5",),
+            spec, extra_networks=(NetworkAttachment(network),) if network else ()
         )
+
+    def _pod_ip(self, sandbox: ContainerState | None, old: JSONDict) -> str | None:
+        """The sandbox's address on its namespace network; on the host's network the
+        node's address, as the kubelet reports it."""
+        if on_host_network(self.pod):
+            return self.ctx.settings.host_ip
+        return sandbox.ip_address if sandbox is not None else old.get("podIP")
 
     async def _write_ports_annotation(self) -> None:
         value = json.dumps(
@@ -865,7 +868,7 @@ class PodWorker:
             init=self._views(spec.get("initContainers") or [], by_name, True),
             app=self._views(spec.get("containers") or [], by_name, False),
             ephemeral=self._views(spec.get("ephemeralContainers") or [], by_name, True),
-            pod_ip=sandbox.ip_address if sandbox is not None else old.get("podIP"),
+            pod_ip=self._pod_ip(sandbox, old),
             host_ip=self.ctx.settings.host_ip,
             start_time=None,
             initialized=initialized,

@@ -29,18 +29,21 @@ answers (Docker's embedded DNS answers container names before it forwards).
 
 The backends are files the gateway reads on every connection, so an endpoint change only
 rewrites files; the container is re-created only when its spec hash changes (ports, names,
-addresses, image). Not done: UDP ports, `sessionAffinity` (the node-port proxy has it).
+addresses, image). Endpoints on loopback (pods on the host's network of a node at
+127.0.0.1) are reached at the host's side of the services bridge. Not done: UDP ports,
+`sessionAffinity` (the node-port proxy has it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.cluster_network import CLUSTER_DOMAIN
+from reconciler.cluster_network import CLUSTER_DOMAIN, SERVICES_BRIDGE_ADDRESS
 
 __all__ = [
     "FORWARD_SCRIPT",
@@ -123,8 +126,20 @@ def _ready_backends(endpoints: JSONDict | None, port_name: str) -> tuple[tuple[s
         for address in subset.get("addresses") or []:
             ip = address.get("ip")
             if isinstance(ip, str) and ip:
-                found.append((ip, number))
+                found.append((_from_gateway(ip), number))
     return tuple(sorted(set(found)))
+
+
+def _from_gateway(ip: str) -> str:
+    """The address the gateway reaches an endpoint at. A pod on the host's network has the
+    node's address, which is loopback on a node at 127.0.0.1: the gateway's own there, so
+    it goes to the host's side of the services bridge instead (the pod must listen on
+    more than loopback to be reached, as from other nodes on Kubernetes)."""
+    try:
+        loopback = ipaddress.ip_address(ip).is_loopback
+    except ValueError:
+        return ip
+    return str(SERVICES_BRIDGE_ADDRESS) if loopback else ip
 
 
 def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan | None:

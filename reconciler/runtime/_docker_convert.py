@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from reconciler.runtime.base import (
+    HOST_NETWORK,
     POD_NAME_LABEL,
     POD_NAMESPACE_LABEL,
     POD_UID_LABEL,
@@ -96,7 +97,8 @@ def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
         ]
     host_config: dict[str, Any] = {
         "network_mode": spec.network,
-        "ipc_mode": "shareable",
+        "ipc_mode": "host" if spec.host_ipc else "shareable",
+        "pid_mode": "host" if spec.host_pid else None,
         "port_bindings": bindings or None,
         "extra_hosts": dict(spec.extra_hosts) or None,
         "dns": list(spec.dns_servers) or None,
@@ -115,7 +117,8 @@ def sandbox_create_args(spec: SandboxSpec) -> CreateArgs:
         name=sandbox_container_name(spec),
         container=container,
         host_config=host_config,
-        network=spec.network,
+        # the host's network takes no endpoint settings (the engine refuses aliases there)
+        network=None if spec.network == HOST_NETWORK else spec.network,
         aliases=spec.dns_aliases,
         attachments=spec.extra_networks,
     )

@@ -25,6 +25,7 @@ from reconciler.runtime.cgroup_usage import ResourceUsage
 from reconciler.runtime.errors import InvalidSpecError
 
 __all__ = [
+    "HOST_NETWORK",
     "MANAGED_LABEL",
     "MIN_MEMORY_BYTES",
     "POD_NAMESPACE_LABEL",
@@ -81,6 +82,9 @@ POD_NAME_LABEL = "recon.dev/pod-name"
 POD_NAMESPACE_LABEL = "recon.dev/pod-namespace"
 
 MIN_MEMORY_BYTES = 6 * 1024 * 1024
+
+HOST_NETWORK = "host"
+"""The `network` of a sandbox on the host's own network namespace (a pod's `hostNetwork`)."""
 """Docker refuses a memory limit under 6 MiB; every runtime refuses it the same way."""
 
 
@@ -235,6 +239,11 @@ class SandboxSpec:
     """resolv.conf options, e.g. `ndots:5` (so `web` is tried with the search domains first)."""
     extra_networks: tuple[NetworkAttachment, ...] = ()
     """Networks joined besides `network` (whose address stays the pod's IP)."""
+    host_pid: bool = False
+    """Run in the host's PID namespace (containers sharing the sandbox's see the host's
+    processes: a pod's `hostPID`)."""
+    host_ipc: bool = False
+    """Use the host's IPC namespace instead of one of the pod's own (`hostIPC`)."""
     attempt: int = 0
 
 
@@ -628,6 +637,11 @@ def validate_sandbox_spec(spec: SandboxSpec) -> None:
         raise InvalidSpecError("sandbox spec names no (pause) image")
     _check_ports(spec.ports)
     _check_attachments("sandbox", spec.extra_networks)
+    if spec.network == HOST_NETWORK and (spec.ports or spec.extra_networks or spec.dns_aliases):
+        raise InvalidSpecError(
+            "a sandbox on the host's network publishes no ports, joins no other network and "
+            "has no network aliases"
+        )
     for host, ip in spec.extra_hosts.items():
         try:
             ipaddress.ip_address(ip)

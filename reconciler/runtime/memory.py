@@ -51,6 +51,7 @@ from reconciler.runtime._memory_parts import (
     normalize_ref,
 )
 from reconciler.runtime.base import (
+    HOST_NETWORK,
     MANAGED_LABEL,
     POD_NAME_LABEL,
     POD_NAMESPACE_LABEL,
@@ -145,6 +146,7 @@ class MemoryRuntime:
         self._by_name: dict[str, str] = {}
         self._by_pod: dict[str, dict[str, Container]] = {}  # pod uid -> id -> container
         self._networks: dict[str, Network] = {}
+        self._host_netns = FakeNetns()
         self._volumes: dict[str, Volume] = {}
         self._host_ports = FakeHostPorts()
         self._ids = itertools.count(1)
@@ -293,7 +295,7 @@ class MemoryRuntime:
 
     async def run_sandbox(self, spec: SandboxSpec) -> ContainerState:
         validate_sandbox_spec(spec)
-        if spec.network not in self._networks:
+        if spec.network != HOST_NETWORK and spec.network not in self._networks:
             raise NetworkNotFoundError(f"create container: network {spec.network} not found")
         self._check_attachments(spec.name, spec.extra_networks)
         self.images.require(spec.image)
@@ -371,7 +373,9 @@ class MemoryRuntime:
         spec = container.spec
         assert spec is not None
         on_networks_of = container  # whose networks its process resolves names on
-        if container.sandbox_spec is not None:
+        if container.sandbox_spec is not None and container.sandbox_spec.network == HOST_NETWORK:
+            container.netns = self._host_netns  # every host-network pod shares the host's
+        elif container.sandbox_spec is not None:
             network = container.sandbox_spec.network
             container.ports = self._host_ports.publish(
                 container.id, container.name, container.sandbox_spec.ports

@@ -13,6 +13,7 @@ errors: these checks skip values of the wrong type.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 from collections.abc import Callable, Mapping
@@ -105,6 +106,107 @@ def _pod_spec(spec: JSONDict, parts: tuple[Part, ...], out: list[SpecCause]) -> 
                     SpecCause((*parts, group, index, "name"), f"Duplicate value: {_go(name)}")
                 )
             seen.add(name)
+    if spec.get("hostNetwork") is True:
+        _host_network_ports(spec, parts, out)
+    _dns_config(spec, parts, out)
+
+
+def _host_network_ports(spec: JSONDict, parts: tuple[Part, ...], out: list[SpecCause]) -> None:
+    """On the host's network a container port is the host port: a different `hostPort` is
+    refused (unset is fine: the API defaults it to the container port)."""
+    for group in ("initContainers", "containers"):
+        for index, container in enumerate(_list(spec.get(group))):
+            for number, port in enumerate(_list(_dict(container).get("ports"))):
+                host, inside = _dict(port).get("hostPort"), _dict(port).get("containerPort")
+                if isinstance(host, int) and host not in (0, inside):
+                    out.append(
+                        SpecCause(
+                            (*parts, group, index, "ports", number, "hostPort"),
+                            f"Invalid value: {host}: must match `containerPort` when "
+                            "`hostNetwork` is true",
+                        )
+                    )
+
+
+MAX_DNS_NAMESERVERS = 3
+MAX_DNS_SEARCH_PATHS = 32
+MAX_DNS_SEARCH_CHARS = 2048
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _dns_config(spec: JSONDict, parts: tuple[Part, ...], out: list[SpecCause]) -> None:
+    """upstream's `validatePodDNSConfig`: what resolv.conf can hold."""
+    where = (*parts, "dnsConfig")
+    config = spec.get("dnsConfig")
+    if spec.get("dnsPolicy") == "None":
+        if not isinstance(config, dict):
+            out.append(
+                SpecCause(
+                    where, "Required value: must provide `dnsConfig` when `dnsPolicy` is None"
+                )
+            )
+            return
+        if not _list(config.get("nameservers")):
+            out.append(
+                SpecCause(
+                    (*where, "nameservers"),
+                    "Required value: must provide at least one DNS nameserver when `dnsPolicy` "
+                    "is None",
+                )
+            )
+            return
+    if not isinstance(config, dict):
+        return
+    servers = _list(config.get("nameservers"))
+    if len(servers) > MAX_DNS_NAMESERVERS:
+        out.append(
+            SpecCause(
+                (*where, "nameservers"),
+                f"Invalid value: {_go(servers)}: must not have more than {MAX_DNS_NAMESERVERS} "
+                "nameservers",
+            )
+        )
+    for index, server in enumerate(servers):
+        if isinstance(server, str) and not _is_ip(server):
+            out.append(
+                SpecCause(
+                    (*where, "nameservers", index),
+                    f"Invalid value: {_go(server)}: must be a valid IP address, (e.g. 10.9.8.7 "
+                    "or 2001:db8::ffff)",
+                )
+            )
+    searches = [s for s in _list(config.get("searches")) if isinstance(s, str)]
+    if len(searches) > MAX_DNS_SEARCH_PATHS:
+        out.append(
+            SpecCause(
+                (*where, "searches"),
+                f"Invalid value: {_go(searches)}: must not have more than "
+                f"{MAX_DNS_SEARCH_PATHS} search paths",
+            )
+        )
+    if len(" ".join(searches)) > MAX_DNS_SEARCH_CHARS:
+        out.append(
+            SpecCause(
+                (*where, "searches"),
+                f"Invalid value: {_go(searches)}: must not have more than "
+                f"{MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list",
+            )
+        )
+    for index, option in enumerate(_list(config.get("options"))):
+        if isinstance(option, dict) and not option.get("name"):
+            out.append(
+                SpecCause(
+                    (*where, "options", index),
+                    "Required value: Option.Name must not be empty",
+                )
+            )
 
 
 def _restart_policy(

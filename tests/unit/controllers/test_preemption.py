@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from reconciler.controllers.nodefit import NodeUsage, Requests
+from reconciler.controllers.nodefit import HostPort, NodeUsage, Requests
 from reconciler.controllers.preemption import Budget, Candidate, Choice, pick, plan, select_victims
 from reconciler.selectors import label_selector_from_spec
 
@@ -111,3 +111,12 @@ def test_plan_says_why_no_node_can_help() -> None:
     choice, why = plan(pending(10, "1", disk="ssd"), nodes, taken, {"n1": busy, "n2": busy})
     assert why == "" and choice is not None
     assert (choice.node, names(choice.victims)) == ("n1", ["a"])
+
+
+def test_a_pod_holding_the_wanted_host_port_is_the_victim() -> None:
+    port = (HostPort(8080),)
+    holder = Candidate("default", "holder", 0, Requests(100, 0, port), "t1", {})
+    other = Candidate("default", "other", 0, Requests(100, 0), "t0", {})
+    pods = [holder, other]
+    found = select_victims(Requests(0, 0, port), ALLOCATABLE, usage(*pods), pods, 10)
+    assert found is not None and names(found[0]) == ["holder"]

@@ -180,6 +180,64 @@ def test_resources_fit_skips_the_sum_when_the_pod_requests_nothing(
     )
 
 
+# -- host ports (NodePorts) ----------------------------------------------------------------
+
+
+def with_ports(name: str, *ports: dict[str, Any], node_name: str | None = None) -> dict[str, Any]:
+    body = pod(name, node_name)
+    body["spec"]["containers"][0]["ports"] = list(ports)
+    return body
+
+
+@pytest.mark.parametrize(
+    ("held", "wanted", "fits"),
+    [
+        ({"containerPort": 80, "hostPort": 8080}, {"containerPort": 81, "hostPort": 8080}, False),
+        # another protocol, another port: no conflict
+        (
+            {"containerPort": 53, "hostPort": 53},
+            {"containerPort": 53, "hostPort": 53, "protocol": "UDP"},
+            True,
+        ),
+        ({"containerPort": 80, "hostPort": 8080}, {"containerPort": 80, "hostPort": 8081}, True),
+        # two given addresses share a port; 0.0.0.0 (the default) takes it on every address
+        (
+            {"containerPort": 80, "hostPort": 8080, "hostIP": "127.0.0.1"},
+            {"containerPort": 80, "hostPort": 8080, "hostIP": "127.0.0.2"},
+            True,
+        ),
+        (
+            {"containerPort": 80, "hostPort": 8080, "hostIP": "127.0.0.1"},
+            {"containerPort": 80, "hostPort": 8080},
+            False,
+        ),
+        # a container port without a hostPort takes nothing on the node
+        ({"containerPort": 80}, {"containerPort": 80, "hostPort": 80}, True),
+    ],
+)
+def test_a_host_port_held_on_the_node_keeps_a_pod_wanting_it_off(
+    held: dict[str, Any], wanted: dict[str, Any], fits: bool
+) -> None:
+    ledger = NodeLedger()
+    ledger.observe(with_ports("holder", held, node_name="n1"))
+    got = choose_node(with_ports("new", wanted), [node("n1")], ledger.usage)
+    taken = "0/1 nodes are available: 1 node(s) didn't have free ports for the requested pod ports."
+    assert got == (("n1", "") if fits else (None, taken))
+
+
+def test_the_ledger_gives_a_host_port_back_when_its_pod_goes() -> None:
+    ledger = NodeLedger()
+    port = {"containerPort": 80, "hostPort": 8080}
+    a, b = with_ports("a", port, node_name="n1"), with_ports("b", port, node_name="n1")
+    ledger.observe(a)
+    ledger.observe(b)  # two pods on one port (bound by hand): both are counted
+    assert [h.port for h in ledger.usage["n1"].host_ports] == [8080, 8080]
+    assert ledger.observe(a, deleted=True) is True
+    assert [h.port for h in ledger.usage["n1"].host_ports] == [8080]
+    ledger.observe(b, deleted=True)
+    assert ledger.usage == {}
+
+
 # -- on the embedded server ---------------------------------------------------------------
 
 

@@ -142,6 +142,42 @@ async def test_containers_of_a_pod_share_localhost(node: NodeHarness) -> None:
     await node.eventually(fetched, what="the sidecar fetched from the server over localhost")
 
 
+async def test_host_network_pods_share_the_hosts_network(node: NodeHarness) -> None:
+    server = {
+        "name": "server",
+        "image": "fake/script",
+        "args": ["listen:9100=metrics", "wait"],
+        "ports": [{"containerPort": 9100}],
+    }
+    await node.create_pod(
+        "exporter", {"hostNetwork": True, "hostPID": True, "containers": [server]}
+    )
+    pod = await node.wait_pod("exporter", running)
+    # the node's address, the container port as its own host port, nothing published
+    assert pod["status"]["podIP"] == pod["status"]["hostIP"] == "127.0.0.1"
+    assert pod["spec"]["containers"][0]["ports"][0]["hostPort"] == 9100
+    ports = json.loads(pod["metadata"]["annotations"]["recon.dev/published-ports"])
+    assert ports == {"9100/TCP": 9100}
+    (sandbox,) = [r for r in await node.containers(pod) if r.labels["recon.dev/role"] == "sandbox"]
+    assert sandbox.ports == ()
+    client = {
+        "name": "client",
+        "image": "fake/script",
+        "args": ["sleep:0.1", "get:http://127.0.0.1:9100/", "wait"],
+    }
+    # another pod on the host's network reaches it on the host's loopback
+    await node.create_pod("scraper", {"hostNetwork": True, "containers": [client]})
+    scraper = await node.wait_pod("scraper", running)
+    (record,) = await node.containers(scraper, "client")
+
+    async def fetched() -> bool:
+        await node.advance(0.5, step=0.1)
+        chunks = [c async for c in node.runtime.logs(record.id)]
+        return b"metrics" in b"".join(chunks)
+
+    await node.eventually(fetched, what="one host-network pod reached another on 127.0.0.1")
+
+
 async def test_init_containers_run_in_order_before_the_app(node: NodeHarness) -> None:
     mount = {"volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     await node.create_pod(

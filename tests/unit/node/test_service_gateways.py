@@ -50,6 +50,20 @@ def test_plan_forwards_to_ready_addresses_only() -> None:
     assert backends_text(plan.backends[80]) == "10.0.3.5 8080\n10.0.3.6 8080\n"
 
 
+def test_a_host_network_endpoint_on_loopback_is_reached_at_the_services_bridge() -> None:
+    endpoints = {
+        "subsets": [
+            {
+                "addresses": [{"ip": "127.0.0.1"}, {"ip": "10.0.3.5"}],
+                "ports": [{"name": "http", "port": 9100, "protocol": "TCP"}],
+            }
+        ]
+    }
+    plan = plan_gateway(_service(), endpoints)
+    assert plan is not None
+    assert plan.backends == {80: (("10.0.3.5", 9100), ("10.111.0.1", 9100))}
+
+
 def test_plan_matches_endpoint_ports_by_name() -> None:
     service = _service(
         ports=[{"name": "http", "port": 80}, {"name": "admin", "port": 9000}],

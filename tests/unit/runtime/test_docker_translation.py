@@ -3,6 +3,7 @@ values, SDK errors to the runtime's. No engine needed."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 
@@ -31,6 +32,7 @@ from reconciler.runtime.base import (
     TmpfsMount,
     VolumeMount,
     split_log_timestamp,
+    validate_sandbox_spec,
 )
 from reconciler.runtime.errors import (
     ConflictError,
@@ -89,6 +91,30 @@ def test_sandbox_arguments() -> None:
         "recon.dev/pod-namespace": "shop",
     }
     assert (args.network, args.aliases) == ("recon-shop", ("web-0.web",))
+
+
+def test_a_sandbox_on_the_host_network_and_namespaces() -> None:
+    spec = SandboxSpec(
+        pod_uid="1234",
+        name="exporter",
+        namespace="monitoring",
+        image="recon.local/pause",
+        network="host",
+        host_pid=True,
+        host_ipc=True,
+    )
+    args = sandbox_create_args(spec)
+    assert args.host_config["network_mode"] == "host"
+    assert (args.host_config["pid_mode"], args.host_config["ipc_mode"]) == ("host", "host")
+    assert args.network is None  # no endpoint settings on the host's network
+    assert (
+        sandbox_create_args(
+            SandboxSpec(pod_uid="1", name="p", namespace="n", image="i", network="n")
+        ).host_config["pid_mode"]
+        is None
+    )
+    with pytest.raises(InvalidSpecError, match="publishes no ports"):
+        validate_sandbox_spec(dataclasses.replace(spec, ports=(PortMapping(80),)))
 
 
 def test_container_arguments_join_the_sandbox() -> None:

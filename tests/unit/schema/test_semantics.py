@@ -175,6 +175,85 @@ def test_pdb_and_hpa() -> None:
     ]
 
 
+def _pod(**spec: Any) -> JSONDict:
+    body: JSONDict = {"containers": [{"name": "c", "image": "busybox"}], **spec}
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": body}
+
+
+def test_host_network_ports_must_be_the_container_ports() -> None:
+    ports = [{"containerPort": 80, "hostPort": 8080}, {"containerPort": 81}]
+    pod = _pod(hostNetwork=True, containers=[{"name": "c", "image": "x", "ports": ports}])
+    assert messages("", "Pod", pod) == [
+        "spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match `containerPort` "
+        "when `hostNetwork` is true"
+    ]
+    pod["spec"]["hostNetwork"] = False
+    assert messages("", "Pod", pod) == []
+    templated = deployment()
+    templated["spec"]["template"]["spec"].update(pod["spec"], hostNetwork=True)
+    assert messages("apps", "Deployment", templated) == [
+        "spec.template.spec.containers[0].ports[0].hostPort: Invalid value: 8080: must match "
+        "`containerPort` when `hostNetwork` is true"
+    ]
+
+
+def test_dns_config_rules() -> None:
+    assert messages("", "Pod", _pod(dnsPolicy="None")) == [
+        "spec.dnsConfig: Required value: must provide `dnsConfig` when `dnsPolicy` is None"
+    ]
+    assert messages("", "Pod", _pod(dnsPolicy="None", dnsConfig={"searches": ["a"]})) == [
+        "spec.dnsConfig.nameservers: Required value: must provide at least one DNS nameserver "
+        "when `dnsPolicy` is None"
+    ]
+    good = {"nameservers": ["1.1.1.1"], "searches": ["a.b"], "options": [{"name": "ndots"}]}
+    assert messages("", "Pod", _pod(dnsPolicy="None", dnsConfig=good)) == []
+    bad = {
+        "nameservers": ["1.1.1.1", "2.2.2.2", "3.3.3.3", "dns.example"],
+        "searches": [f"s{i}.example" for i in range(33)],
+        "options": [{"value": "2"}],
+    }
+    got = messages("", "Pod", _pod(dnsConfig=bad))
+    assert got[0] == (
+        'spec.dnsConfig.nameservers: Invalid value: ["1.1.1.1","2.2.2.2","3.3.3.3",'
+        '"dns.example"]: must not have more than 3 nameservers'
+    )
+    assert got[1] == (
+        'spec.dnsConfig.nameservers[3]: Invalid value: "dns.example": must be a valid IP '
+        "address, (e.g. 10.9.8.7 or 2001:db8::ffff)"
+    )
+    assert got[2].startswith("spec.dnsConfig.searches: Invalid value: [")
+    assert got[2].endswith("must not have more than 32 search paths")
+    assert got[3:] == ["spec.dnsConfig.options[0]: Required value: Option.Name must not be empty"]
+    long = {"searches": ["a" * 1000, "b" * 1000, "c" * 47]}
+    assert messages("", "Pod", _pod(dnsConfig=long))[0].endswith(
+        "must not have more than 2048 characters (including spaces) in the search list"
+    )
+
+
+async def test_a_host_network_pod_takes_its_container_ports_as_host_ports(
+    tmp_path: Path,
+) -> None:
+    server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
+    await server.start()
+    try:
+        client = InProcessClient(server.service)
+        ports = [{"containerPort": 9100}]
+        pod = _pod(hostNetwork=True, containers=[{"name": "c", "image": "x", "ports": ports}])
+        pod["metadata"]["namespace"] = "default"
+        made = await client.create(pod)
+        assert made["spec"]["containers"][0]["ports"] == [
+            {"containerPort": 9100, "hostPort": 9100, "protocol": "TCP"}
+        ]
+        pod["metadata"]["name"] = "q"
+        pod["spec"]["containers"][0]["ports"] = [{"containerPort": 9100, "hostPort": 9101}]
+        with pytest.raises(InvalidError, match="must match `containerPort`"):
+            await client.create(pod)
+        with pytest.raises(NotFoundError):
+            await client.get("v1", "Pod", "q", "default")
+    finally:
+        await server.stop()
+
+
 async def test_the_api_server_rejects_and_stores_nothing(tmp_path: Path) -> None:
     server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
     await server.start()
