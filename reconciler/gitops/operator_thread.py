@@ -28,6 +28,17 @@ log = logging.getLogger(__name__)
 JSONDict = dict[str, Any]
 
 
+class _NoSignalNotice(logging.Filter):
+    """kopf warns that it ignores OS signals off the main thread: here that is the design
+    (`recon serve` handles them and stops the operator), not news for the user."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("OS signals are ignored")
+
+
+_KOPF_REACTOR = logging.getLogger("kopf._core.reactor.running")
+
+
 class _LoopBridge:
     """What kopf's handlers call, run on the manager's own loop."""
 
@@ -57,6 +68,8 @@ class OperatorThread:
         """Why the operator ended on its own, if it did."""
 
     async def start(self) -> None:
+        if not any(isinstance(f, _NoSignalNotice) for f in _KOPF_REACTOR.filters):
+            _KOPF_REACTOR.addFilter(_NoSignalNotice())
         bridge = _LoopBridge(self._manager, asyncio.get_running_loop())
         self._thread = threading.Thread(
             target=self._run, args=(bridge,), name="application-operator", daemon=True

@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.inprocess import InProcessClient
 from reconciler.gitops.operator import FINALIZER, ensure_crd
@@ -44,7 +46,7 @@ class RecordingTracker:
 
 
 async def test_handlers_run_on_the_servers_loop_and_stop_spares_its_tasks(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     server = ApiServer(ServerOptions(data_dir=tmp_path, port=0))
     await server.start()
@@ -55,6 +57,7 @@ async def test_handlers_run_on_the_servers_loop_and_stop_spares_its_tasks(
         await ensure_crd(client)
         await operator.start()
         assert operator.running
+        assert not [r for r in caplog.records if "OS signals" in r.getMessage()]
         started_after = asyncio.get_running_loop().create_task(asyncio.sleep(3600))
 
         await client.create(APP)
