@@ -27,6 +27,14 @@ from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.ephemeral_containers import ephemeral_update
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.pod_security_admission import (
+    namespace_label_errors,
+    namespace_warnings,
+    pod_update_matters,
+    pod_verdict,
+    template_of,
+    template_warnings,
+)
 from reconciler.apiserver.pod_update import pod_update_errors
 from reconciler.apiserver.priority import (
     admit_pod,
@@ -443,6 +451,7 @@ class ObjectService:
         if rt.storage_key in (POD_RESOURCE, PVC_RESOURCE):
             self._admit_limit_ranges(rt, namespace, obj, requested)
         self._validate(rt, obj, strict, warnings, spec_checks=True)
+        self._admit_pod_security(rt, namespace, requested, obj, None, warnings)
         if rt.storage_key == PRIORITY_CLASS_RESOURCE:
             check_class(obj, None, self._priority_classes().values())
         if rt.namespaced:
@@ -472,6 +481,53 @@ class ObjectService:
             raise errors.from_store_error(e, rt.plural, meta["name"], rt.group) from e
         self._after_write(rt, stored.body)
         return stored.body
+
+    def _admit_pod_security(
+        self,
+        rt: ResourceType,
+        namespace: str,
+        name: str,
+        obj: JSONDict,
+        old: JSONDict | None,
+        warnings: StrList | None,
+    ) -> None:
+        """Pod Security Admission (`pod_security_admission.py`): 403 for a pod the
+        namespace's enforce level forbids, warnings for the warn level and for workloads'
+        templates; 422 for a Namespace with invalid pod-security labels, and warnings about
+        the pods a new enforce level would forbid."""
+        found: list[str] = []
+        if rt.storage_key == NAMESPACE_RESOURCE:
+            labels = (obj.get("metadata") or {}).get("labels") or {}
+            old_labels = None if old is None else (old.get("metadata") or {}).get("labels") or {}
+            bad = namespace_label_errors(labels, old_labels)
+            if bad:
+                causes = [Cause(f, m, "FieldValueInvalid") for f, m in bad]
+                raise errors.invalid(rt.kind, name, rt.group, causes)
+            if old is not None:
+                pods = (p.body for p in self.store.list(POD_RESOURCE, name))
+                found = namespace_warnings(name, old_labels, labels, pods)
+        elif rt.storage_key == POD_RESOURCE:
+            if old is not None and not pod_update_matters(old, obj):
+                return
+            refused, found = pod_verdict(self._namespace_labels(namespace), obj)
+            if refused is not None:
+                raise errors.forbidden(rt.plural, name, rt.group, refused)
+        elif rt.namespaced:
+            template = template_of(rt.group, rt.kind, obj)
+            if template is None:
+                return
+            if old is not None and template == template_of(rt.group, rt.kind, old):
+                return
+            found = template_warnings(self._namespace_labels(namespace), template)
+        if warnings is not None:
+            warnings.extend(found)
+
+    def _namespace_labels(self, namespace: str) -> dict[str, str]:
+        found = self.store.find(NAMESPACE_RESOURCE, "", namespace)
+        if found is None:
+            return {}
+        labels = (found.body.get("metadata") or {}).get("labels") or {}
+        return labels if isinstance(labels, dict) else {}
 
     def _check_pod_update(self, rt: ResourceType, old: JSONDict, new: JSONDict) -> None:
         """422 for a spec change a pod does not accept (`pod_update.py`). The stored pod is
@@ -688,6 +744,8 @@ class ObjectService:
         if spec_changed and rt.storage_key == POD_RESOURCE:
             self._check_pod_update(rt, old, obj)
         self._validate(rt, obj, strict, warnings, spec_checks=spec_changed)
+        if subresource in (None, "ephemeralcontainers"):
+            self._admit_pod_security(rt, ns, name, obj, old, warnings)
         if subresource is None and rt.storage_key == PRIORITY_CLASS_RESOURCE:
             check_class(obj, old, self._priority_classes().values())
         if subresource is None and rt.group == RBAC_GROUP and self.rbac_guard is not None:
