@@ -22,7 +22,7 @@ first) still fits; reprieving b then does not, so b alone is the victim.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -159,6 +159,7 @@ def plan(
     usage: Mapping[str, NodeUsage],
     on_nodes: Mapping[str, Sequence[Candidate]],
     budgets: Sequence[Budget] = (),
+    placement: Callable[[str], str | None] | None = None,
 ) -> tuple[Choice | None, str]:
     """(the node and victims, "") or (None, why preemption cannot help, as the scheduler
     says it after the placement failure: "0/1 nodes are available: 1 No preemption victims
@@ -171,7 +172,8 @@ def plan(
     reasons: Counter[str] = Counter()
     for node in nodes:
         name = str((node.get("metadata") or {}).get("name"))
-        if fits(spec, node) is not None:
+        if fits(spec, node) is not None or (placement is not None and placement(name)):
+            # evicting frees resources and ports; other pods' affinity is not weighed
             reasons[NOT_HELPFUL] += 1
             continue
         allocatable = (node.get("status") or {}).get("allocatable") or {}

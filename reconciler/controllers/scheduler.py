@@ -14,6 +14,11 @@ updated from the pod informer's events as kube-scheduler's cache is: placing a p
 one `NodeUsage` per node instead of adding up every pod of the cache (which made binding
 1,000 pods quadratic).
 
+Pods can keep each other apart or together (`pod_affinity.py`, required terms only): the
+placed pods with anti-affinity terms are kept by the ledger, all placed pods are looked at
+only for a pod with terms of its own, and a pod waiting on other pods is tried again when a
+pod is bound or a bound pod's labels change.
+
 Binding is a patch of `spec.nodeName` (the API server allows it while the pod is unbound,
 as the `pods/binding` subresource would). Pods naming another `schedulerName` are left alone.
 
@@ -29,7 +34,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from reconciler.client.base import Client
@@ -39,6 +44,7 @@ from reconciler.clock import Clock, rfc3339
 from reconciler.controllers.base import Result
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey, obj_key
 from reconciler.controllers.nodefit import NodeUsage, Requests, fits, pod_requests, usage_fits
+from reconciler.controllers.pod_affinity import AffinityCheck, Placed
 from reconciler.controllers.podutil import is_terminal
 from reconciler.controllers.preemption import Budget, Candidate, Choice, plan, pod_priority
 from reconciler.controllers.queue import WorkQueue
@@ -60,11 +66,16 @@ def _node_ready(node: JSONDict) -> bool:
 
 
 def choose_node(
-    pod: JSONDict, nodes: list[JSONDict], usage: Mapping[str, NodeUsage]
+    pod: JSONDict,
+    nodes: list[JSONDict],
+    usage: Mapping[str, NodeUsage],
+    placement: Callable[[str], str | None] | None = None,
 ) -> tuple[str | None, str]:
     """(the node to bind to, "") or (None, the scheduler's message). `usage` maps node name
-    to what the pods already on it take (a node missing from it holds nothing). Among fitting
-    nodes the one with fewest pods wins, ties by name: spreading, deterministically."""
+    to what the pods already on it take (a node missing from it holds nothing); `placement`,
+    the filters that look at the other pods (inter-pod affinity), runs last, as upstream's.
+    Among fitting nodes the one with fewest pods wins, ties by name: spreading,
+    deterministically."""
     spec = pod.get("spec") or {}
     want = pod_requests(spec)
     reasons: Counter[str] = Counter()
@@ -75,6 +86,8 @@ def choose_node(
         reason = fits(spec, node)
         if reason is None:
             reason = usage_fits(want, (node.get("status") or {}).get("allocatable") or {}, on_node)
+        if reason is None and placement is not None:
+            reason = placement(name)
         if reason is None:
             fitting.append((on_node.pods, name))
         else:
@@ -88,6 +101,17 @@ def choose_node(
 
 
 _EMPTY = NodeUsage()
+
+
+def _placed_differently(old: JSONDict | None, new: JSONDict) -> bool:
+    """Whether a pod event can change what inter-pod affinity sees: a pod bound, or a bound
+    pod's labels changed."""
+    node = (new.get("spec") or {}).get("nodeName")
+    if not node:
+        return False
+    if old is None or not (old.get("spec") or {}).get("nodeName"):
+        return True
+    return (old.get("metadata") or {}).get("labels") != (new.get("metadata") or {}).get("labels")
 
 
 def _candidate(pod: JSONDict) -> Candidate | None:
@@ -120,6 +144,13 @@ class NodeLedger:
     def __init__(self) -> None:
         self._charges: dict[ObjKey, tuple[str, Requests]] = {}
         self._usage: dict[str, NodeUsage] = {}
+        self._holders: dict[ObjKey, Placed] = {}
+
+    @property
+    def anti_affinity_holders(self) -> Iterable[Placed]:
+        """The charged pods with required anti-affinity terms (what every new pod is checked
+        against, so kept here rather than found among all pods each time)."""
+        return self._holders.values()
 
     @property
     def usage(self) -> Mapping[str, NodeUsage]:
@@ -141,6 +172,11 @@ class NodeLedger:
                 # Never raise in an informer handler; the pod still counts against max pods.
                 requests = Requests()
             charge = (str(node), requests)
+        placed = Placed.of(pod) if charge is not None else None
+        if placed is not None and placed.anti_terms:
+            self._holders[key] = placed
+        else:
+            self._holders.pop(key, None)
         old = self._charges.get(key)
         if old == charge:
             return False
@@ -180,7 +216,11 @@ class Scheduler:
         self.budgets: Informer | None = None
         self.claims: Informer | None = None
         self.classes: Informer | None = None
+        self.namespaces: Informer | None = None
         self._unschedulable: set[ObjKey] = set()
+        # Unschedulable pods that other pods keep off (affinity): tried again when a pod
+        # is bound or a bound pod's labels change.
+        self._waiting_on_pods: set[ObjKey] = set()
         self.ledger = NodeLedger()
         # Pods nominated to a node by their preemption: key -> (node, priority, requests).
         self._nominated: dict[ObjKey, tuple[str, int, Requests]] = {}
@@ -191,6 +231,7 @@ class Scheduler:
         self.budgets = factory.informer("policy/v1", "PodDisruptionBudget")
         self.claims = factory.informer("v1", "PersistentVolumeClaim")
         self.classes = factory.informer("storage.k8s.io/v1", "StorageClass")
+        self.namespaces = factory.informer("v1", "Namespace")  # affinity's namespaceSelector
         retry = Handlers(
             on_add=lambda _o: self._retry_unschedulable(),
             on_update=lambda _o, _n: self._retry_unschedulable(),
@@ -200,7 +241,7 @@ class Scheduler:
         self.pods.add_handlers(
             Handlers(
                 on_add=self._pod_changed,
-                on_update=lambda _old, new: self._pod_changed(new),
+                on_update=lambda old, new: self._pod_changed(new, old),
                 on_delete=self._pod_deleted,
             )
         )
@@ -221,10 +262,13 @@ class Scheduler:
             and not is_terminal(pod)
         )
 
-    def _pod_changed(self, pod: JSONDict) -> None:
+    def _pod_changed(self, pod: JSONDict, old: JSONDict | None = None) -> None:
         key = obj_key(pod)
         if self.ledger.observe(pod):
             self._retry_unschedulable()  # resources were freed
+        if self._waiting_on_pods and _placed_differently(old, pod):
+            for waiting in self._waiting_on_pods:
+                self.queue.add(waiting)
         wants = self._wants_scheduling(pod)
         self._note_nomination(key, pod if wants else None)
         if wants:
@@ -236,6 +280,7 @@ class Scheduler:
     def _pod_deleted(self, pod: JSONDict) -> None:
         key = obj_key(pod)
         self._unschedulable.discard(key)
+        self._waiting_on_pods.discard(key)
         self._priorities.pop(key, None)
         self._note_nomination(key, None)
         self.ledger.observe(pod, deleted=True)
@@ -331,15 +376,19 @@ class Scheduler:
             await self._mark_unschedulable(pod, message, None)
             return Result()
         usage = self._usage_for(key, pod_priority(pod))
-        node, message = choose_node(pod, nodes, usage)
+        affinity = self._affinity(pod, nodes)
+        node, message = choose_node(pod, nodes, usage, affinity)
         if node is None:
             self._unschedulable.add(key)
-            nominated, why = await self._preempt(pod, nodes, usage)
+            if affinity is not None:
+                self._waiting_on_pods.add(key)
+            nominated, why = await self._preempt(pod, nodes, usage, affinity)
             if why:
                 message = f"{message} preemption: {why}"
             await self._mark_unschedulable(pod, message, nominated)
             return Result()
         self._unschedulable.discard(key)
+        self._waiting_on_pods.discard(key)
         try:
             await self.client.patch(
                 "v1", "Pod", name, {"spec": {"nodeName": node}}, namespace=namespace
@@ -375,8 +424,34 @@ class Scheduler:
         )
         return Result()
 
+    def _affinity(self, pod: JSONDict, nodes: list[JSONDict]) -> Callable[[str], str | None] | None:
+        """The inter-pod affinity filter for this pod, or None when nothing could refuse it
+        (no terms of its own, no placed pod's anti-affinity about it)."""
+        assert self.pods is not None and self.namespaces is not None
+        pods, namespaces = self.pods, self.namespaces
+
+        def placed() -> list[Placed]:
+            return [
+                Placed.of(p)
+                for p in pods.list()
+                if (p.get("spec") or {}).get("nodeName") and not is_terminal(p)
+            ]
+
+        def namespace_labels(name: str) -> Mapping[str, str] | None:
+            found = namespaces.get("", name)
+            return None if found is None else (found.get("metadata") or {}).get("labels") or {}
+
+        check = AffinityCheck(
+            pod, nodes, placed, self.ledger.anti_affinity_holders, namespace_labels
+        )
+        return check.reason if check.needed else None
+
     async def _preempt(
-        self, pod: JSONDict, nodes: list[JSONDict], usage: Mapping[str, NodeUsage]
+        self,
+        pod: JSONDict,
+        nodes: list[JSONDict],
+        usage: Mapping[str, NodeUsage],
+        affinity: Callable[[str], str | None] | None = None,
     ) -> tuple[str | None, str]:
         """Evict pods of lower priority for `pod` if that makes it fit somewhere: (the node
         it is nominated to, "") or (its current nomination, why preemption does not help)."""
@@ -399,7 +474,7 @@ class Scheduler:
             candidate = _candidate(other)
             if candidate is not None:
                 on_nodes.setdefault(str(where), []).append(candidate)
-        choice, why = plan(pod, nodes, usage, on_nodes, self._budgets())
+        choice, why = plan(pod, nodes, usage, on_nodes, self._budgets(), affinity)
         if choice is None:
             return current, why
         await self._evict(pod, choice)

@@ -497,3 +497,59 @@ async def test_pods_wait_for_their_claims(plane: Any) -> None:
         }
     )
     assert await p.eventually(lambda: _bound(p, "db"), what="placed once bound") == "n1"
+
+
+# -- inter-pod affinity -------------------------------------------------------------------
+
+
+def _with_affinity(name: str, kind: str, **match: str) -> dict[str, Any]:
+    body = pod(name)
+    body["metadata"]["labels"] = {"app": name.rstrip("0123456789")}
+    body["spec"]["affinity"] = {
+        kind: {
+            "requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": {"matchLabels": match}, "topologyKey": "kubernetes.io/hostname"}
+            ]
+        }
+    }
+    return body
+
+
+async def test_anti_affinity_and_affinity_wait_for_the_other_pods(plane: Any) -> None:
+    p = await plane(lambda client, clock: Scheduler(client, clock))
+    n1 = node("n1")
+    n1["metadata"]["labels"] = {"kubernetes.io/hostname": "n1"}
+    await p.client.create(n1)
+    # a cache that must sit next to a web pod: none yet, so it waits
+    await p.client.create(_with_affinity("cache", "podAffinity", app="web"))
+    for name in ("web1", "web2"):
+        await p.client.create(_with_affinity(name, "podAntiAffinity", app="web"))
+
+    async def state(name: str) -> tuple[str, str]:
+        got = await p.client.get("v1", "Pod", name, "default")
+        conditions = (got.get("status") or {}).get("conditions") or [{}]
+        return str(got["spec"].get("nodeName") or ""), str(conditions[0].get("message") or "")
+
+    async def placed_count() -> bool:
+        return [(await state(n))[0] for n in ("web1", "web2")].count("n1") == 1
+
+    await p.eventually(placed_count, what="one web pod placed")
+    waiting = "web2" if (await state("web1"))[0] else "web1"
+
+    async def refused() -> bool:
+        return (await state(waiting))[1].startswith(
+            "0/1 nodes are available: 1 node(s) didn't match pod anti-affinity rules."
+        )
+
+    await p.eventually(refused, what="the other web pod waits, saying why")
+    # the web pod placed is what the cache waited for
+    assert await p.eventually(lambda: _bound(p, "cache"), what="cache placed") == "n1"
+    # the first web pod goes: the second takes its place
+    placed_one = "web1" if waiting == "web2" else "web2"
+    await p.client.delete("v1", "Pod", placed_one, "default", grace_period=0)
+    assert await p.eventually(lambda: _bound(p, waiting), what="the other placed") == "n1"
+
+
+async def _bound(p: Any, name: str) -> str:
+    got = await p.client.get("v1", "Pod", name, "default")
+    return str(got["spec"].get("nodeName") or "")
