@@ -14,7 +14,8 @@ updated from the pod informer's events as kube-scheduler's cache is: placing a p
 one `NodeUsage` per node instead of adding up every pod of the cache (which made binding
 1,000 pods quadratic).
 
-Pods can keep each other apart or together (`pod_affinity.py`, required terms only): the
+Pods can keep each other apart or together (`pod_affinity.py`, required terms only) and
+spread over topology domains (`topology_spread.py`, DoNotSchedule constraints): the
 placed pods with anti-affinity terms are kept by the ledger, all placed pods are looked at
 only for a pod with terms of its own, and a pod waiting on other pods is tried again when a
 pod is bound or a bound pod's labels change.
@@ -48,6 +49,7 @@ from reconciler.controllers.pod_affinity import AffinityCheck, Placed
 from reconciler.controllers.podutil import is_terminal
 from reconciler.controllers.preemption import Budget, Candidate, Choice, plan, pod_priority
 from reconciler.controllers.queue import WorkQueue
+from reconciler.controllers.topology_spread import spread_filter
 from reconciler.quantity import QuantityError
 from reconciler.selectors import SelectorError, label_selector_from_spec
 
@@ -376,7 +378,7 @@ class Scheduler:
             await self._mark_unschedulable(pod, message, None)
             return Result()
         usage = self._usage_for(key, pod_priority(pod))
-        affinity = self._affinity(pod, nodes)
+        affinity = self._placement(pod, nodes)
         node, message = choose_node(pod, nodes, usage, affinity)
         if node is None:
             self._unschedulable.add(key)
@@ -424,9 +426,12 @@ class Scheduler:
         )
         return Result()
 
-    def _affinity(self, pod: JSONDict, nodes: list[JSONDict]) -> Callable[[str], str | None] | None:
-        """The inter-pod affinity filter for this pod, or None when nothing could refuse it
-        (no terms of its own, no placed pod's anti-affinity about it)."""
+    def _placement(
+        self, pod: JSONDict, nodes: list[JSONDict]
+    ) -> Callable[[str], str | None] | None:
+        """The filters that look at the placed pods, topology spread and inter-pod affinity,
+        for this pod; None when nothing could refuse it (no constraints or terms of its own,
+        no placed pod's anti-affinity about it)."""
         assert self.pods is not None and self.namespaces is not None
         pods, namespaces = self.pods, self.namespaces
 
@@ -441,10 +446,27 @@ class Scheduler:
             found = namespaces.get("", name)
             return None if found is None else (found.get("metadata") or {}).get("labels") or {}
 
+        def spreading() -> list[tuple[str, Mapping[str, str], str]]:
+            return [
+                (p.namespace, p.labels, p.node)
+                for p, raw in ((Placed.of(q), q) for q in pods.list())
+                if p.node
+                and not is_terminal(raw)
+                and not (raw.get("metadata") or {}).get("deletionTimestamp")
+            ]
+
         check = AffinityCheck(
             pod, nodes, placed, self.ledger.anti_affinity_holders, namespace_labels
         )
-        return check.reason if check.needed else None
+        affinity = check.reason if check.needed else None
+        spread = spread_filter(pod, nodes, spreading)
+        if spread is None or affinity is None:
+            return spread or affinity
+
+        def both(node: str) -> str | None:
+            return spread(node) or affinity(node)  # PodTopologySpread runs first upstream
+
+        return both
 
     async def _preempt(
         self,

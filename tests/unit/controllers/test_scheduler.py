@@ -553,3 +553,37 @@ async def test_anti_affinity_and_affinity_wait_for_the_other_pods(plane: Any) ->
 async def _bound(p: Any, name: str) -> str:
     got = await p.client.get("v1", "Pod", name, "default")
     return str(got["spec"].get("nodeName") or "")
+
+
+async def test_topology_spread_keeps_a_second_replica_off_a_fuller_zone(plane: Any) -> None:
+    p = await plane(lambda client, clock: Scheduler(client, clock))
+    for name, zone in (("n1", "a"), ("n2", "b")):
+        body = node(name)
+        body["metadata"]["labels"] = {"topology.kubernetes.io/zone": zone}
+        if name == "n2":
+            body["spec"]["unschedulable"] = True  # cordoned: still a domain, holding none
+        await p.client.create(body)
+    for name in ("web1", "web2"):
+        body = pod(name)
+        body["metadata"]["labels"] = {"app": "web"}
+        body["spec"]["topologySpreadConstraints"] = [
+            {
+                "maxSkew": 1,
+                "topologyKey": "topology.kubernetes.io/zone",
+                "whenUnsatisfiable": "DoNotSchedule",
+                "labelSelector": {"matchLabels": {"app": "web"}},
+            }
+        ]
+        await p.client.create(body)
+        if name == "web1":
+            assert await p.eventually(lambda: _bound(p, "web1"), what="web1 placed") == "n1"
+
+    async def refused() -> bool:
+        got = await p.client.get("v1", "Pod", "web2", "default")
+        conditions = (got.get("status") or {}).get("conditions") or [{}]
+        return str(conditions[0].get("message") or "").startswith(
+            "0/2 nodes are available: 1 node(s) didn't match pod topology spread constraints, "
+            "1 node(s) were unschedulable."
+        )
+
+    await p.eventually(refused, what="web2 waits: zone a would hold two, zone b none")
