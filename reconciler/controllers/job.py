@@ -13,11 +13,19 @@
 
 Failures count failed pods, plus container restarts for `restartPolicy: OnFailure`, as
 Kubernetes does.
+
+`completionMode: Indexed`: each of `completions` indexes needs one pod to succeed. A pod of
+index i is named `<job>-<i>-<random>`, has the host name `<job>-<i>`, the index in the
+`batch.kubernetes.io/job-completion-index` annotation and label and in `$JOB_COMPLETION_INDEX`
+(from the annotation, by the downward API); new pods take the lowest indexes neither
+succeeded nor running, a failed index is run again, duplicates and indexes out of range are
+deleted, and `status.completedIndexes` lists the succeeded ones as ranges (`0-2,4`).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -37,6 +45,9 @@ JSONDict = dict[str, Any]
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
 
+INDEX_KEY = "batch.kubernetes.io/job-completion-index"
+INDEX_ENV = "JOB_COMPLETION_INDEX"
+
 
 @dataclass
 class Plan:
@@ -45,6 +56,8 @@ class Plan:
     status: JSONDict = field(default_factory=dict)
     delete_job: bool = False
     requeue_after: float | None = None
+    create_indexes: list[int] = field(default_factory=list)
+    """With `completionMode: Indexed`, the index of each pod to create."""
 
 
 def _condition(ctype: str, reason: str, message: str, now: datetime) -> JSONDict:
@@ -81,6 +94,49 @@ def _finished_at(pod: JSONDict) -> datetime | None:
     return parse_rfc3339(stamp) if stamp else None
 
 
+def completion_index(pod: JSONDict) -> int | None:
+    """The index an Indexed Job gave the pod (None when it has none it could read)."""
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(INDEX_KEY)
+    try:
+        return int(str(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def index_ranges(indexes: set[int]) -> str:
+    """upstream's `completedIndexes`: {0, 1, 2, 4} -> "0-2,4"."""
+    parts: list[str] = []
+    run: list[int] = []
+    for index in sorted(indexes):
+        if run and index == run[-1] + 1:
+            run.append(index)
+            continue
+        if run:
+            parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+        run = [index]
+    if run:
+        parts.append(str(run[0]) if len(run) == 1 else f"{run[0]}-{run[-1]}")
+    return ",".join(parts)
+
+
+def indexed_pod(pod: JSONDict, job_name: str, index: int) -> JSONDict:
+    """A pod of an Indexed Job for `index`, as upstream's controller makes it."""
+    meta = pod["metadata"]
+    meta["generateName"] = f"{job_name}-{index}-"
+    meta.setdefault("annotations", {})[INDEX_KEY] = str(index)
+    meta.setdefault("labels", {})[INDEX_KEY] = str(index)
+    spec = json.loads(json.dumps(pod.get("spec") or {}))
+    spec.setdefault("hostname", f"{job_name}-{index}"[:63])
+    for group in ("initContainers", "containers"):
+        for container in spec.get(group) or []:
+            env = container.setdefault("env", [])
+            if not any(e.get("name") == INDEX_ENV for e in env):
+                path = f"metadata.annotations['{INDEX_KEY}']"
+                env.append({"name": INDEX_ENV, "valueFrom": {"fieldRef": {"fieldPath": path}}})
+    pod["spec"] = spec
+    return pod
+
+
 def backoff(failures: int) -> float:
     if failures <= 0:
         return 0.0
@@ -97,6 +153,29 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
         and not (p.get("metadata") or {}).get("deletionTimestamp")
     ]
     succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
+    indexed = spec.get("completionMode") == "Indexed"
+    done_indexes: set[int] = set()
+    running_indexes: set[int] = set()
+    extra: list[str] = []
+    if indexed:
+        count = int(spec.get("completions") or 0)
+        done_indexes = {
+            i
+            for p in pods
+            if (p.get("status") or {}).get("phase") == "Succeeded"
+            and (i := completion_index(p)) is not None
+            and 0 <= i < count
+        }
+        succeeded = len(done_indexes)
+        kept = []
+        for p in sorted(active, key=lambda q: str((q.get("metadata") or {}).get("name"))):
+            i = completion_index(p)
+            if i is None or not 0 <= i < count or i in running_indexes or i in done_indexes:
+                extra.append(p["metadata"]["name"])  # a duplicate, or no index it may have
+            else:
+                running_indexes.add(i)
+                kept.append(p)
+        active = kept
     failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
     failures = len(failed_pods)
     if (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure":
@@ -168,7 +247,7 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
             wanted = parallelism
         if len(active) > wanted:
             surplus = sorted(active, key=lambda p: is_ready(p))[: len(active) - wanted]
-            out.delete = [p["metadata"]["name"] for p in surplus]
+            out.delete += [p["metadata"]["name"] for p in surplus]
         elif len(active) < wanted:
             # The delay counts the failures since the last success, as Kubernetes' backoff
             # record does (the backoffLimit counts them all).
@@ -188,6 +267,14 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
                     out.create = wanted - len(active)
             else:
                 out.create = wanted - len(active)
+        if indexed and out.create:
+            free = [
+                i
+                for i in range(int(completions or 0))
+                if i not in done_indexes and i not in running_indexes
+            ]
+            out.create_indexes = free[: out.create]
+            out.create = len(out.create_indexes)
         if deadline is not None:
             left = int(deadline) - (now - started).total_seconds()
             out.requeue_after = min(left, out.requeue_after or left)
@@ -202,6 +289,9 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
     )
     if conditions:
         status["conditions"] = conditions
+    if done_indexes:
+        status["completedIndexes"] = index_ranges(done_indexes)
+    out.delete = list(dict.fromkeys([*out.delete, *extra]))
     out.status = status
     return out
 
@@ -253,10 +343,14 @@ class JobController:
             return Result()
         created: set[str] = set()
         try:
-            for _ in range(decided.create):
+            indexes: list[int | None] = list(decided.create_indexes) or [None] * decided.create
+            for index in indexes:
                 template = (job.get("spec") or {}).get("template") or {}
+                body = pod_from_template(job, template, name)
+                if index is not None:
+                    body = indexed_pod(body, name, index)
                 try:
-                    pod = await self.client.create(pod_from_template(job, template, name))
+                    pod = await self.client.create(body)
                 except ClientError as e:
                     self.recorder.record(job, "Warning", "FailedCreate", f"Error creating: {e}")
                     raise

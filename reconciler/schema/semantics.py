@@ -297,7 +297,12 @@ def _deployment_strategy(strategy: JSONDict, out: list[SpecCause]) -> None:
 
 
 def _job(obj: JSONDict, out: list[SpecCause]) -> None:
-    template = _dict(_dict(obj.get("spec")).get("template"))
+    spec = _dict(obj.get("spec"))
+    if spec.get("completionMode") == "Indexed" and spec.get("completions") is None:
+        out.append(
+            SpecCause(("spec", "completions"), "Required value: when completion mode is Indexed")
+        )
+    template = _dict(spec.get("template"))
     if template:
         _pod_spec(_dict(template.get("spec")), ("spec", "template", "spec"), out)
         _restart_policy(template, ("spec", "template"), ("OnFailure", "Never"), out)

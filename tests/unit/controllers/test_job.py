@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from reconciler.clock import ManualClock, rfc3339
-from reconciler.controllers.job import JobController, backoff, plan
+from reconciler.controllers.job import JobController, backoff, index_ranges, indexed_pod, plan
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -299,3 +299,74 @@ async def test_backoff_on_the_injected_clock_with_a_deadline_an_hour_away(plane:
 
 def conditions_of(obj: dict[str, Any]) -> list[tuple[str, str]]:
     return [(c["type"], c["reason"]) for c in (obj.get("status") or {}).get("conditions", [])]
+
+
+# -- Indexed Jobs -------------------------------------------------------------------------
+
+
+def indexed(name: str, phase: str, index: int) -> dict[str, Any]:
+    body = pod(name, phase)
+    body["metadata"]["annotations"] = {"batch.kubernetes.io/job-completion-index": str(index)}
+    return body
+
+
+def test_indexed_jobs_run_each_missing_index_once() -> None:
+    spec = job(completions=5, parallelism=2, completionMode="Indexed")
+    first = plan(spec, [], NOW)
+    assert first.create_indexes == [0, 1]
+    pods = [indexed("a", "Succeeded", 0), indexed("b", "Running", 1), indexed("c", "Failed", 2)]
+    later = plan(spec, pods, NOW + timedelta(minutes=1))
+    assert later.create_indexes == [2]  # the failed index again, the lowest free one
+    assert later.status["completedIndexes"] == "0" and later.status["succeeded"] == 1
+    # a duplicate of a running index, an index out of range, a second pod for a done one: gone
+    odd = [
+        *pods,
+        indexed("d", "Running", 1),
+        indexed("e", "Running", 9),
+        indexed("f", "Running", 0),
+    ]
+    assert sorted(plan(spec, odd, NOW).delete) == ["d", "e", "f"]
+    done = [indexed(f"p{i}", "Succeeded", i) for i in (0, 1, 2, 4, 3)]
+    finished = plan(spec, done, NOW)
+    assert conditions(finished) == [("Complete", "CompletionsReached")]
+    assert finished.status["completedIndexes"] == "0-4"
+    assert index_ranges({0, 1, 2, 4, 7, 8}) == "0-2,4,7-8"
+
+
+def test_an_indexed_pod_knows_its_index() -> None:
+    template = {
+        "metadata": {"name": "j-", "namespace": "default"},
+        "spec": {"containers": [{"name": "c", "image": "x"}], "initContainers": [{"name": "i"}]},
+    }
+    made = indexed_pod(template, "render", 3)
+    assert made["metadata"]["generateName"] == "render-3-"
+    assert made["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "3"
+    assert made["metadata"]["labels"]["batch.kubernetes.io/job-completion-index"] == "3"
+    assert made["spec"]["hostname"] == "render-3"
+    path = "metadata.annotations['batch.kubernetes.io/job-completion-index']"
+    for container in (*made["spec"]["containers"], *made["spec"]["initContainers"]):
+        assert container["env"] == [
+            {"name": "JOB_COMPLETION_INDEX", "valueFrom": {"fieldRef": {"fieldPath": path}}}
+        ]
+
+
+async def test_an_indexed_job_completes_against_the_embedded_server(plane: Any) -> None:
+    p = await plane(JobController)
+    kubelet = asyncio.create_task(fake_kubelet_completes(p))
+    try:
+        created = job(completions=3, parallelism=3, completionMode="Indexed")
+        del created["metadata"]["uid"], created["status"]
+        await p.client.create(created)
+
+        async def complete() -> bool:
+            got = await p.client.get("batch/v1", "Job", "j", "default")
+            return got.get("status", {}).get("completedIndexes") == "0-2"
+
+        await p.eventually(complete, timeout=10, what="every index completed")
+        listed = await p.client.list("v1", "Pod", "default", label_selector="job-name=j")
+        names = sorted(str(i["metadata"]["name"]).rsplit("-", 1)[0] for i in listed.items)
+        assert names == ["j-0", "j-1", "j-2"]
+    finally:
+        kubelet.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await kubelet

@@ -102,6 +102,10 @@ def test_jobs_must_not_restart_always() -> None:
     ]
     ok = {"spec": {"template": {"spec": {"containers": [], "restartPolicy": "OnFailure"}}}}
     assert messages("batch", "Job", ok) == []
+    ok["spec"]["completionMode"] = "Indexed"
+    assert messages("batch", "Job", ok) == [
+        "spec.completions: Required value: when completion mode is Indexed"
+    ]
 
 
 def test_service_ports_and_external_name() -> None:
