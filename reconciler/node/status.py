@@ -160,29 +160,54 @@ def qos_class(pod: JSONDict) -> str:
     return "Burstable" if requests_any else "BestEffort"
 
 
+OWN_CONDITIONS = frozenset(
+    {"PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"}
+)
+"""The conditions the node writes; any other (DisruptionTarget, a readiness gate's) belongs
+to whoever set it and is kept as it is, as the kubelet keeps them."""
+
+
+def _gate_problem(gates: Sequence[Mapping[str, Any]], by_type: Mapping[Any, Any]) -> str | None:
+    """Why the pod's readiness gates hold Ready back (the kubelet's words), or None."""
+    for gate in gates:
+        kind = gate.get("conditionType")
+        condition = by_type.get(kind)
+        if condition is None:
+            return f'corresponding condition of pod readiness gate "{kind}" does not exist.'
+        if condition.get("status") != "True":
+            return (
+                f'the status of pod readiness gate "{kind}" is not "True", but '
+                f"{condition.get('status')}"
+            )
+    return None
+
+
 def _conditions(
-    view: PodView, phase: str, old: Sequence[Mapping[str, Any]], now: datetime
+    view: PodView,
+    phase: str,
+    old: Sequence[Mapping[str, Any]],
+    now: datetime,
+    gates: Sequence[Mapping[str, Any]] = (),
 ) -> list[JSONDict]:
     previous = {c.get("type"): c for c in old}
     containers_ready = bool(view.app) and all(c.ready for c in view.app)
     if phase == "Succeeded":
         containers_ready = False
-    gates_ok = True
+    gate_problem = _gate_problem(gates, previous)
+    ready_reason = "ContainersNotReady" if not containers_ready else None
+    if ready_reason is None and gate_problem is not None:
+        ready_reason = "ReadinessGatesNotReady"
     wanted: list[tuple[str, bool, str | None]] = [
         ("PodReadyToStartContainers", view.sandbox_ready, None),
         ("Initialized", view.initialized, None if view.initialized else "ContainersNotInitialized"),
-        (
-            "Ready",
-            containers_ready and gates_ok,
-            None if containers_ready else "ContainersNotReady",
-        ),
+        ("Ready", ready_reason is None, ready_reason),
         ("ContainersReady", containers_ready, None if containers_ready else "ContainersNotReady"),
         ("PodScheduled", True, None),
     ]
     if phase == "Succeeded":
         wanted[2] = ("Ready", False, "PodCompleted")
         wanted[3] = ("ContainersReady", False, "PodCompleted")
-    out: list[JSONDict] = []
+    out: list[JSONDict] = [dict(c) for c in old if c.get("type") not in OWN_CONDITIONS]
     for kind, value, reason in wanted:
         status = "True" if value else "False"
         before = previous.get(kind)
@@ -196,6 +221,8 @@ def _conditions(
             if reason == "ContainersNotReady":
                 names = [c.name for c in view.app if not c.ready]
                 condition["message"] = f"containers with unready status: [{' '.join(names)}]"
+            elif reason == "ReadinessGatesNotReady":
+                condition["message"] = gate_problem
             elif reason == "ContainersNotInitialized":
                 names = [c.name for c in view.init if not _init_done(c)]
                 condition["message"] = f"containers with incomplete status: [{' '.join(names)}]"
@@ -220,7 +247,9 @@ def pod_status(pod: JSONDict, view: PodView, now: datetime) -> JSONDict:
     phase = pod_phase(view, str(spec.get("restartPolicy") or "Always"))
     status: JSONDict = {
         "phase": phase,
-        "conditions": _conditions(view, phase, old.get("conditions") or [], now),
+        "conditions": _conditions(
+            view, phase, old.get("conditions") or [], now, spec.get("readinessGates") or []
+        ),
         "hostIP": view.host_ip,
         "hostIPs": [{"ip": view.host_ip}],
         "startTime": rfc3339(view.start_time),

@@ -178,6 +178,46 @@ async def test_host_network_pods_share_the_hosts_network(node: NodeHarness) -> N
     await node.eventually(fetched, what="one host-network pod reached another on 127.0.0.1")
 
 
+async def test_readiness_gates_hold_ready_until_their_conditions_are_true(
+    node: NodeHarness,
+) -> None:
+    gate = "example.com/load-balancer"
+    await node.create_pod(
+        "gated",
+        {
+            "readinessGates": [{"conditionType": gate}],
+            "containers": [{"name": "web", "image": "example/web:1"}],
+        },
+    )
+
+    def held(pod: dict[str, Any]) -> bool:
+        conditions = (pod.get("status") or {}).get("conditions") or []
+        ready = next((c for c in conditions if c["type"] == "Ready"), {})
+        return condition(pod, "ContainersReady") == "True" and ready.get("reason") == (
+            "ReadinessGatesNotReady"
+        )
+
+    pod = await node.wait_pod("gated", held, what="containers ready, the gate not yet")
+    ready = next(c for c in pod["status"]["conditions"] if c["type"] == "Ready")
+    assert ready["status"] == "False"
+    assert ready["message"] == (
+        f'corresponding condition of pod readiness gate "{gate}" does not exist.'
+    )
+    # the load balancer says yes: the node keeps its condition and the pod becomes Ready
+    stamp = "2026-01-01T00:00:00Z"
+    await node.client.patch(
+        "v1",
+        "Pod",
+        "gated",
+        {"status": {"conditions": [{"type": gate, "status": "True", "lastTransitionTime": stamp}]}},
+        namespace="default",
+        subresource="status",
+        patch_type="strategic",
+    )
+    pod = await node.wait_pod("gated", lambda p: condition(p, "Ready") == "True", what="Ready")
+    assert condition(pod, gate) == "True"
+
+
 async def test_init_containers_run_in_order_before_the_app(node: NodeHarness) -> None:
     mount = {"volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     await node.create_pod(
