@@ -21,6 +21,7 @@ IPC namespaces. Pure otherwise.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Literal
 
 from reconciler.cluster_network import CLUSTER_DOMAIN
@@ -84,22 +85,23 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
     name = str(meta.get("name") or "")
     namespace = str(meta.get("namespace") or "default")
     dns = sandbox_dns(pod)
+    on_host = SandboxSpec(
+        pod_uid=str(meta.get("uid") or ""),
+        name=name,
+        namespace=namespace,
+        image=image,
+        network=HOST_NETWORK,
+        labels={SANDBOX_ATTEMPT_LABEL: str(attempt)},
+        extra_hosts=_extra_hosts(spec),
+        dns_servers=dns.servers,
+        dns_search=dns.searches,
+        dns_options=dns.options,
+        host_pid=spec.get("hostPID") is True,
+        host_ipc=spec.get("hostIPC") is True,
+        attempt=attempt,
+    )
     if on_host_network(pod):
-        return SandboxSpec(
-            pod_uid=str(meta.get("uid") or ""),
-            name=name,
-            namespace=namespace,
-            image=image,
-            network=HOST_NETWORK,
-            labels={SANDBOX_ATTEMPT_LABEL: str(attempt)},
-            extra_hosts=_extra_hosts(spec),
-            dns_servers=dns.servers,
-            dns_search=dns.searches,
-            dns_options=dns.options,
-            host_pid=spec.get("hostPID") is True,
-            host_ipc=spec.get("hostIPC") is True,
-            attempt=attempt,
-        )
+        return on_host
     hostname = str(spec.get("hostname") or name)[:63]
     aliases = [name]
     subdomain = spec.get("subdomain")
@@ -111,24 +113,13 @@ def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> Sandb
             f"{hostname}.{subdomain}.{namespace}.svc",
             f"{hostname}.{subdomain}.{namespace}.svc.cluster.local",
         ]
-    return SandboxSpec(
-        pod_uid=str(meta.get("uid") or ""),
-        name=name,
-        namespace=namespace,
-        image=image,
+    return dataclasses.replace(
+        on_host,
         network=network,
-        labels={SANDBOX_ATTEMPT_LABEL: str(attempt)},
         ports=_port_mappings(pod),
         hostname=hostname,
         domainname=domainname,
         dns_aliases=tuple(dict.fromkeys(aliases)),
-        extra_hosts=_extra_hosts(spec),
-        dns_servers=dns.servers,
-        dns_search=dns.searches,
-        dns_options=dns.options,
-        host_pid=spec.get("hostPID") is True,
-        host_ipc=spec.get("hostIPC") is True,
-        attempt=attempt,
     )
 
 
