@@ -18,6 +18,7 @@ from aiohttp import web
 
 from reconciler.apiserver import errors, protobuf, reviews
 from reconciler.apiserver.access import Access, user_of
+from reconciler.apiserver.binding import Bindings
 from reconciler.apiserver.converted import ConvertedVersion
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.eviction import Evictions
@@ -392,6 +393,8 @@ class ResourceHandlers:
         evictable = any(s.name == "eviction" for s in rt.body_subresources)
         if sub == "eviction" and evictable and self.evictions is not None:
             return await self._evict(request, ns, name)
+        if sub == "binding" and any(s.name == "binding" for s in rt.body_subresources):
+            return await self._bind(request, rt, ns, name)
         if sub == "token" and any(s.name == "token" for s in rt.body_subresources):
             return await self._token(request, ns, name)
         if sub in rt.extra_subresources and self.pod_io is not None:
@@ -481,6 +484,19 @@ class ResourceHandlers:
             self.service, self.access.signer, self.clock, ns, name, body, dry_run
         )
         return json_response(answered, 201)
+
+    async def _bind(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str
+    ) -> web.Response:
+        """`POST pods/NAME/binding` (see `binding.py`): 201 with a Status."""
+        if request.method != "POST":
+            raise ApiError(
+                405, "MethodNotAllowed", f"{request.method} is not supported on pods/binding"
+            )
+        dry_run = _dry_run(request)
+        body = await read_body(request, self.service.defs)
+        status = Bindings(self.service, rt, self.clock).bind(ns, name, body, dry_run)
+        return json_response(status, 201)
 
     async def _evict(self, request: web.Request, ns: str, name: str) -> web.Response:
         """`POST pods/NAME/eviction` (see `eviction.py`): 201, or 500 for a pod under two

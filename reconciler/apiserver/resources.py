@@ -184,7 +184,11 @@ class BodySubresource:
 
 
 _BODY_SUBRESOURCES = {
-    ("", "Pod"): (BodySubresource("eviction", "policy", "v1", "Eviction"),),
+    ("", "Pod"): (
+        BodySubresource("eviction", "policy", "v1", "Eviction"),
+        # how a scheduler other than Recon's assigns a pod (binding.py)
+        BodySubresource("binding", "", "v1", "Binding"),
+    ),
     # `kubectl create token`: a TokenRequest answered with a signed token (sa_tokens.py).
     ("", "ServiceAccount"): (
         BodySubresource("token", "authentication.k8s.io", "v1", "TokenRequest"),
