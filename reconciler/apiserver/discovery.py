@@ -101,16 +101,17 @@ def _subresource_entries(t: ResourceType) -> list[JSONDict]:
                 "verbs": ["get", "patch", "update"],
             }
         )
-    if "ephemeralcontainers" in t.subresources:
-        out.append(
-            {
-                "name": f"{t.plural}/ephemeralcontainers",
-                "singularName": "",
-                "namespaced": t.namespaced,
-                "kind": t.kind,
-                "verbs": ["get", "patch", "update"],
-            }
-        )
+    for stored in ("ephemeralcontainers", "resize"):
+        if stored in t.subresources:
+            out.append(
+                {
+                    "name": f"{t.plural}/{stored}",
+                    "singularName": "",
+                    "namespaced": t.namespaced,
+                    "kind": t.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
     for body_sub in t.body_subresources:
         out.append(
             {

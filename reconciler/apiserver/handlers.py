@@ -388,8 +388,8 @@ class ResourceHandlers:
                         _field_manager(request),
                     )
                 )
-        if sub == "ephemeralcontainers" and "ephemeralcontainers" in rt.subresources:
-            return await self._ephemeral_containers(request, rt, ns, name)
+        if sub in ("ephemeralcontainers", "resize") and sub in rt.subresources:
+            return await self._pod_part(request, rt, ns, name, sub)
         evictable = any(s.name == "eviction" for s in rt.body_subresources)
         if sub == "eviction" and evictable and self.evictions is not None:
             return await self._evict(request, ns, name)
@@ -411,18 +411,18 @@ class ResourceHandlers:
             return json_response(self.service.update(rt, ns, name, body, subresource="finalize"))
         raise ApiError(404, "NotFound", "the server could not find the requested resource")
 
-    async def _ephemeral_containers(
-        self, request: web.Request, rt: ResourceType, ns: str, name: str
+    async def _pod_part(
+        self, request: web.Request, rt: ResourceType, ns: str, name: str, sub: str
     ) -> web.Response:
-        """`pods/NAME/ephemeralcontainers` (what `kubectl debug` patches): the whole Pod is
-        read and written, only its `spec.ephemeralContainers` changes (`objects.py`)."""
+        """`pods/NAME/ephemeralcontainers` (what `kubectl debug` patches) and
+        `pods/NAME/resize` (`kubectl patch --subresource resize`): the whole Pod is read and
+        written, only its ephemeral containers or its containers' resources change
+        (`objects.py`)."""
         method = request.method
         if method == "GET":
             return json_response(self.service.get(rt, ns, name))
         if method not in ("PUT", "PATCH"):
-            raise ApiError(
-                405, "MethodNotAllowed", f"{method} is not supported on pods/ephemeralcontainers"
-            )
+            raise ApiError(405, "MethodNotAllowed", f"{method} is not supported on pods/{sub}")
         warnings = _warnings(request)
         if method == "PUT":
             body = await read_body(request, self.service.defs)
@@ -431,7 +431,7 @@ class ResourceHandlers:
                 ns,
                 name,
                 body,
-                subresource="ephemeralcontainers",
+                subresource=sub,
                 dry_run=_dry_run(request),
                 strict=_strict(request),
                 warnings=warnings,
@@ -445,7 +445,7 @@ class ResourceHandlers:
                 name,
                 content_type,
                 patch,
-                subresource="ephemeralcontainers",
+                subresource=sub,
                 dry_run=_dry_run(request),
                 strict=_strict(request),
                 warnings=warnings,

@@ -27,6 +27,7 @@ from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.ephemeral_containers import ephemeral_update
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.pod_resize import resize_update
 from reconciler.apiserver.pod_security_admission import (
     namespace_label_errors,
     namespace_warnings,
@@ -714,6 +715,12 @@ class ObjectService:
             if refused:
                 raise errors.invalid(rt.kind, name, rt.group, refused)
             meta = obj["metadata"]
+        elif subresource == "resize":
+            # Only the containers' resources change through /resize (`pod_resize.py`).
+            obj, refused = resize_update(Store.copy_of(current), obj)
+            if refused:
+                raise errors.invalid(rt.kind, name, rt.group, refused)
+            meta = obj["metadata"]
         elif subresource == "status":
             # Only status changes through /status; everything else stays as stored. `obj`
             # is the caller's private copy: when all but its status is as stored (the usual
@@ -740,8 +747,8 @@ class ObjectService:
             self._default(rt, obj)
             if rt.storage_key == POD_RESOURCE:
                 keep_pod_priority(obj, old)
-        spec_changed = subresource is None and obj.get("spec") != old.get("spec")
-        if spec_changed and rt.storage_key == POD_RESOURCE:
+        spec_changed = subresource in (None, "resize") and obj.get("spec") != old.get("spec")
+        if spec_changed and rt.storage_key == POD_RESOURCE and subresource is None:
             self._check_pod_update(rt, old, obj)
         self._validate(rt, obj, strict, warnings, spec_checks=spec_changed)
         if subresource in (None, "ephemeralcontainers"):
@@ -750,8 +757,8 @@ class ObjectService:
             check_class(obj, old, self._priority_classes().values())
         if subresource is None and rt.group == RBAC_GROUP and self.rbac_guard is not None:
             self.rbac_guard(rt.kind, rt.plural, obj)
-        if subresource is None and rt.namespaced and spec_changed:
-            self._admit_quotas(rt, ns, obj, name, old)
+        if rt.namespaced and spec_changed:
+            self._admit_quotas(rt, ns, obj, name, old)  # a resize that takes more, too
         if subresource is None and rt.storage_key == SERVICE_RESOURCE:
             self.service_alloc.prepare(obj, old)  # keep, check, allocate (service_alloc.py)
         include_status = "status" not in rt.subresources

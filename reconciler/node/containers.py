@@ -31,6 +31,7 @@ from reconciler.runtime.base import (
 __all__ = [
     "AGENT_LABEL",
     "CONTAINER_NAME_LABEL",
+    "DEFINITION_HASH_LABEL",
     "EPHEMERAL_LABEL",
     "INIT_LABEL",
     "RESTART_COUNT_LABEL",
@@ -38,6 +39,9 @@ __all__ = [
     "PreparedVolume",
     "build_container_spec",
     "container_hash",
+    "container_limits",
+    "definition_changed",
+    "definition_hash",
     "engine_container_name",
 ]
 
@@ -49,6 +53,10 @@ INIT_LABEL = "recon.dev/init-container"
 EPHEMERAL_LABEL = "recon.dev/ephemeral-container"
 """On ephemeral containers only (`kubectl debug`): "true"."""
 SPEC_HASH_LABEL = "recon.dev/container-hash"
+DEFINITION_HASH_LABEL = "recon.dev/definition-hash"
+"""The container's spec without what a resize may change (`resources`, `resizePolicy`):
+only a change of this restarts the container. Containers made before it existed carry only
+`SPEC_HASH_LABEL`, compared as before."""
 AGENT_LABEL = "recon.dev/agent"
 """Which node agent made the container: agents sharing one engine never touch each other's."""
 
@@ -69,6 +77,20 @@ def container_hash(container: Mapping[str, Any]) -> str:
     container is restarted, as the kubelet does."""
     blob = json.dumps(container, sort_keys=True, separators=(",", ":")).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def definition_hash(container: Mapping[str, Any]) -> str:
+    """`container_hash` of all but the resources an in-place resize changes."""
+    rest = {k: v for k, v in container.items() if k not in ("resources", "resizePolicy")}
+    return container_hash(rest)
+
+
+def definition_changed(container: Mapping[str, Any], labels: Mapping[str, str]) -> bool:
+    """Whether a running container no longer matches the pod's definition of it (and is
+    restarted); a resize alone is not a change of definition."""
+    if DEFINITION_HASH_LABEL in labels:
+        return labels[DEFINITION_HASH_LABEL] != definition_hash(container)
+    return labels.get(SPEC_HASH_LABEL) != container_hash(container)
 
 
 def engine_container_name(pod: JSONDict, container_name: str, restart_count: int) -> str:
@@ -116,7 +138,11 @@ def _user(container: JSONDict, pod_security: JSONDict) -> str | None:
     return f"{uid}:{gid}" if gid is not None else str(uid)
 
 
-def _limits(container: JSONDict, name: str) -> tuple[int | None, int | None, int | None]:
+def container_limits(
+    container: Mapping[str, Any], name: str
+) -> tuple[int | None, int | None, int | None]:
+    """(CPU limit in nano-CPUs, memory limit in bytes, CPU shares from the request) for the
+    engine; ConfigError for a quantity it cannot read."""
     resources = container.get("resources") or {}
     limits = resources.get("limits") or {}
     requests = resources.get("requests") or {}
@@ -160,7 +186,7 @@ def build_container_spec(
         )
     command = container.get("command")
     args = container.get("args")
-    nanos, memory, shares = _limits(container, name)
+    nanos, memory, shares = container_limits(container, name)
     labels = {
         POD_UID_LABEL: str(meta.get("uid") or ""),
         POD_NAME_LABEL: str(meta.get("name") or ""),
@@ -169,6 +195,7 @@ def build_container_spec(
         RESTART_COUNT_LABEL: str(restart_count),
         INIT_LABEL: "true" if init else "false",
         SPEC_HASH_LABEL: container_hash(container),
+        DEFINITION_HASH_LABEL: definition_hash(container),
     }
     if ephemeral:
         labels[EPHEMERAL_LABEL] = "true"

@@ -26,10 +26,9 @@ from reconciler.node.containers import (
     CONTAINER_NAME_LABEL,
     INIT_LABEL,
     RESTART_COUNT_LABEL,
-    SPEC_HASH_LABEL,
     PreparedVolume,
     build_container_spec,
-    container_hash,
+    definition_changed,
 )
 from reconciler.node.context import NodeContext
 from reconciler.node.env import ConfigError, container_env
@@ -44,6 +43,7 @@ from reconciler.node.pod_sandbox import (
     sandbox_spec,
 )
 from reconciler.node.probes import ContainerProbes
+from reconciler.node.resize import resize_action
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.status import ContainerView, PodView, pod_status
 from reconciler.node.volume_files import TokenSource
@@ -120,6 +120,8 @@ class PodWorker:
         self._written_ports = ""
         self._host_ports: dict[int, int] = {}
         self._killing: set[str] = set()
+        # Container name -> the engine's last refusal of a resize (reported once).
+        self._resize_refused: dict[str, str] = {}
         self._pull_failed_at: dict[str, float] = {}
         self._sandbox_delay = 0.0
         self._sandbox_retry_at = 0.0
@@ -484,7 +486,7 @@ class PodWorker:
             delay: float | None = None
             if current is not None and current.status != ContainerStatus.EXITED:
                 self._waiting.pop(name, None)
-                if current.labels.get(SPEC_HASH_LABEL) != container_hash(container):
+                if definition_changed(container, current.labels):
                     if current.id not in self._killing:
                         self._event(
                             "Normal",
@@ -492,6 +494,8 @@ class PodWorker:
                             f"Container {name} definition changed, will be restarted",
                         )
                         await self._kill_container(container, current, "definition changed")
+                    continue
+                if await self._resize(container, current):
                     continue
                 live.add(current.id)
                 self._ensure_probes(container, current)
@@ -511,6 +515,33 @@ class PodWorker:
                 next_wake = delay if next_wake is None else min(next_wake, delay)
         await self._stop_probes(live)
         return next_wake
+
+    async def _resize(self, container: JSONDict, current: ContainerState) -> bool:
+        """Apply an in-place resize to a running container (`resize.py`); True when it is
+        being restarted for it instead."""
+        if current.status != ContainerStatus.RUNNING or current.id in self._killing:
+            return False
+        name = str(container.get("name"))
+        try:
+            action, (nanos, memory, shares) = resize_action(container, current)
+        except ConfigError:
+            return False  # the API validated the quantities; nothing the engine could take
+        if action == "restart":
+            self._event("Normal", "Killing", f"Container {name} resize requires a restart")
+            await self._kill_container(container, current, "resized")
+            return True
+        if action == "update":
+            try:
+                await self.ctx.runtime.update_resources(
+                    current.id, nano_cpus=nanos, memory_bytes=memory, cpu_shares=shares
+                )
+            except ContainerRuntimeError as exc:
+                if self._resize_refused.get(name) != str(exc):
+                    self._resize_refused[name] = str(exc)
+                    self._event("Warning", "ResizeFailed", f"Container {name}: {exc}")
+            else:
+                self._resize_refused.pop(name, None)
+        return False
 
     async def _run_ephemeral(
         self, sandbox: ContainerState, by_name: Mapping[str, list[ContainerState]]
@@ -694,7 +725,7 @@ class PodWorker:
         }
         for container in (self.pod.get("spec") or {}).get("containers") or []:
             state = running.get(str(container.get("name")))
-            if state is not None and state.labels.get(SPEC_HASH_LABEL) == container_hash(container):
+            if state is not None and not definition_changed(container, state.labels):
                 self._ensure_probes(container, state)
 
     async def _stop_probes(self, keep: set[str]) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from reconciler import pod_qos
 from reconciler.runtime.base import ContainerState, ContainerStatus
 
 __all__ = ["ContainerView", "PodView", "pod_phase", "pod_status", "qos_class", "rfc3339"]
@@ -141,23 +142,7 @@ def pod_phase(view: PodView, restart_policy: str) -> str:
 
 
 def qos_class(pod: JSONDict) -> str:
-    containers = (pod.get("spec") or {}).get("containers") or []
-    requests_any = limits_all = False
-    limits_all = bool(containers)
-    for container in containers:
-        resources = container.get("resources") or {}
-        limits = resources.get("limits") or {}
-        requests = resources.get("requests") or {}
-        if limits or requests:
-            requests_any = True
-        if not ("cpu" in limits and "memory" in limits):
-            limits_all = False
-        for key in ("cpu", "memory"):
-            if key in requests and key in limits and str(requests[key]) != str(limits[key]):
-                limits_all = False
-    if limits_all:
-        return "Guaranteed"
-    return "Burstable" if requests_any else "BestEffort"
+    return pod_qos.qos_class(pod.get("spec") or {})
 
 
 OWN_CONDITIONS = frozenset(

@@ -45,6 +45,7 @@ __all__ = [
     "parse_engine_time",
     "sandbox_create_args",
     "state_from_inspect",
+    "update_body",
 ]
 
 Raw = Mapping[str, Any]
@@ -309,6 +310,7 @@ def state_from_inspect(raw: Raw) -> ContainerState:
         ports=_ports((raw.get("NetworkSettings") or {}).get("Ports") or {}),
         memory_bytes=int(host["Memory"]) if host.get("Memory") else None,
         nano_cpus=int(host["NanoCpus"]) if host.get("NanoCpus") else None,
+        cpu_shares=int(host["CpuShares"]) if host.get("CpuShares") else None,
         mounts=_mounts(raw),
         pid_of=_joined(host.get("PidMode")),
     )
@@ -354,3 +356,19 @@ def event_from_raw(raw: Raw) -> RuntimeEvent | None:
         time=moment,
         exit_code=int(exit_code) if exit_code is not None and kind is EventKind.DIED else None,
     )
+
+
+def update_body(
+    nano_cpus: int | None, memory_bytes: int | None, cpu_shares: int | None
+) -> dict[str, int]:
+    """The engine's `/containers/ID/update` body: the memory limit and swap together, as at
+    create (no swap beyond the limit)."""
+    body: dict[str, int] = {}
+    if nano_cpus is not None:
+        body["NanoCpus"] = nano_cpus
+    if memory_bytes is not None:
+        body["Memory"] = memory_bytes
+        body["MemorySwap"] = memory_bytes
+    if cpu_shares is not None:
+        body["CpuShares"] = cpu_shares
+    return body

@@ -319,6 +319,7 @@ class ContainerState:
     ports: tuple[PublishedPort, ...] = ()
     memory_bytes: int | None = None
     nano_cpus: int | None = None
+    cpu_shares: int | None = None
     mounts: tuple[MountInfo, ...] = ()
     pid_of: str | None = None
     """The container whose PID namespace this one joined (`pid_of`, or the sandbox with
@@ -463,6 +464,19 @@ class ContainerRuntime(Protocol):
         ...
 
     async def inspect(self, container_id: str) -> ContainerState: ...
+
+    async def update_resources(
+        self,
+        container_id: str,
+        *,
+        nano_cpus: int | None,
+        memory_bytes: int | None,
+        cpu_shares: int | None,
+    ) -> None:
+        """Change a container's CPU and memory limits and CPU weight while it runs (a pod's
+        in-place resize); None leaves that one as it is. Raises ContainerRuntimeError when
+        the engine refuses (a memory limit below what the container uses)."""
+        ...
 
     def logs(
         self,

@@ -45,6 +45,7 @@ from reconciler.runtime._docker_convert import (
     image_info,
     sandbox_create_args,
     state_from_inspect,
+    update_body,
 )
 from reconciler.runtime._docker_errors import Op, pull_failure, translate
 from reconciler.runtime._docker_exec import DockerExecSession, open_exec
@@ -359,6 +360,26 @@ class DockerRuntime:
     async def inspect(self, container_id: str) -> ContainerState:
         raw = await self._run(Op.CONTAINER, container_id, self._api.inspect_container, container_id)
         return state_from_inspect(raw)
+
+    def _update(self, container_id: str, body: dict[str, int]) -> None:
+        # The SDK's update_container has no NanoCpus (the containers are created with it, and
+        # the engine refuses a CPU quota next to it), so the engine's endpoint is called.
+        response = self._api._post_json(
+            self._api._url("/containers/{0}/update", container_id), data=body
+        )
+        self._api._raise_for_status(response)
+
+    async def update_resources(
+        self,
+        container_id: str,
+        *,
+        nano_cpus: int | None,
+        memory_bytes: int | None,
+        cpu_shares: int | None,
+    ) -> None:
+        body = update_body(nano_cpus, memory_bytes, cpu_shares)
+        if body:
+            await self._run(Op.CONTAINER, container_id, self._update, container_id, body)
 
     async def logs(
         self,

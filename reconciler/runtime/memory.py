@@ -26,6 +26,7 @@ containers are indexed by their pod-uid label, so that list costs O(the pod's co
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import ipaddress
 import itertools
 import logging
@@ -561,12 +562,31 @@ class MemoryRuntime:
             ports=container.ports if container.status is ContainerStatus.RUNNING else (),
             memory_bytes=spec.memory_bytes if spec is not None else None,
             nano_cpus=spec.nano_cpus if spec is not None else None,
+            cpu_shares=spec.cpu_shares if spec is not None else None,
             mounts=tuple(mounts),
             pid_of=_pid_of(spec),
         )
 
     async def inspect(self, container_id: str) -> ContainerState:
         return self._state(self._get(container_id))
+
+    async def update_resources(
+        self,
+        container_id: str,
+        *,
+        nano_cpus: int | None,
+        memory_bytes: int | None,
+        cpu_shares: int | None,
+    ) -> None:
+        container = self._get(container_id)
+        spec = container.spec
+        assert spec is not None
+        container.spec = dataclasses.replace(
+            spec,
+            nano_cpus=spec.nano_cpus if nano_cpus is None else nano_cpus,
+            memory_bytes=spec.memory_bytes if memory_bytes is None else memory_bytes,
+            cpu_shares=spec.cpu_shares if cpu_shares is None else cpu_shares,
+        )
 
     async def logs(
         self,

@@ -218,6 +218,60 @@ async def test_readiness_gates_hold_ready_until_their_conditions_are_true(
     assert condition(pod, gate) == "True"
 
 
+async def test_a_resize_changes_the_running_container_or_restarts_it(
+    node: NodeHarness,
+) -> None:
+    await node.create_pod(
+        "sized",
+        {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "example/web:1",
+                    "resources": {
+                        # the in-memory engine reports no memory: none is requested
+                        "requests": {"cpu": "100m", "memory": "0"},
+                        "limits": {"cpu": "200m", "memory": "64Mi"},
+                    },
+                    "resizePolicy": [
+                        {"resourceName": "memory", "restartPolicy": "RestartContainer"}
+                    ],
+                }
+            ]
+        },
+    )
+    pod = await node.wait_pod("sized", running)
+    (before,) = await node.containers(pod, "app")
+
+    async def resize(resources: dict[str, Any]) -> None:
+        await node.client.patch(
+            "v1",
+            "Pod",
+            "sized",
+            {"spec": {"containers": [{"name": "app", "resources": resources}]}},
+            namespace="default",
+            patch_type="strategic",
+            subresource="resize",
+        )
+
+    await resize({"limits": {"cpu": "400m"}})
+
+    async def cpu_raised() -> bool:
+        (now,) = [r for r in await node.containers(pod, "app") if r.status.value == "running"]
+        return now.id == before.id and now.nano_cpus == 400_000_000
+
+    await node.eventually(cpu_raised, what="the same container with 400m of CPU")
+    # memory restarts it, as its resizePolicy says
+    await resize({"limits": {"memory": "96Mi"}})
+
+    def restarted(p: dict[str, Any]) -> bool:
+        return status_of(p, "app").get("restartCount") == 1 and condition(p, "Ready") == "True"
+
+    pod = await node.wait_pod("sized", restarted, what="restarted with the new memory")
+    (now,) = [r for r in await node.containers(pod, "app") if r.status.value == "running"]
+    assert now.memory_bytes == 96 * 2**20 and now.nano_cpus == 400_000_000
+
+
 async def test_init_containers_run_in_order_before_the_app(node: NodeHarness) -> None:
     mount = {"volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     await node.create_pod(

@@ -680,6 +680,30 @@ class RuntimeContract:
         assert state.memory_bytes == 64 * 1024 * 1024
         assert state.nano_cpus == 500_000_000
 
+    async def test_limits_change_while_it_runs(self, harness: Harness) -> None:
+        """An in-place resize: the running container takes the new limits and weight."""
+        rt = harness.runtime
+        container_id = await rt.create_container(
+            harness.spec(
+                "resized",
+                harness.recipes.run_forever(),
+                memory_bytes=64 * 1024 * 1024,
+                nano_cpus=500_000_000,
+                cpu_shares=512,
+            )
+        )
+        await rt.start_container(container_id)
+        await rt.update_resources(
+            container_id, nano_cpus=250_000_000, memory_bytes=96 * 1024 * 1024, cpu_shares=None
+        )
+        state = await rt.inspect(container_id)
+        assert (state.nano_cpus, state.memory_bytes, state.cpu_shares) == (
+            250_000_000,
+            96 * 1024 * 1024,
+            512,
+        )
+        assert state.status is ContainerStatus.RUNNING
+
     async def test_usage_of_a_running_container(self, harness: Harness) -> None:
         """Cumulative CPU time and a memory working set while it runs; none after."""
         rt = harness.runtime
