@@ -211,7 +211,14 @@ async def _pre_receive(
         except (HostedRepoError, ValueError) as e:
             _say(f"push rejected: {e}")
             return 1
-        loaded = await load_and_validate(client, paths, None)
+        loaded = await load_and_validate(
+            client,
+            paths,
+            None,
+            # the push is judged as the sync will judge it
+            validate=app.validate if app else True,
+            skip_missing=app.skip_dry_run_on_missing_resource if app else False,
+        )
         errors = [e.replace(f"{tree}/", "") for e in loaded.errors]
         if errors:
             _say(f"push rejected: {len(errors)} error(s) in {update.new[:12]}, nothing deployed")

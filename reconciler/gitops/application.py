@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.gitops.sync_options import prune_propagation
+
 __all__ = [
     "API_VERSION",
     "GROUP",
@@ -78,6 +80,23 @@ class AppSpec:
     server_side_apply: bool = False
     """`syncOptions: [ServerSideApply=true]`: apply by field ownership, not kubectl's
     three-way merge (an object can ask for it alone with its own sync-options)."""
+    sync_options: tuple[str, ...] = ()
+    """`spec.syncPolicy.syncOptions` as written (`SyncEngine.check` refuses unknown ones)."""
+    prune_propagation: str = "Background"
+    """`PrunePropagationPolicy=`: the API's propagationPolicy for pruned objects."""
+    validate: bool = True
+    """False with `Validate=false`: unknown fields are dropped, not errors (an object's
+    own `Validate=` wins)."""
+    fail_on_shared_resource: bool = False
+    """`FailOnSharedResource=true`: a desired object another Application owns fails the
+    sync before anything is applied."""
+    apply_out_of_sync_only: bool = False
+    """`ApplyOutOfSyncOnly=true`: objects that compare Synced are not written."""
+    replace: bool = False
+    """`Replace=true`: objects are replaced (PUT whole, or created), not merged."""
+    skip_dry_run_on_missing_resource: bool = False
+    """`SkipDryRunOnMissingResource=true`: custom resources of kinds nobody declares yet
+    are accepted unvalidated (an object's own option wins)."""
 
     @property
     def key(self) -> str:
@@ -94,6 +113,7 @@ class AppSpec:
         retry = policy.get("retry") or {}
         backoff = retry.get("backoff") or {}
         limit = retry.get("limit")
+        options = tuple(str(o) for o in policy.get("syncOptions") or ())
         return cls(
             namespace=str(meta.get("namespace") or "default"),
             name=str(meta.get("name") or ""),
@@ -114,6 +134,13 @@ class AppSpec:
                 max_duration=parse_duration(str(backoff.get("maxDuration") or ""), 180.0),
             ),
             ignore_differences=tuple(spec.get("ignoreDifferences") or ()),
-            create_namespace="CreateNamespace=true" in (policy.get("syncOptions") or ()),
-            server_side_apply="ServerSideApply=true" in (policy.get("syncOptions") or ()),
+            create_namespace="CreateNamespace=true" in options,
+            server_side_apply="ServerSideApply=true" in options,
+            sync_options=options,
+            prune_propagation=prune_propagation(options),
+            validate="Validate=false" not in options,
+            fail_on_shared_resource="FailOnSharedResource=true" in options,
+            apply_out_of_sync_only="ApplyOutOfSyncOnly=true" in options,
+            replace="Replace=true" in options,
+            skip_dry_run_on_missing_resource="SkipDryRunOnMissingResource=true" in options,
         )

@@ -9,17 +9,23 @@ a silent overwrite.
 
 Pruning deletes objects this apply set created earlier (annotation `recon.dev/apply-set`)
 that are no longer in the set — never anything else, and never when the set is empty.
+
+Two other ways of writing serve Argo CD's sync options (`gitops/sync_options.py`):
+server-side apply (`ServerSideApply=true`) and replace (`Replace=true`: the whole object is
+written with a PUT, or created, as `kubectl replace` / `kubectl create` do, with no
+last-applied annotation).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from reconciler.client.base import Client
 from reconciler.client.errors import ClientError, ConflictError, NotFoundError
+from reconciler.gitops.sync_options import object_options, replaces_live
 from reconciler.manifests.loader import Manifest
 from reconciler.manifests.ordering import apply_order, prune_order
 from reconciler.merge.three_way import apply_three_way, desired_with_annotation, last_applied_of
@@ -102,6 +108,14 @@ def same_content(a: JSONDict, b: JSONDict) -> bool:
     return True
 
 
+class LiveKeeper(Protocol):
+    """(desired, live) -> desired with the fields the user said to leave alone taken from
+    live (an Application's ignoreDifferences, `ignore.live_keeper`). `whole`: for a write
+    that replaces the object, so every such field live has must be in it."""
+
+    def __call__(self, desired: JSONDict, live: JSONDict, *, whole: bool = False) -> JSONDict: ...
+
+
 class Applier:
     def __init__(
         self,
@@ -109,7 +123,7 @@ class Applier:
         metas: PatchMetas | None = None,
         default_namespace: str = "default",
         set_annotation: str = APPLY_SET,
-        keep_live: Callable[[JSONDict, JSONDict], JSONDict] | None = None,
+        keep_live: LiveKeeper | None = None,
     ) -> None:
         self.client = client
         self.metas = metas or PatchMetas()
@@ -146,10 +160,15 @@ class Applier:
         dry_run: bool = False,
         apply_set: str | None = None,
         server_side: bool = False,
+        replace: bool = False,
+        validate: bool = True,
     ) -> ObjectResult:
-        """`server_side`: server-side apply as FIELD_MANAGER, forcing conflicts (git is the
-        source of truth, as with Argo CD's ServerSideApply=true); else kubectl's three-way
-        merge with the last-applied annotation."""
+        """`replace` (or the live object's own `Replace=true`): the whole object written
+        (`_replace`); `server_side`: server-side apply as FIELD_MANAGER, forcing conflicts
+        (git is the source of truth, as with Argo CD's ServerSideApply=true); else kubectl's
+        three-way merge with the last-applied annotation. `validate=False` creates with
+        the API's `fieldValidation=Ignore`, as `kubectl apply --validate=false` does."""
+        field_validation = "Strict" if validate else "Ignore"
         result = ObjectResult(m.kind, m.api_version, m.name, m.namespace, "failed", where=m.where)
         for _attempt in range(5):
             try:
@@ -161,11 +180,15 @@ class Applier:
                     )
                 except NotFoundError:
                     live = None
+                if replace or replaces_live(object_options(m.obj), live):
+                    return await self._replace(result, desired, live, dry_run, field_validation)
                 if server_side:
                     return await self._apply_server_side(result, desired, live, dry_run)
                 if live is None:
                     created = await self.client.create(
-                        desired_with_annotation(desired), dry_run=dry_run
+                        desired_with_annotation(desired),
+                        dry_run=dry_run,
+                        field_validation=field_validation,
                     )
                     result.action, result.after = "created", created
                     return result
@@ -208,6 +231,33 @@ class Applier:
             result.action = "unchanged" if same_content(result.after, live) else "configured"
         return result
 
+    async def _replace(
+        self,
+        result: ObjectResult,
+        desired: JSONDict,
+        live: JSONDict | None,
+        dry_run: bool,
+        field_validation: str,
+    ) -> ObjectResult:
+        """`kubectl replace` (or `kubectl create` when missing): the object becomes exactly
+        what git says, with no last-applied annotation to keep, e.g. for objects too large
+        for one. The PUT carries the live resourceVersion: a concurrent write is a conflict
+        (`apply_one` retries from the fresh object), never overwritten unseen."""
+        desired.pop("status", None)
+        result.before = live
+        if live is None:
+            created = await self.client.create(
+                desired, dry_run=dry_run, field_validation=field_validation
+            )
+            result.action, result.after = "created", created
+            return result
+        if self.keep_live is not None:
+            desired = self.keep_live(desired, live, whole=True)
+        desired["metadata"]["resourceVersion"] = live["metadata"].get("resourceVersion")
+        result.after = await self.client.update(desired, dry_run=dry_run)
+        result.action = "unchanged" if same_content(result.after, live) else "configured"
+        return result
+
     async def apply(
         self, manifests: Sequence[Manifest], *, dry_run: bool = False, apply_set: str | None = None
     ) -> list[ObjectResult]:
@@ -219,7 +269,9 @@ class Applier:
     async def prune_candidates(
         self, manifests: Sequence[Manifest], apply_set: str, kinds: Sequence[tuple[str, str]]
     ) -> list[JSONDict]:
-        """Live objects of `kinds` carrying `apply_set` that the manifests no longer hold."""
+        """Live objects of `kinds` carrying `apply_set` that the manifests no longer hold
+        (not those already being deleted: a foreground or orphan prune leaves an object
+        Terminating for a while, and it is not pruned, or counted, twice)."""
         keep = {
             (m.api_version, m.kind, m.namespace or self.default_namespace, m.name)
             for m in manifests
@@ -235,14 +287,22 @@ class Applier:
                 meta = obj.get("metadata") or {}
                 if (meta.get("annotations") or {}).get(self.set_annotation) != apply_set:
                     continue
+                if meta.get("deletionTimestamp"):
+                    continue
                 key = (api_version, kind, str(meta.get("namespace") or ""), str(meta["name"]))
                 if key not in keep:
                     out.append(obj)
         return prune_order(out, lambda o: o)
 
     async def prune(
-        self, candidates: Sequence[JSONDict], *, dry_run: bool = False
+        self,
+        candidates: Sequence[JSONDict],
+        *,
+        dry_run: bool = False,
+        propagation: str = "Background",
     ) -> list[ObjectResult]:
+        """Delete `candidates`; their dependents go as `propagation` says (the API's
+        Background, Foreground or Orphan: Argo CD's `PrunePropagationPolicy`)."""
         results = []
         for obj in candidates:
             meta = obj.get("metadata") or {}
@@ -261,7 +321,7 @@ class Applier:
                     result.name,
                     result.namespace or None,
                     dry_run=dry_run,
-                    propagation="Background",
+                    propagation=propagation,
                 )
             except NotFoundError:
                 pass

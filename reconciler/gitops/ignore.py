@@ -344,15 +344,18 @@ def strip_ignored(obj: JSONDict, pointers: Sequence[str]) -> JSONDict:
 
 def live_keeper(
     rules: Sequence[IgnoreRule],
-) -> Callable[[JSONDict, JSONDict], JSONDict] | None:
+) -> Callable[..., JSONDict] | None:
     """The `keep_live` hook of `gitops.apply.Applier` for an Application's rules.
 
-    None without rules, so an Application that ignores nothing pays nothing.
+    None without rules, so an Application that ignores nothing pays nothing. With `whole`
+    (a `Replace=true` write, which keeps nothing of live on its own) every ignored field
+    live has is taken, git naming it or not.
     """
     if not rules:
         return None
 
-    def keep(desired: JSONDict, live: JSONDict) -> JSONDict:
-        return respect_ignored(desired, live, rules_for(rules, desired))
+    def keep(desired: JSONDict, live: JSONDict, *, whole: bool = False) -> JSONDict:
+        pointers = rules_for(rules, desired)
+        return respect_ignored(desired, live, pointers, last_applied=live if whole else None)
 
     return keep

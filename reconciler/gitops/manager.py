@@ -223,6 +223,7 @@ class AppManager:
                     f"{message}: nothing was applied",
                     checkout.revision,
                     errors=loaded.errors,
+                    warnings=loaded.warnings,
                 )
                 patch.update(sync_patch(status, outcome, now, now, "automated"))
             await self._patch_status(app, patch)
@@ -245,6 +246,8 @@ class AppManager:
                 SyncOptions(prune=app.prune),
                 lambda line: log.info("application %s: %s", app.key, line),
                 loaded.hooks,
+                warnings=loaded.warnings,
+                deferred=loaded.deferred,
             )
             status = await self._record(state, app, status, outcome, started, who)
             states = await self.engine.compare(app, loaded.manifests)

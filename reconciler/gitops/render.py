@@ -5,11 +5,27 @@ hook all call `load_and_validate`, so a manifest set is judged the same everywhe
 load error and every schema error (upstream schemas, the CRDs the cluster has, the CRDs in
 the set and the project's own schemas), each at its `file:line`, all at once. A caller
 applies nothing while the list of errors is not empty.
+
+Argo CD's sync options relax some of it, per object (`argocd.argoproj.io/sync-options`)
+or for a whole Application (the `validate` / `skip_missing` arguments), as `kubectl apply
+--validate=false` and Argo CD's skipped dry run would:
+
+- `Validate=false`: an unknown field is a warning and is dropped from the object (the API
+  server's `fieldValidation=Ignore` drops it too: dropping it here keeps what is applied,
+  compared and recorded in last-applied the same, so such a field is not drift forever);
+  a missing required field is *deferred* to the API server, which judges the object as
+  merged with the live one (Argo CD's partial objects under server-side apply) — the sync
+  checks such an object exists before applying anything (`SyncEngine`). Wrong types, bad
+  metadata and the API server's own rules stay errors: the server would refuse them too.
+- `SkipDryRunOnMissingResource=true`: a kind no schema or CRD declares is a warning, not
+  an error (a controller may create its CRD during the sync, as gatekeeper does); its
+  objects are left for the API server to judge when they are applied.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import dataclasses
 import sys
 from collections.abc import Sequence
@@ -19,8 +35,21 @@ from typing import Any
 
 from reconciler.client.base import Client
 from reconciler.client.errors import ClientError
+from reconciler.gitops.sync_options import (
+    annotation_errors,
+    object_options,
+    skips_dry_run,
+    validates,
+)
 from reconciler.manifests.loader import Manifest, ManifestError, load_paths
-from reconciler.schema.manifest_validation import ManifestValidator, project_schema_dirs
+from reconciler.schema.manifest_validation import (
+    MISSING_REQUIRED,
+    UNKNOWN_FIELD,
+    UNKNOWN_KIND,
+    ManifestValidator,
+    project_schema_dirs,
+)
+from reconciler.schema.validation import prune
 
 __all__ = ["Loaded", "load_and_validate", "source_paths"]
 
@@ -42,6 +71,11 @@ class Loaded:
     errors: list[str] = field(default_factory=list)
     hooks: dict[str, list[Manifest]] = field(default_factory=dict)
     """Hooks by phase (`gitops/hooks.py`)."""
+    warnings: list[str] = field(default_factory=list)
+    """What a sync option let through (each at its file:line): shown, not fatal."""
+    deferred: dict[tuple[str, str, str, str], list[str]] = field(default_factory=dict)
+    """Missing required fields of `Validate=false` objects by `Manifest.identity()`: the
+    API server judges them merged with the live object, which must therefore exist."""
 
     def kept(self, root: str = "") -> Loaded:
         """The same manifests as a render cache keeps them: strings shared (`sys.intern`)
@@ -63,14 +97,69 @@ class Loaded:
             [kept(m) for m in self.manifests],
             list(self.errors),
             {phase: [kept(m) for m in hooks] for phase, hooks in self.hooks.items()},
+            list(self.warnings),
+            {key: list(found) for key, found in self.deferred.items()},
         )
 
 
+@dataclass
+class Judged:
+    """One object's verdict: the object to apply (unknown fields dropped when allowed) and
+    its errors, warnings and deferred required fields."""
+
+    manifest: Manifest
+    errors: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    deferred: list[str] = field(default_factory=list)
+
+
+def without_fields(m: Manifest, paths: Sequence[tuple[str | int, ...]]) -> Manifest:
+    """`m` with the fields at `paths` removed from a copy of its object (lines kept)."""
+    obj = copy.deepcopy(m.obj)
+    for parts in paths:
+        if parts:
+            prune(obj, parts)
+    return dataclasses.replace(m, obj=obj)
+
+
+def judge(
+    validator: ManifestValidator, m: Manifest, *, validate: bool = True, skip_missing: bool = False
+) -> Judged:
+    """Validate one object under the Application's `Validate` and
+    `SkipDryRunOnMissingResource` options and its own (see the module's docstring)."""
+    options = object_options(m.obj)
+    verdict = Judged(m, annotation_errors(m))
+    issues = validator.validate_one(m)
+    if skips_dry_run(skip_missing, options) and any(i.cause == UNKNOWN_KIND for i in issues):
+        verdict.warnings.append(
+            f"{m.where}: {m.kind} ({m.api_version}) not validated: no schema or "
+            "CustomResourceDefinition declares it yet (SkipDryRunOnMissingResource=true)"
+        )
+        return verdict
+    if not validates(validate, options):
+        unknown = [i for i in issues if i.cause == UNKNOWN_FIELD]
+        if unknown:
+            verdict.manifest = without_fields(m, [i.parts for i in unknown])
+            verdict.warnings += [f"{i}: dropped (Validate=false)" for i in unknown]
+            issues = validator.validate_one(verdict.manifest)
+        verdict.deferred = [str(i) for i in issues if i.cause == MISSING_REQUIRED]
+        issues = [i for i in issues if i.cause != MISSING_REQUIRED]
+    verdict.errors += [str(i) for i in sorted(issues)]
+    return verdict
+
+
 async def load_and_validate(
-    client: Client | None, paths: Sequence[str], kubernetes_version: str | None
+    client: Client | None,
+    paths: Sequence[str],
+    kubernetes_version: str | None,
+    *,
+    validate: bool = True,
+    skip_missing: bool = False,
 ) -> Loaded:
     """Load `paths` and validate every document; `client` (optional) contributes the
-    target's CRDs so custom resources of installed CRDs validate too."""
+    target's CRDs so custom resources of installed CRDs validate too. `validate=False` and
+    `skip_missing=True` are an Application's `Validate=false` and
+    `SkipDryRunOnMissingResource=true` (objects' own annotations count either way)."""
     try:
         loaded = load_paths(list(paths))
     except ManifestError as e:
@@ -84,9 +173,18 @@ async def load_and_validate(
     validator = ManifestValidator(
         kubernetes_version, extra_crds=server_crds, schema_dirs=project_schema_dirs()
     )
-    issues = validator.validate(loaded.manifests)
-    errors = [str(e) for e in loaded.errors] + [str(i) for i in issues]
-    return Loaded(list(loaded.manifests), sorted(errors))
+    validator.prepare(loaded.manifests)
+    out = Loaded([], [str(e) for e in loaded.errors])
+    for m in loaded.manifests:
+        verdict = judge(validator, m, validate=validate, skip_missing=skip_missing)
+        out.manifests.append(verdict.manifest)
+        out.errors += verdict.errors
+        out.warnings += verdict.warnings
+        if verdict.deferred:
+            out.deferred[m.identity()] = verdict.deferred
+    out.errors.sort()
+    out.warnings.sort()
+    return out
 
 
 _MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

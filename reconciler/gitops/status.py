@@ -5,8 +5,9 @@ Read at a glance, the way Argo CD users read theirs:
     sync:            {status: Synced | OutOfSync | Unknown, revision}
     health:          {status: Healthy | Progressing | Degraded | Suspended | Missing, message}
     resources:       every object with its own sync status and health
-    operationState:  the last sync: phase, message, start and end, per-object results, and
-                     every validation error with its file:line
+    operationState:  the last sync: phase, message, start and end, per-object results,
+                     every validation error with its file:line, and the warnings of what a
+                     sync option let through (`Validate=false`, ...)
     history:         the last 10 syncs (id, revision, time, phase, message): what
                      `recon history` shows and `recon rollback` takes an id from
     conditions:      SyncError / ComparisonError while one stands
@@ -95,6 +96,8 @@ def operation_state(
     }
     if outcome.errors:
         state["errors"] = list(outcome.errors)
+    if outcome.warnings:
+        state["warnings"] = list(outcome.warnings)
     if outcome.prune_held_back:
         state["pruneHeldBack"] = outcome.prune_held_back
     return state

@@ -15,13 +15,18 @@ embedded plane) and `recon operator --kubeconfig` (any cluster) run the same cod
     compare    per object: Synced or OutOfSync (what applying now would change), and health
 
 A failed object does not stop the others (each is reported on its own, as Argo CD users
-expect); the sync then ends Failed and the operator retries it with back-off.
+expect); the sync then ends Failed and the operator retries it with back-off. What can be
+known before applying is checked before anything is (`_preflight`): an object another
+Application owns (`FailOnSharedResource=true`), a `Validate=false` object missing required
+fields with no live object to merge with. Argo CD's other sync options are read in
+`gitops/sync_options.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import base64
+import copy
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +43,17 @@ from reconciler.gitops.drift import drifted_paths
 from reconciler.gitops.hooks import HookRunner, plan_hooks
 from reconciler.gitops.ignore import live_keeper, parse_rules, rules_for
 from reconciler.gitops.render import Loaded, load_and_validate, source_paths
+from reconciler.gitops.sync_options import (
+    OWNER_ANNOTATION,
+    SYNC_OPTIONS,
+    ApplyMode,
+    app_option_errors,
+    apply_mode,
+    object_options,
+    shared_with,
+    skips_dry_run,
+    validates,
+)
 from reconciler.manifests.loader import Manifest
 from reconciler.manifests.ordering import SyncWaveError, waves
 from reconciler.merge.three_way import last_applied_of
@@ -45,6 +61,7 @@ from reconciler.source.git import Checkout, GitCache, GitSourceError, redact
 
 __all__ = [
     "OWNER_ANNOTATION",
+    "SYNC_OPTIONS",
     "ResourceState",
     "SyncEngine",
     "SyncOptions",
@@ -56,7 +73,8 @@ Progress = Callable[[str], None]
 
 log = logging.getLogger(__name__)
 
-OWNER_ANNOTATION = "recon.dev/application"
+Identity = tuple[str, str, str, str]  # Manifest.identity()
+CRD_API = ("apiextensions.k8s.io", "CustomResourceDefinition")
 
 # Kinds looked at for objects to prune, besides those in the render and the inventory.
 _COMMON_KINDS = (
@@ -122,6 +140,8 @@ class SyncOutcome:
     prune_held_back: str | None = None
     dry_run: bool = False
     """Nothing was changed: not a deployment (no history entry, no retries)."""
+    warnings: list[str] = field(default_factory=list)
+    """What a sync option let through (`Validate=false`, `SkipDryRunOnMissingResource`)."""
 
     @property
     def failed_objects(self) -> list[ObjectResult]:
@@ -174,12 +194,14 @@ class SyncEngine:
 
     @staticmethod
     def check(app: AppSpec) -> str | None:
-        """What is wrong with the Application's own spec (its ignoreDifferences), if anything."""
+        """What is wrong with the Application's own spec (its ignoreDifferences, its sync
+        options), if anything."""
         try:
             parse_rules(app.ignore_differences)
         except ValueError as e:
             return f"spec.{e}"
-        return None
+        unknown = app_option_errors(app.sync_options)
+        return f"spec.{unknown[0]}" if unknown else None
 
     def applier(self, app: AppSpec) -> Applier:
         """The applier of `app`: its default namespace, its ownership mark, and the fields its
@@ -238,22 +260,39 @@ class SyncEngine:
             paths = source_paths(checkout.path, app.path, recurse=app.recurse)
         except ValueError as e:
             return Loaded([], [f"spec.source.path: {e}"])
-        key = (str(checkout.path), tuple(paths), await self._crd_versions())
+        leniency = (app.validate, app.skip_dry_run_on_missing_resource)
+        key = (str(checkout.path), tuple(paths), await self._crd_versions(), leniency)
         last = self._renders.get(app.key)
         if last is None or last[0] != key:
             root = f"{checkout.path.resolve()}/"
-            last = key, (await self._render(checkout, paths)).kept(root)
+            last = key, (await self._render(app, checkout, paths)).kept(root)
             self._renders[app.key] = last
-        hooks = {phase: list(found) for phase, found in last[1].hooks.items()}
-        return Loaded(list(last[1].manifests), list(last[1].errors), hooks)
+        kept = last[1]
+        return Loaded(
+            list(kept.manifests),
+            list(kept.errors),
+            {phase: list(found) for phase, found in kept.hooks.items()},
+            list(kept.warnings),
+            dict(kept.deferred),
+        )
 
-    async def _render(self, checkout: Checkout, paths: list[str]) -> Loaded:
-        loaded = await load_and_validate(self.client, paths, self.kubernetes_version)
+    async def _render(self, app: AppSpec, checkout: Checkout, paths: list[str]) -> Loaded:
+        loaded = await load_and_validate(
+            self.client,
+            paths,
+            self.kubernetes_version,
+            validate=app.validate,
+            skip_missing=app.skip_dry_run_on_missing_resource,
+        )
         plan = plan_hooks(loaded.manifests)
         loaded.manifests, loaded.hooks = plan.regular, plan.hooks
         # Errors name files as the repository has them, not where the cache keeps the tree.
         prefix = f"{checkout.path.resolve()}/"
         loaded.errors = [e.replace(prefix, "") for e in [*loaded.errors, *plan.errors]]
+        loaded.warnings = [w.replace(prefix, "") for w in loaded.warnings]
+        loaded.deferred = {
+            key: [d.replace(prefix, "") for d in found] for key, found in loaded.deferred.items()
+        }
         try:
             waves([*loaded.manifests, *plan.hooks_flat()], lambda m: m.obj)
         except SyncWaveError as e:
@@ -283,9 +322,17 @@ class SyncEngine:
                 checkout.revision,
                 errors=loaded.errors,
                 dry_run=options.dry_run,
+                warnings=loaded.warnings,
             )
         return await self.apply(
-            app, loaded.manifests, checkout.revision, options, say, loaded.hooks
+            app,
+            loaded.manifests,
+            checkout.revision,
+            options,
+            say,
+            loaded.hooks,
+            warnings=loaded.warnings,
+            deferred=loaded.deferred,
         )
 
     async def apply(
@@ -296,9 +343,42 @@ class SyncEngine:
         options: SyncOptions,
         say: Progress,
         hooks: Mapping[str, Sequence[Manifest]] | None = None,
+        *,
+        warnings: Sequence[str] = (),
+        deferred: Mapping[Identity, Sequence[str]] | None = None,
     ) -> SyncOutcome:
         """Apply `manifests` (then prune), with the hooks of each phase around it
-        (`gitops/hooks.py`); a failed sync runs the SyncFail hooks."""
+        (`gitops/hooks.py`); a failed sync runs the SyncFail hooks. First the checks that
+        need the live objects (`_preflight`): one failing applies nothing and runs no hook.
+        `warnings` and `deferred` come from the render (`Loaded`)."""
+        for warning in warnings:
+            say(f"warning: {warning}")
+        try:
+            blockers = await self._preflight(app, manifests, deferred or {})
+        except ClientError as e:
+            return SyncOutcome("Error", e.message, revision, dry_run=options.dry_run)
+        if blockers:
+            return SyncOutcome(
+                "Failed",
+                blocked_message(blockers),
+                revision,
+                errors=[str(b) for b in blockers],
+                dry_run=options.dry_run,
+                warnings=list(warnings),
+            )
+        outcome = await self._apply_with_hooks(app, manifests, revision, options, say, hooks)
+        outcome.warnings = list(warnings)
+        return outcome
+
+    async def _apply_with_hooks(
+        self,
+        app: AppSpec,
+        manifests: Sequence[Manifest],
+        revision: str | None,
+        options: SyncOptions,
+        say: Progress,
+        hooks: Mapping[str, Sequence[Manifest]] | None,
+    ) -> SyncOutcome:
         hooks = {} if options.dry_run else dict(hooks or {})  # a dry run runs no hooks
         if app.create_namespace and app.destination_namespace and not options.dry_run:
             problem = await self._ensure_namespace(app.destination_namespace, say)
@@ -398,6 +478,56 @@ class SyncEngine:
                 )
             await self.clock.sleep(1.0)
 
+    async def _preflight(
+        self,
+        app: AppSpec,
+        manifests: Sequence[Manifest],
+        deferred: Mapping[Identity, Sequence[str]],
+    ) -> list[Blocker]:
+        """What stops the sync before anything is applied, from the live objects:
+
+        - `FailOnSharedResource=true`: a desired object that exists and belongs to another
+          Application (Argo CD's "Shared resource found");
+        - a `Validate=false` object missing required fields (`render.judge`) with nothing
+          live to merge with, or written by `Replace=true`, which does not merge: the API
+          server would refuse it after the objects before it were applied.
+
+        Only objects these can concern are fetched; a kind the server does not serve yet
+        has no live objects."""
+        blockers: list[Blocker] = []
+        for m in manifests:
+            missing = deferred.get(m.identity())
+            if not (app.fail_on_shared_resource or missing):
+                continue
+            await asyncio.sleep(0)  # as in `_apply`
+            live = await self._live(m, app.destination_namespace or app.namespace)
+            other = shared_with(live, app.key) if app.fail_on_shared_resource else None
+            if other is not None:
+                text = f"{m.kind}/{m.name} is part of applications {app.key} and {other}"
+                blockers.append(Blocker(m.where, text, shared=True))
+            if not missing:
+                continue
+            options = object_options(m.obj)
+            if apply_mode(app.server_side_apply, app.replace, options) == "replace":
+                why = "Replace=true writes the object as it is"
+            elif live is None:
+                why = "there is no live object to merge it with"
+            else:
+                continue
+            where = missing[0].partition(": ")[0]  # the first missing field's file:line
+            fields = "; ".join(d.partition(": ")[2] for d in missing)
+            blockers.append(Blocker(where, f"{fields} (Validate=false, but {why})"))
+        return blockers
+
+    async def _live(self, m: Manifest, default_namespace: str) -> JSONDict | None:
+        """The live object of `m` (None: missing, or a kind the server does not serve)."""
+        try:
+            info = await self.client.resource(m.api_version, m.kind)
+            namespace = (m.namespace or default_namespace) if info.namespaced else None
+            return await self.client.get(m.api_version, m.kind, m.name, namespace)
+        except NotFoundError:
+            return None
+
     async def _apply(
         self,
         app: AppSpec,
@@ -408,19 +538,14 @@ class SyncEngine:
     ) -> SyncOutcome:
         applier = self.applier(app)
         results: list[ObjectResult] = []
+        declared = declared_kinds(manifests)
         try:
             for wave in waves(list(manifests), lambda m: m.obj):
                 for m in wave:
                     # The in-process client never waits: let the API server answer others
                     # between objects, or a large sync would hold the event loop.
                     await asyncio.sleep(0)
-                    result = await applier.apply_one(
-                        m,
-                        dry_run=options.dry_run,
-                        apply_set=app.key,
-                        server_side=app.server_side_apply
-                        or "ServerSideApply=true" in sync_options_of(m.obj),
-                    )
+                    result = await self._apply_object(app, applier, m, options, declared)
                     results.append(result)
                     if result.action != "unchanged":
                         detail = f": {result.error}" if result.error else ""
@@ -459,6 +584,70 @@ class SyncEngine:
             dry_run=options.dry_run,
         )
 
+    async def _apply_object(
+        self,
+        app: AppSpec,
+        applier: Applier,
+        m: Manifest,
+        options: SyncOptions,
+        declared: Mapping[tuple[str, str], bool],
+    ) -> ObjectResult:
+        """One object, written the way its sync options say (`sync_options.apply_mode`)."""
+        own = object_options(m.obj)
+        mode: ApplyMode = apply_mode(app.server_side_apply, app.replace, own)
+        group = m.api_version.rpartition("/")[0]
+        if options.dry_run and (
+            (group, m.kind) in declared or skips_dry_run(app.skip_dry_run_on_missing_resource, own)
+        ):
+            unserved = await self._unserved(app, m, declared.get((group, m.kind)))
+            if unserved is not None:
+                return unserved
+        if app.apply_out_of_sync_only and mode != "apply":
+            # kubectl's three-way apply already writes nothing when nothing would change;
+            # a server-side apply or a replace would write every time.
+            state = await self._state(app, applier, m)
+            if state.status == "Synced":
+                return ObjectResult(
+                    m.kind, m.api_version, m.name, state.namespace, "unchanged", where=m.where
+                )
+        return await applier.apply_one(
+            m,
+            dry_run=options.dry_run,
+            apply_set=app.key,
+            server_side=mode == "server-side",
+            replace=mode == "replace",
+            validate=validates(app.validate, own),
+        )
+
+    async def _unserved(
+        self, app: AppSpec, m: Manifest, namespaced: bool | None
+    ) -> ObjectResult | None:
+        """A dry run's result for a custom resource whose kind the server does not serve
+        yet (its CRD is in this sync, or it has `SkipDryRunOnMissingResource=true`): it
+        would be created, and the server cannot be asked, so it is not (Argo CD skips its
+        dry run too). None when the server serves the kind: dry-run it as any other."""
+        try:
+            await self.client.resource(m.api_version, m.kind)
+            return None
+        except NotFoundError:
+            pass
+        obj = copy.deepcopy(m.obj)
+        meta = obj.setdefault("metadata", {})
+        if namespaced is False:
+            meta.pop("namespace", None)
+        else:  # unknown scope: as written, or the destination's like any namespaced kind
+            meta.setdefault("namespace", app.destination_namespace or app.namespace)
+        meta["annotations"] = {**(meta.get("annotations") or {}), OWNER_ANNOTATION: app.key}
+        return ObjectResult(
+            m.kind,
+            m.api_version,
+            m.name,
+            str(meta.get("namespace") or ""),
+            "created",
+            after=obj,
+            where=m.where,
+        )
+
     async def _prune(
         self,
         app: AppSpec,
@@ -472,7 +661,7 @@ class SyncEngine:
         candidates = [
             c
             for c in await applier.prune_candidates(manifests, app.key, kinds)
-            if "Prune=false" not in sync_options_of(c)
+            if not object_options(c) & {"Prune=false", "Prune=confirm"}
         ]
         if not candidates:
             return [], None
@@ -482,14 +671,17 @@ class SyncEngine:
                 f"pruning {len(candidates)} of the {owned} objects this Application owns is more "
                 "than half: held back (sync with --force to prune them)"
             )
-        return await applier.prune(candidates, dry_run=options.dry_run), None
+        pruned = await applier.prune(
+            candidates, dry_run=options.dry_run, propagation=app.prune_propagation
+        )
+        return pruned, None
 
     async def delete_all(self, app: AppSpec) -> list[ObjectResult]:
         """Everything this Application deployed, deleted (its finalizer, on deletion)."""
         self._renders.pop(app.key, None)
         applier = self.applier(app)
         candidates = await applier.prune_candidates([], app.key, list(_COMMON_KINDS))
-        kept = [c for c in candidates if "Delete=false" not in sync_options_of(c)]
+        kept = [c for c in candidates if not object_options(c) & {"Delete=false", "Delete=confirm"}]
         return await applier.prune(kept)
 
     # -- compare ---------------------------------------------------------------------------
@@ -559,15 +751,45 @@ class SyncEngine:
         )
 
 
-SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+@dataclass(frozen=True)
+class Blocker:
+    """Why a sync cannot start (`SyncEngine._preflight`), at the object's file:line."""
+
+    where: str
+    text: str
+    shared: bool = False
+
+    def __str__(self) -> str:
+        return f"{self.where}: {self.text}"
+
+
+def blocked_message(blockers: Sequence[Blocker]) -> str:
+    """The sync's message when `_preflight` stopped it: a shared resource first, in Argo
+    CD's words ("Shared resource found: ConfigMap/a is part of applications x and y")."""
+    first = next((b for b in blockers if b.shared), blockers[0])
+    text = f"Shared resource found: {first.text}" if first.shared else str(first)
+    more = f" (and {len(blockers) - 1} more)" if len(blockers) > 1 else ""
+    return f"{text}{more}: nothing was applied"
+
+
+def declared_kinds(manifests: Sequence[Manifest]) -> dict[tuple[str, str], bool]:
+    """(group, kind) → namespaced, for each kind a CustomResourceDefinition in the set
+    declares: a dry run cannot ask the server about them before the CRD is applied."""
+    out: dict[tuple[str, str], bool] = {}
+    for m in manifests:
+        if (m.api_version.rpartition("/")[0], m.kind) != CRD_API:
+            continue
+        spec = m.obj.get("spec") or {}
+        kind = (spec.get("names") or {}).get("kind")
+        if kind:
+            out[(str(spec.get("group") or ""), str(kind))] = spec.get("scope") != "Cluster"
+    return out
 
 
 def sync_options_of(obj: JSONDict) -> set[str]:
-    """An object's own Argo CD sync options (`argocd.argoproj.io/sync-options`): Recon
-    honours `Prune=false` (never pruned) and `Delete=false` (kept when the Application is
-    deleted)."""
-    text = ((obj.get("metadata") or {}).get("annotations") or {}).get(SYNC_OPTIONS) or ""
-    return {part.strip() for part in str(text).split(",") if part.strip()}
+    """An object's own Argo CD sync options (`argocd.argoproj.io/sync-options`); see
+    `gitops/sync_options.py` for what each does."""
+    return set(object_options(obj))
 
 
 def _counts(results: Sequence[ObjectResult]) -> str:

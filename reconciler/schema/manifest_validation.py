@@ -14,8 +14,9 @@ values never appear in a message.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,14 @@ JSONDict = dict[str, Any]
 
 CRD_KIND = ("apiextensions.k8s.io", "CustomResourceDefinition")
 
+# What kind of problem an issue is, for callers that relax some (Argo CD's `Validate=false`
+# and `SkipDryRunOnMissingResource=true` sync options): any other is just an error.
+UNKNOWN_FIELD = "unknown-field"
+MISSING_REQUIRED = "missing-required"
+UNKNOWN_KIND = "unknown-kind"
+
+_REQUIRED = re.compile(r'^".*" is a required property$')
+
 
 @dataclass(frozen=True, order=True)
 class ValidationIssue:
@@ -39,6 +48,10 @@ class ValidationIssue:
     line: int
     path: str
     message: str
+    parts: tuple[str | int, ...] = field(default=(), compare=False)
+    """The failing field's path in the object (`path` is its text)."""
+    cause: str = field(default="", compare=False)
+    """UNKNOWN_FIELD, MISSING_REQUIRED, UNKNOWN_KIND or "" (anything else)."""
 
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line else self.file
@@ -104,11 +117,15 @@ class ManifestValidator:
             )
         return validator
 
-    def validate(self, manifests: Sequence[Manifest]) -> list[ValidationIssue]:
+    def prepare(self, manifests: Sequence[Manifest]) -> None:
+        """Take the kinds the set's own CRDs declare, before `validate_one` of its objects."""
         for m in manifests:  # CRDs in the same set declare kinds for the rest of it
             if (m.api_version.rpartition("/")[0], m.kind) == CRD_KIND:
                 self.add_crd(m.obj)
         self._crd_validators.clear()
+
+    def validate(self, manifests: Sequence[Manifest]) -> list[ValidationIssue]:
+        self.prepare(manifests)
         issues: list[ValidationIssue] = []
         for m in manifests:
             issues.extend(self.validate_one(m))
@@ -125,6 +142,7 @@ class ManifestValidator:
                     "",
                     f"unknown kind {m.kind!r} in apiVersion {m.api_version!r}: no schema in "
                     f"Kubernetes {self.version} and no CustomResourceDefinition declares it",
+                    cause=UNKNOWN_KIND,
                 )
             ]
         issues = []
@@ -133,7 +151,12 @@ class ManifestValidator:
             message = err.message
             if secret and err.path.startswith(("data", "stringData")):
                 message = "invalid value (Secret values are not shown)"
-            issues.append(ValidationIssue(file, m.line_of(err.parts), err.path, message))
+            reason = UNKNOWN_FIELD if err.unknown_field else ""
+            if not reason and _REQUIRED.match(err.message):
+                reason = MISSING_REQUIRED
+            issues.append(
+                ValidationIssue(file, m.line_of(err.parts), err.path, message, err.parts, reason)
+            )
         if secret:
             for cause in secret_data_errors(m.obj):
                 key = cause.field.removeprefix("data[").removesuffix("]")

@@ -52,14 +52,29 @@ async def test_the_schema_takes_the_sync_options_recon_honours(tmp_path: Path) -
             "spec": {
                 "source": {"repoURL": "file:///srv/shop.git"},
                 "destination": {"namespace": "shop"},
-                "syncPolicy": {"syncOptions": ["CreateNamespace=true", "ServerSideApply=true"]},
+                "syncPolicy": {
+                    "syncOptions": [
+                        "CreateNamespace=true",
+                        "ServerSideApply=true",
+                        "PrunePropagationPolicy=orphan",
+                        "Validate=false",
+                        "FailOnSharedResource=true",
+                        "ApplyOutOfSyncOnly=true",
+                        "Replace=true",
+                        "SkipDryRunOnMissingResource=true",
+                    ]
+                },
             },
         }
         created = await client.create(app)
         assert created["spec"]["syncPolicy"]["syncOptions"][1] == "ServerSideApply=true"
-        app["metadata"]["name"] = "other"
-        app["spec"]["syncPolicy"]["syncOptions"] = ["Replace=true"]
-        with pytest.raises(InvalidError):
-            await client.create(app)
+        assert created["spec"]["syncPolicy"]["syncOptions"][-1] == (
+            "SkipDryRunOnMissingResource=true"
+        )
+        for wrong in ("Prune=confirm", "PrunePropagationPolicy=Foreground", "Validate=no"):
+            app["metadata"]["name"] = "other"
+            app["spec"]["syncPolicy"]["syncOptions"] = [wrong]
+            with pytest.raises(InvalidError):
+                await client.create(app)
     finally:
         await server.stop()

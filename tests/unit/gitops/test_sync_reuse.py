@@ -66,9 +66,9 @@ async def test_a_commit_is_rendered_once_until_the_cluster_crds_change(
     calls: list[list[str]] = []
     load = sync.load_and_validate
 
-    async def counting(*args: Any) -> Any:
+    async def counting(*args: Any, **kwargs: Any) -> Any:
         calls.append(list(args[1]))
-        return await load(*args)
+        return await load(*args, **kwargs)
 
     monkeypatch.setattr(sync, "load_and_validate", counting)
     repo = Repo(tmp_path / "repo")
