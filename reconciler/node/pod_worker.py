@@ -863,6 +863,7 @@ class PodWorker:
             else:
                 current, previous = latest, before
             ready, started = (False, False) if init else self._ready(current)
+            applied = None if init else _applied_resources(container, current)
             if init and current is not None:
                 started = current.status == ContainerStatus.RUNNING
             views.append(
@@ -876,6 +877,8 @@ class PodWorker:
                     waiting_message=waiting[1] if waiting else "",
                     ready=ready,
                     started=started,
+                    resources=applied,
+                    resize_error="" if init else self._resize_refused.get(name, ""),
                 )
             )
         return views
@@ -943,3 +946,18 @@ async def remove_pod_resources(ctx: NodeContext, uid: str, records: list[Contain
     for volume in await runtime.list_volumes({POD_UID_LABEL: uid}):
         with contextlib.suppress(ContainerRuntimeError):
             await runtime.remove_volume(volume)
+
+
+def _applied_resources(container: JSONDict, state: ContainerState | None) -> JSONDict | None:
+    """The container's requests and limits when the running container has them (no resize
+    outstanding), for its status; None otherwise or when it sets none."""
+    resources = container.get("resources") or {}
+    if state is None or state.status != ContainerStatus.RUNNING or not resources:
+        return None
+    try:
+        if resize_action(container, state)[0] != "none":
+            return None
+    except ConfigError:
+        return None
+    kept = {k: resources[k] for k in ("requests", "limits") if resources.get(k)}
+    return kept or None

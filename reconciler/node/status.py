@@ -40,6 +40,11 @@ class ContainerView:
     waiting_message: str = ""
     ready: bool = False
     started: bool = False
+    resources: Mapping[str, Any] | None = None
+    """The requests and limits the running container has (after an in-place resize, once
+    the engine took it), as `status.containerStatuses[].resources` reports them."""
+    resize_error: str = ""
+    """Why the engine refused the container's resize (`PodResizeInProgress`, reason Error)."""
 
 
 @dataclass(frozen=True)
@@ -101,6 +106,11 @@ def _container_status(view: ContainerView, runtime: str) -> JSONDict:
     if view.current is not None:
         out["containerID"] = f"{runtime}://{view.current.id}"
         out["imageID"] = view.current.image_id
+    if view.resources:
+        out["resources"] = dict(view.resources)
+        requests = view.resources.get("requests") or {}
+        if requests:
+            out["allocatedResources"] = dict(requests)
     last = view.previous
     if last is not None and last.status == ContainerStatus.EXITED:
         out["lastState"] = {"terminated": _terminated(last, runtime)}
@@ -146,7 +156,14 @@ def qos_class(pod: JSONDict) -> str:
 
 
 OWN_CONDITIONS = frozenset(
-    {"PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled"}
+    {
+        "PodReadyToStartContainers",
+        "Initialized",
+        "Ready",
+        "ContainersReady",
+        "PodScheduled",
+        "PodResizeInProgress",
+    }
 )
 """The conditions the node writes; any other (DisruptionTarget, a readiness gate's) belongs
 to whoever set it and is kept as it is, as the kubelet keeps them."""
@@ -193,6 +210,20 @@ def _conditions(
         wanted[2] = ("Ready", False, "PodCompleted")
         wanted[3] = ("ContainersReady", False, "PodCompleted")
     out: list[JSONDict] = [dict(c) for c in old if c.get("type") not in OWN_CONDITIONS]
+    refused = [c for c in view.app if c.resize_error]
+    if refused:
+        # the node's own while a resize it could not apply is outstanding (the kubelet's)
+        since = (previous.get("PodResizeInProgress") or {}).get("lastTransitionTime")
+        out.append(
+            {
+                "type": "PodResizeInProgress",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": since or rfc3339(now),
+                "reason": "Error",
+                "message": refused[0].resize_error,
+            }
+        )
     for kind, value, reason in wanted:
         status = "True" if value else "False"
         before = previous.get(kind)

@@ -261,6 +261,13 @@ async def test_a_resize_changes_the_running_container_or_restarts_it(
         return now.id == before.id and now.nano_cpus == 400_000_000
 
     await node.eventually(cpu_raised, what="the same container with 400m of CPU")
+
+    def reported(p: dict[str, Any]) -> bool:
+        resources = status_of(p, "app").get("resources") or {}
+        return (resources.get("limits") or {}).get("cpu") == "400m"
+
+    pod = await node.wait_pod("sized", reported, what="the status says 400m")
+    assert status_of(pod, "app")["allocatedResources"] == {"cpu": "100m", "memory": "0"}
     # memory restarts it, as its resizePolicy says
     await resize({"limits": {"memory": "96Mi"}})
 
