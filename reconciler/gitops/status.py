@@ -10,7 +10,8 @@ Read at a glance, the way Argo CD users read theirs:
                      sync option let through (`Validate=false`, ...)
     history:         the last 10 syncs (id, revision, time, phase, message): what
                      `recon history` shows and `recon rollback` takes an id from
-    conditions:      SyncError / ComparisonError while one stands
+    conditions:      SyncError / ComparisonError while one stands; SharedResourceWarning
+                     while a desired object belongs to another Application
     reconciledAt:    when git and the live objects were last compared, and
     observedOperation: the `requestedAt` of the last sync that comparison came after
 
@@ -161,7 +162,12 @@ def refresh_patch(
         "sync": {"status": "Synced" if synced else "OutOfSync", "revision": revision},
         "health": {"status": worst, "message": sick.health.message if sick else None},
         "resources": [s.as_status() for s in states],
-        "conditions": _conditions(status, "ComparisonError", None, now),
+        "conditions": _conditions(
+            {"conditions": _conditions(status, "ComparisonError", None, now)},
+            "SharedResourceWarning",
+            "; ".join(s.shared for s in states if s.shared) or None,
+            now,
+        ),
         "reconciledAt": rfc3339(now),
         # Which sync this comparison came after: a client following a sync (`recon sync`,
         # `recon rollback`) knows the health it reads is that of the synced objects.

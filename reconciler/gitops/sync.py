@@ -110,6 +110,9 @@ class ResourceState:
     status: str  # Synced | OutOfSync
     health: health.Health
     message: str = ""
+    shared: str = ""
+    """Set when the live object belongs to another Application: Argo CD's
+    SharedResourceWarning (`Kind/name is part of applications a and b`)."""
 
     def as_status(self) -> JSONDict:
         group, _, version = self.api_version.rpartition("/")
@@ -740,6 +743,7 @@ class SyncEngine:
                 endpoints = await self.client.get("v1", "Endpoints", m.name, namespace)
             except ClientError:
                 endpoints = None
+        other = shared_with(live, app.key)
         return ResourceState(
             m.api_version,
             m.kind,
@@ -748,6 +752,7 @@ class SyncEngine:
             status,
             health.assess(live, endpoints),
             message,
+            f"{m.kind}/{m.name} is part of applications {app.key} and {other}" if other else "",
         )
 
 

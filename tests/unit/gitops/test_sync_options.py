@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from reconciler.client.inprocess import InProcessClient
 from reconciler.gitops.application import AppSpec
 from reconciler.gitops.operator import CRD_FILE
 from reconciler.gitops.render import load_and_validate
-from reconciler.gitops.status import operation_state
+from reconciler.gitops.status import operation_state, refresh_patch
 from reconciler.gitops.sync import (
     Blocker,
     SyncEngine,
@@ -47,6 +48,9 @@ from tests.unit.gitops.test_sync import Repo, plane  # noqa: F401
 JSONDict = dict[str, Any]
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 OPTIONS = "argocd.argoproj.io/sync-options"
+
+
+NOW = datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC)
 
 
 def configmap(name: str, options: str = "", **data: str) -> str:
@@ -504,6 +508,22 @@ async def test_fail_on_shared_resource_applies_nothing_and_names_the_other_appli
     assert taken.phase == "Succeeded"
     live = await plane.get("v1", "ConfigMap", "settings", "default")
     assert live["metadata"]["annotations"]["recon.dev/application"] == "default/second"
+    # The first Application now compares the object as shared: Argo's SharedResourceWarning.
+    first = app(repo, name="first")
+    loaded = await sync.render(first, await sync.fetch(first))
+    states = await sync.compare(first, loaded.manifests)
+    assert [s.shared for s in states if s.name == "settings"] == [
+        "ConfigMap/settings is part of applications default/first and default/second"
+    ]
+    conditions = refresh_patch({}, "rev", states, 1, NOW)["conditions"]
+    assert [(c["type"], c["message"]) for c in conditions] == [
+        (
+            "SharedResourceWarning",
+            "ConfigMap/own is part of applications default/first and default/second; "
+            "ConfigMap/settings is part of applications default/first and default/second",
+        )
+    ]
+    assert refresh_patch({"conditions": conditions}, "rev", [], 1, NOW)["conditions"] == []
 
 
 # -- ApplyOutOfSyncOnly ------------------------------------------------------------------------
