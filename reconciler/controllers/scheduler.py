@@ -21,7 +21,9 @@ only for a pod with terms of its own, and a pod waiting on other pods is tried a
 pod is bound or a bound pod's labels change.
 
 Binding is a patch of `spec.nodeName` (the API server allows it while the pod is unbound,
-as the `pods/binding` subresource would). Pods naming another `schedulerName` are left alone.
+as the `pods/binding` subresource would). Pods naming another `schedulerName` are left
+alone, and so are pods with `schedulingGates` until the last gate is removed (PodScheduled
+False, reason SchedulingGated: STATUS SchedulingGated in `kubectl get pods`).
 
 Pod priority (`spec.priority`, resolved from the PriorityClass at admission): waiting pods
 are taken highest priority first, and a pod that fits nowhere preempts pods of lower
@@ -58,6 +60,7 @@ __all__ = ["SCHEDULER_NAME", "NodeLedger", "Scheduler", "choose_node"]
 JSONDict = dict[str, Any]
 
 SCHEDULER_NAME = "default-scheduler"
+GATED = "Scheduling is blocked due to non-empty scheduling gates"
 
 
 def _node_ready(node: JSONDict) -> bool:
@@ -365,6 +368,12 @@ class Scheduler:
         if pod is None or not self._wants_scheduling(pod):
             self._unschedulable.discard(key)
             return Result()
+        if (pod.get("spec") or {}).get("schedulingGates"):
+            # upstream's SchedulingGates: not tried until every gate is removed (an update
+            # of the pod, which queues it again)
+            self._unschedulable.discard(key)
+            await self._mark_unschedulable(pod, GATED, reason="SchedulingGated")
+            return Result()
         nodes = self.nodes.list()
         namespace, name = key
         blocked = self._claims_block(pod, namespace)
@@ -561,7 +570,11 @@ class Scheduler:
                     )
 
     async def _mark_unschedulable(
-        self, pod: JSONDict, message: str, nominated: str | None = None
+        self,
+        pod: JSONDict,
+        message: str,
+        nominated: str | None = None,
+        reason: str = "Unschedulable",
     ) -> None:
         status = pod.get("status") or {}
         for condition in status.get("conditions") or []:
@@ -580,7 +593,7 @@ class Scheduler:
                     {
                         "type": "PodScheduled",
                         "status": "False",
-                        "reason": "Unschedulable",
+                        "reason": reason,
                         "message": message,
                         "lastProbeTime": None,
                         "lastTransitionTime": rfc3339(self.clock.now()),
@@ -598,4 +611,5 @@ class Scheduler:
                 patch_type="strategic",
                 subresource="status",
             )
-        self.recorder.record(pod, "Warning", "FailedScheduling", message)
+        if reason == "Unschedulable":
+            self.recorder.record(pod, "Warning", "FailedScheduling", message)

@@ -3,6 +3,7 @@ retries when resources are freed, on an embedded server."""
 
 from __future__ import annotations
 
+import asyncio
 import random
 from typing import Any
 
@@ -587,3 +588,31 @@ async def test_topology_spread_keeps_a_second_replica_off_a_fuller_zone(plane: A
         )
 
     await p.eventually(refused, what="web2 waits: zone a would hold two, zone b none")
+
+
+async def test_a_gated_pod_waits_until_its_last_gate_is_removed(plane: Any) -> None:
+    p = await plane(lambda client, clock: Scheduler(client, clock))
+    await p.client.create(node("n1"))
+    gated = pod("gated")
+    gated["spec"]["schedulingGates"] = [{"name": "example.com/quota"}, {"name": "b"}]
+    await p.client.create(gated)
+
+    async def says_gated() -> bool:
+        got = await p.client.get("v1", "Pod", "gated", "default")
+        conditions = (got.get("status") or {}).get("conditions") or [{}]
+        return conditions[0].get("reason") == "SchedulingGated" and conditions[0].get(
+            "message"
+        ) == ("Scheduling is blocked due to non-empty scheduling gates")
+
+    await p.eventually(says_gated, what="PodScheduled False, SchedulingGated")
+    assert await _bound(p, "gated") == ""
+    events = await p.client.list("v1", "Event", "default")
+    assert not [e for e in events.items if e.get("reason") == "FailedScheduling"]
+    for left in ([{"name": "b"}], []):
+        live = await p.client.get("v1", "Pod", "gated", "default")
+        live["spec"]["schedulingGates"] = left
+        await p.client.update(live)
+        if left:
+            await asyncio.sleep(0.1)
+            assert await _bound(p, "gated") == ""  # one gate left: still waiting
+    assert await p.eventually(lambda: _bound(p, "gated"), what="placed") == "n1"
