@@ -18,6 +18,7 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
@@ -46,6 +47,13 @@ from reconciler.node.probes import ContainerProbes
 from reconciler.node.resize import resize_action
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.status import ContainerView, PodView, pod_status
+from reconciler.node.termination import (
+    MESSAGE_DIR,
+    fallback_from_logs,
+    message_file,
+    read_message,
+    wants_logs,
+)
 from reconciler.node.volume_files import TokenSource
 from reconciler.node.volumes import (
     ClaimNotBoundError,
@@ -57,6 +65,7 @@ from reconciler.runtime.base import (
     POD_UID_LABEL,
     ROLE_LABEL,
     SANDBOX_ID_LABEL,
+    BindMount,
     ContainerState,
     ContainerStatus,
     NetworkAttachment,
@@ -122,6 +131,8 @@ class PodWorker:
         self._killing: set[str] = set()
         # Container name -> the engine's last refusal of a resize (reported once).
         self._resize_refused: dict[str, str] = {}
+        # Container id -> its termination message, once it exited (`termination.py`).
+        self._messages: dict[str, str] = {}
         self._pull_failed_at: dict[str, float] = {}
         self._sandbox_delay = 0.0
         self._sandbox_retry_at = 0.0
@@ -647,7 +658,13 @@ class PodWorker:
             self._event("Warning", "Failed", f"Error: {exc}")
             return _RETRY_S
         self._waiting.pop(name, None)
-        spec = dataclasses.replace(spec, labels={**spec.labels, AGENT_LABEL: ctx.agent_id})
+        message_path = str(container.get("terminationMessagePath") or "/dev/termination-log")
+        message_file = await self._termination_file(name, restart_count)
+        spec = dataclasses.replace(
+            spec,
+            labels={**spec.labels, AGENT_LABEL: ctx.agent_id},
+            mounts=(*spec.mounts, BindMount(str(message_file), message_path)),
+        )
         try:
             container_id = await ctx.runtime.create_container(spec)
         except ContainerRuntimeError as exc:
@@ -878,10 +895,50 @@ class PodWorker:
                     ready=ready,
                     started=started,
                     resources=applied,
+                    messages=self._messages,
                     resize_error="" if init else self._resize_refused.get(name, ""),
                 )
             )
         return views
+
+    async def _termination_file(self, name: str, restart_count: int) -> Path:
+        """A fresh, empty file for this container instance's termination message
+        (`termination.py`), writable by whatever user the container runs as."""
+        directory = await self.ctx.runtime.ensure_memory_dir(self.uid, MESSAGE_DIR)
+        path = message_file(directory, name, restart_count)
+        path.write_bytes(b"")
+        path.chmod(0o666)
+        return path
+
+    async def _collect_messages(self, records: list[ContainerState]) -> None:
+        """The termination message of each container instance that has exited, read once
+        (it does not change after the exit); forgotten with the instance."""
+        present = {r.id for r in records}
+        for known in [k for k in self._messages if k not in present]:
+            del self._messages[known]
+        spec = self.pod.get("spec") or {}
+        by_name = {
+            str(c.get("name")): c
+            for group in ("initContainers", "containers", "ephemeralContainers")
+            for c in spec.get(group) or []
+        }
+        for record in records:
+            if (
+                record.status != ContainerStatus.EXITED
+                or record.id in self._messages
+                or record.labels.get(ROLE_LABEL) == "sandbox"
+            ):
+                continue
+            name = record.labels.get(CONTAINER_NAME_LABEL, "")
+            directory = await self.ctx.runtime.ensure_memory_dir(self.uid, MESSAGE_DIR)
+            message = read_message(message_file(directory, name, _restart_count(record)))
+            if wants_logs(by_name.get(name) or {}, message, record.exit_code):
+                try:
+                    chunks = [c async for c in self.ctx.runtime.logs(record.id, tail=80)]
+                except ContainerRuntimeError:
+                    chunks = []
+                message = fallback_from_logs(b"".join(chunks))
+            self._messages[record.id] = message
 
     async def _write_status(
         self,
@@ -890,6 +947,7 @@ class PodWorker:
         initialized: bool,
         failed_init: bool,
     ) -> None:
+        await self._collect_messages(records)
         spec = self.pod.get("spec") or {}
         by_name: dict[str, list[ContainerState]] = {}
         for record in sorted(records, key=_restart_count):

@@ -9,7 +9,7 @@ OOMKilled. Condition times only move when a condition changes.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -45,6 +45,8 @@ class ContainerView:
     the engine took it), as `status.containerStatuses[].resources` reports them."""
     resize_error: str = ""
     """Why the engine refused the container's resize (`PodResizeInProgress`, reason Error)."""
+    messages: Mapping[str, str] = field(default_factory=dict)
+    """Container id -> termination message, for the instances that exited."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,7 @@ class PodView:
     """`kubectl debug`'s containers: reported, never part of the phase or readiness."""
 
 
-def _terminated(state: ContainerState, runtime: str) -> JSONDict:
+def _terminated(state: ContainerState, runtime: str, message: str = "") -> JSONDict:
     code = state.exit_code if state.exit_code is not None else 0
     reason = "OOMKilled" if state.oom_killed else ("Completed" if code == 0 else "Error")
     out: JSONDict = {
@@ -73,8 +75,8 @@ def _terminated(state: ContainerState, runtime: str) -> JSONDict:
         "finishedAt": rfc3339(state.finished_at),
         "containerID": f"{runtime}://{state.id}",
     }
-    if state.error:
-        out["message"] = state.error
+    if message or state.error:
+        out["message"] = message or state.error
     return out
 
 
@@ -88,7 +90,7 @@ def _state(view: ContainerView, runtime: str) -> JSONDict:
     if current.status == ContainerStatus.RUNNING:
         return {"running": {"startedAt": rfc3339(current.started_at)}}
     if current.status == ContainerStatus.EXITED:
-        return {"terminated": _terminated(current, runtime)}
+        return {"terminated": _terminated(current, runtime, view.messages.get(current.id, ""))}
     return {"waiting": {"reason": "ContainerCreating"}}
 
 
@@ -113,7 +115,9 @@ def _container_status(view: ContainerView, runtime: str) -> JSONDict:
             out["allocatedResources"] = dict(requests)
     last = view.previous
     if last is not None and last.status == ContainerStatus.EXITED:
-        out["lastState"] = {"terminated": _terminated(last, runtime)}
+        out["lastState"] = {
+            "terminated": _terminated(last, runtime, view.messages.get(last.id, ""))
+        }
     return out
 
 

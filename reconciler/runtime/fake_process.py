@@ -166,6 +166,8 @@ class FakeFiles:
 
     def _resolve(self, path: str) -> tuple[_Store, str]:
         for target, store in self._mounts:
+            if path == target:
+                return store, ""  # a file mounted on its own (a termination-log)
             if path.startswith(target + "/"):
                 return store, path[len(target) + 1 :]
         return self._root, path.lstrip("/")

@@ -279,6 +279,56 @@ async def test_a_resize_changes_the_running_container_or_restarts_it(
     assert now.memory_bytes == 96 * 2**20 and now.nano_cpus == 400_000_000
 
 
+async def test_termination_messages_from_the_file_or_the_log(node: NodeHarness) -> None:
+    await node.create_pod(
+        "reports",
+        {
+            "restartPolicy": "Never",
+            "containers": [
+                {
+                    "name": "file",
+                    "image": "fake/script",
+                    "args": ["write:/dev/termination-log=42 rows exported", "exit:0"],
+                    "terminationMessagePath": "/dev/termination-log",
+                },
+                {
+                    "name": "custom",
+                    "image": "fake/script",
+                    "args": ["write:/tmp/result=custom path", "exit:0"],
+                    "terminationMessagePath": "/tmp/result",
+                },
+                {
+                    "name": "crash",
+                    "image": "fake/script",
+                    "args": ["out:starting", "err:no such table: rows", "exit:3"],
+                    "terminationMessagePolicy": "FallbackToLogsOnError",
+                },
+                {
+                    "name": "quiet",
+                    "image": "fake/script",
+                    "args": ["out:not a message", "exit:1"],
+                },
+            ],
+        },
+    )
+
+    def finished(p: dict[str, Any]) -> bool:
+        statuses = (p.get("status") or {}).get("containerStatuses") or []
+        return len(statuses) == 4 and all("terminated" in s["state"] for s in statuses)
+
+    pod = await node.wait_pod("reports", finished, what="every container finished")
+    messages = {
+        s["name"]: s["state"]["terminated"].get("message")
+        for s in pod["status"]["containerStatuses"]
+    }
+    assert messages == {
+        "file": "42 rows exported",
+        "custom": "custom path",
+        "crash": "starting\nno such table: rows\n",
+        "quiet": None,  # the file is empty and the log is not asked for
+    }
+
+
 async def test_init_containers_run_in_order_before_the_app(node: NodeHarness) -> None:
     mount = {"volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     await node.create_pod(
