@@ -1,9 +1,11 @@
-"""`kubectl logs` and `kubectl exec`, the real client against `recon serve --runtime docker`."""
+"""`kubectl logs`, `kubectl exec` and `kubectl cp`, the real client against `recon serve
+--runtime docker`."""
 
 from __future__ import annotations
 
 import subprocess
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +154,29 @@ def test_exec_output_exit_code_and_stdin(docker_server: ReconServer, namespace: 
     assert (piped.returncode, piped.stdout) == (0, "PIPED THROUGH\n"), piped.stderr
     nope = kubectl.run("-n", namespace, "exec", "shell", "-c", "nope", "--", "true", check=False)
     assert nope.returncode != 0 and "nope" in nope.stderr
+
+
+def test_kubectl_cp_both_ways(docker_server: ReconServer, namespace: str, tmp_path: Path) -> None:
+    """`kubectl cp` is tar over `kubectl exec` with stdin: a directory into the pod and a
+    file back out."""
+    kubectl = Kubectl(docker_server)
+    kubectl.run(
+        "apply", "-f", "-", input=_pod("box", namespace, _container("c", "exec sleep 3600"))
+    )
+    kubectl.run("-n", namespace, "wait", "--for=condition=Ready", "pod/box", "--timeout=60s")
+    source = tmp_path / "site"
+    (source / "img").mkdir(parents=True)
+    (source / "index.html").write_text("<h1>hello</h1>\n")
+    (source / "img" / "logo.bin").write_bytes(bytes(range(256)) * 64)
+    kubectl.run("cp", str(source), f"{namespace}/box:/tmp/site")
+    listed = kubectl.run("-n", namespace, "exec", "box", "--", "find", "/tmp/site", "-type", "f")
+    assert sorted(listed.stdout.split()) == ["/tmp/site/img/logo.bin", "/tmp/site/index.html"]
+    kubectl.run(
+        "-n", namespace, "exec", "box", "--", "sh", "-c", "echo changed >> /tmp/site/index.html"
+    )
+    back = tmp_path / "back.html"
+    kubectl.run("cp", f"{namespace}/box:/tmp/site/index.html", str(back))
+    assert back.read_text() == "<h1>hello</h1>\nchanged\n"
+    out = tmp_path / "logo.bin"
+    kubectl.run("cp", f"{namespace}/box:/tmp/site/img/logo.bin", str(out))
+    assert out.read_bytes() == bytes(range(256)) * 64
