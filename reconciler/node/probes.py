@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.clock import Clock
+from reconciler.node import grpc_probe
 from reconciler.node.prober import ProbeOutcome, Prober
 from reconciler.runtime.base import ContainerRuntime, run_exec
 from reconciler.runtime.errors import ContainerRuntimeError
@@ -72,7 +73,7 @@ def probe_ports(container: Mapping[str, Any]) -> set[int]:
     for handler in handlers:
         if not isinstance(handler, dict):
             continue
-        for action in ("httpGet", "tcpSocket"):
+        for action in ("httpGet", "tcpSocket", "grpc"):
             if isinstance(handler.get(action), dict):
                 port = resolve_port(container, handler[action].get("port"))
                 if port:
@@ -166,7 +167,17 @@ class ContainerProbes:
                 str(handler.get("scheme") or "HTTP"),
                 timeout,
             )
-        return ProbeOutcome(False, "probe has no exec, httpGet or tcpSocket action")
+        handler = probe.get("grpc")
+        if isinstance(handler, dict):
+            port = resolve_port(self.container, handler.get("port"))
+            host_port = self.host_ports.get(port or 0)
+            if host_port is None:
+                return ProbeOutcome(False, f"port {handler.get('port')!r} is not published")
+            ok, message = await grpc_probe.check(
+                "127.0.0.1", host_port, str(handler.get("service") or ""), timeout
+            )
+            return ProbeOutcome(ok, message)
+        return ProbeOutcome(False, "probe has no exec, httpGet, tcpSocket or grpc action")
 
     async def _loop(self, kind: str, probe: Mapping[str, Any]) -> None:
         settings = ProbeSettings.of(probe)
