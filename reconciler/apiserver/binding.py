@@ -21,6 +21,7 @@ from typing import Any
 
 from reconciler.apiserver import errors
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.eviction import success_status
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.resources import ResourceType
 from reconciler.clock import Clock, rfc3339
@@ -86,13 +87,7 @@ class Bindings:
         bound = self.service.update(self.pods, namespace, name, pod, dry_run=dry_run)
         if not dry_run:
             self._scheduled(namespace, name, bound)
-        return {
-            "kind": "Status",
-            "apiVersion": "v1",
-            "metadata": {},
-            "status": "Success",
-            "code": 201,
-        }
+        return success_status()
 
     def _scheduled(self, namespace: str, name: str, pod: JSONDict) -> None:
         pod = copy.deepcopy(pod)

@@ -14,6 +14,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -259,6 +260,16 @@ class Kubectl:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-o", "json").stdout)
+
+
+def new_namespace(server: ReconServer, prefix: str) -> tuple[Kubectl, str]:
+    """The real kubectl for `server` and a namespace made for one test, whose Docker network
+    goes with the server's other leftovers (`remove_node_leftovers`)."""
+    kubectl = Kubectl(server)
+    name = f"{prefix}-{uuid.uuid4().hex[:6]}"
+    server.namespaces.append(name)
+    kubectl.run("create", "namespace", name)
+    return kubectl, name
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ network, so its probe reaches a real gRPC health server (grpcio's) that this tes
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
@@ -13,7 +12,7 @@ import grpc  # type: ignore[import-untyped]
 import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
-from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.conftest import ReconServer, new_namespace
 from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -37,10 +36,7 @@ def test_grpc_readiness_follows_the_health_service(
     docker_server: ReconServer, health_server: tuple[int, health.HealthServicer]
 ) -> None:
     port, servicer = health_server
-    kubectl = Kubectl(docker_server)
-    ns = f"grpc-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "grpc")
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",

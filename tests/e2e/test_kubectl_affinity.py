@@ -5,12 +5,11 @@ reason, and a pod that wants to be next to it is placed beside it."""
 from __future__ import annotations
 
 import json
-import uuid
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.conftest import ReconServer, new_namespace
 from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -42,10 +41,7 @@ def _spec(affinity: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_replicas_kept_apart_and_a_companion_placed_beside(docker_server: ReconServer) -> None:
-    kubectl = Kubectl(docker_server)
-    ns = f"affinity-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "affinity")
     deployment = {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -9,12 +9,11 @@ import json
 import os
 import socket
 import urllib.request
-import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import Kubectl, ReconServer, free_port
+from tests.e2e.conftest import Kubectl, ReconServer, free_port, new_namespace
 from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -54,10 +53,7 @@ def _exec(kubectl: Kubectl, namespace: str, name: str, command: str) -> str:
 
 
 def test_a_host_network_pod_serves_on_the_hosts_ports(docker_server: ReconServer) -> None:
-    kubectl = Kubectl(docker_server)
-    ns = f"hostnet-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "hostnet")
     port = free_port()
     web = json.loads(
         _pod(
@@ -121,10 +117,7 @@ def test_a_host_network_pod_serves_on_the_hosts_ports(docker_server: ReconServer
 
 
 def test_host_pid_and_dns_settings(docker_server: ReconServer) -> None:
-    kubectl = Kubectl(docker_server)
-    ns = f"hostpid-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "hostpid")
     pods = [
         _pod(ns, "pid", "sleep 3600", hostPID=True, hostIPC=True),
         _pod(

@@ -4,20 +4,16 @@
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.conftest import ReconServer, new_namespace
 
 pytestmark = pytest.mark.e2e
 
 
 def test_each_pod_runs_its_own_index(docker_server: ReconServer) -> None:
-    kubectl = Kubectl(docker_server)
-    ns = f"indexed-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "indexed")
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import json
 import subprocess
-import uuid
 
 import pytest
 
-from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.conftest import ReconServer, new_namespace
 from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -27,10 +26,7 @@ def _nano_cpus(container_id: str) -> int:
 
 
 def test_resize_in_place_and_refuse_a_qos_change(docker_server: ReconServer) -> None:
-    kubectl = Kubectl(docker_server)
-    ns = f"resize-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "resize")
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",

@@ -5,11 +5,10 @@ and in `kubectl describe pod`."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
 
-from tests.e2e.conftest import Kubectl, ReconServer
+from tests.e2e.conftest import ReconServer, new_namespace
 from tests.e2e.support import wait_until
 
 pytestmark = pytest.mark.e2e
@@ -26,10 +25,7 @@ def _container(name: str, script: str, **extra: str) -> dict[str, object]:
 
 
 def test_the_message_a_container_leaves(docker_server: ReconServer) -> None:
-    kubectl = Kubectl(docker_server)
-    ns = f"term-{uuid.uuid4().hex[:6]}"
-    docker_server.namespaces.append(ns)
-    kubectl.run("create", "namespace", ns)
+    kubectl, ns = new_namespace(docker_server, "term")
     pod = {
         "apiVersion": "v1",
         "kind": "Pod",
@@ -41,7 +37,7 @@ def test_the_message_a_container_leaves(docker_server: ReconServer) -> None:
                 _container("export", "echo '42 rows exported' > /dev/termination-log"),
                 _container(
                     "check",
-                    "echo 'checking'; echo 'no such table: rows' >&2; exit 3",
+                    "echo 'checking' >&2; echo 'no such table: rows' >&2; exit 3",
                     terminationMessagePolicy="FallbackToLogsOnError",
                 ),
             ],
