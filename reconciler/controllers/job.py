@@ -14,6 +14,9 @@
 Failures count failed pods, plus container restarts for `restartPolicy: OnFailure`, as
 Kubernetes does.
 
+`podFailurePolicy` decides what each failed pod means first (`pod_failure_policy.py`): it
+may fail the Job at once (reason PodFailurePolicy) or not count at all.
+
 `completionMode: Indexed`: each of `completions` indexes needs one pod to succeed. A pod of
 index i is named `<job>-<i>-<random>`, has the host name `<job>-<i>`, the index in the
 `batch.kubernetes.io/job-completion-index` annotation and label and in `$JOB_COMPLETION_INDEX`
@@ -36,6 +39,7 @@ from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock, parse_rfc3339, rfc3339
 from reconciler.controllers.base import Result, enqueue_controller_owner, enqueue_self
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
+from reconciler.controllers.pod_failure_policy import decide
 from reconciler.controllers.podutil import controller_ref, is_ready, restart_count
 from reconciler.controllers.queue import WorkQueue
 from reconciler.controllers.replicaset import Expectations, pod_from_template
@@ -176,7 +180,17 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
                 running_indexes.add(i)
                 kept.append(p)
         active = kept
-    failed_pods = [p for p in pods if (p.get("status") or {}).get("phase") == "Failed"]
+    policy = spec.get("podFailurePolicy")
+    failed_pods, fail_job = [], None
+    for p in pods:
+        if (p.get("status") or {}).get("phase") != "Failed":
+            continue
+        decision = decide(policy, p)
+        if decision.action == "Ignore":
+            continue  # replaced, but not a failure of the Job (`pod_failure_policy.py`)
+        if decision.action == "FailJob" and fail_job is None:
+            fail_job = decision.message
+        failed_pods.append(p)
     failures = len(failed_pods)
     if (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure":
         failures += sum(restart_count(p) for p in pods)
@@ -216,6 +230,10 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
             )
         )
         status["completionTime"] = rfc3339(now)
+        out.delete = [p["metadata"]["name"] for p in active]
+        active = []
+    elif fail_job is not None:
+        conditions.append(_condition("Failed", "PodFailurePolicy", fail_job, now))
         out.delete = [p["metadata"]["name"] for p in active]
         active = []
     elif failures > backoff_limit:

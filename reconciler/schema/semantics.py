@@ -305,7 +305,17 @@ def _job(obj: JSONDict, out: list[SpecCause]) -> None:
     template = _dict(spec.get("template"))
     if template:
         _pod_spec(_dict(template.get("spec")), ("spec", "template", "spec"), out)
+        before = len(out)
         _restart_policy(template, ("spec", "template"), ("OnFailure", "Never"), out)
+        policy = _dict(template.get("spec")).get("restartPolicy")
+        if spec.get("podFailurePolicy") is not None and len(out) == before and policy != "Never":
+            out.append(
+                SpecCause(
+                    ("spec", "template", "spec", "restartPolicy"),
+                    f'Invalid value: {_go(policy)}: only "Never" is supported when '
+                    "podFailurePolicy is specified",
+                )
+            )
 
 
 def _cron_job(obj: JSONDict, out: list[SpecCause]) -> None:

@@ -370,3 +370,56 @@ async def test_an_indexed_job_completes_against_the_embedded_server(plane: Any) 
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await kubelet
+
+
+# -- podFailurePolicy ---------------------------------------------------------------------
+
+
+def failed(name: str, code: int, *conditions: str, container: str = "main") -> dict[str, Any]:
+    body = pod(name, "Failed")
+    body["metadata"]["namespace"] = "default"
+    body["status"]["containerStatuses"] = [
+        {"name": container, "state": {"terminated": {"exitCode": code}}}
+    ]
+    body["status"]["conditions"] = [{"type": c, "status": "True"} for c in conditions]
+    return body
+
+
+POLICY = {
+    "rules": [
+        {
+            "action": "FailJob",
+            "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]},
+        },
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]},
+        {"action": "Count", "onExitCodes": {"operator": "NotIn", "values": [0, 1]}},
+    ]
+}
+
+
+def test_a_fail_job_rule_fails_the_job_at_once() -> None:
+    spec = job(backoffLimit=6, podFailurePolicy=POLICY)
+    p = plan(spec, [failed("a", 42), pod("b", "Running")], NOW)
+    assert conditions(p) == [("Failed", "PodFailurePolicy")]
+    message = p.status["conditions"][0]["message"]
+    assert message == (
+        "Container main for pod default/a failed with exit code 42 matching FailJob rule at index 0"
+    )
+    assert p.delete == ["b"] and p.create == 0
+
+
+def test_ignored_failures_spend_no_back_off() -> None:
+    spec = job(backoffLimit=0, podFailurePolicy=POLICY)
+    evicted = [failed(f"e{i}", 137, "DisruptionTarget") for i in range(3)]
+    p = plan(spec, evicted, NOW)
+    assert conditions(p) == [] and p.create == 1  # replaced at once, no back-off
+    assert p.status["failed"] == 0
+    # a code no rule names counts as usual: over the limit of 0
+    assert conditions(plan(spec, [*evicted, failed("x", 1)], NOW)) == [
+        ("Failed", "BackoffLimitExceeded")
+    ]
+    # another container's 42 is not the rule's
+    assert (
+        conditions(plan(job(podFailurePolicy=POLICY), [failed("y", 42, container="side")], NOW))
+        == []
+    )

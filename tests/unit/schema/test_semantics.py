@@ -102,6 +102,16 @@ def test_jobs_must_not_restart_always() -> None:
     ]
     ok = {"spec": {"template": {"spec": {"containers": [], "restartPolicy": "OnFailure"}}}}
     assert messages("batch", "Job", ok) == []
+    with_policy = {
+        "spec": {
+            "podFailurePolicy": {"rules": []},
+            "template": {"spec": {"containers": [], "restartPolicy": "OnFailure"}},
+        }
+    }
+    assert messages("batch", "Job", with_policy) == [
+        'spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is '
+        "supported when podFailurePolicy is specified"
+    ]
     ok["spec"]["completionMode"] = "Indexed"
     assert messages("batch", "Job", ok) == [
         "spec.completions: Required value: when completion mode is Indexed"
