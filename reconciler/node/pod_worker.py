@@ -18,10 +18,12 @@ import dataclasses
 import json
 import logging
 from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.clock import parse_rfc3339
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
@@ -90,6 +92,7 @@ _RETRY_S = 10.0
 _ERR_IMAGE_PULL_SHOWN_S = 2.0
 _SANDBOX_BACKOFF_CAP_S = 60.0
 _DONE = -1.0
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 _TERMINAL = ("Succeeded", "Failed")
 
 
@@ -240,6 +243,10 @@ class PodWorker:
             await self._stop_running(records, include_sandbox=True)
             await self._stop_probes(set())
             return None
+        left = self._deadline_left()
+        if left is not None and left <= 0:
+            await self._deadline_exceeded(records)
+            return None
         now = self.ctx.clock.monotonic()
         if now < self._sandbox_retry_at:
             return self._sandbox_retry_at - now  # a failed sandbox is retried with back-off
@@ -279,7 +286,31 @@ class PodWorker:
         self._probe_started(sandbox, records)
         await self._garbage(records)
         await self._write_status(sandbox, records, initialized, failed_init)
+        sooner(self._deadline_left())
         return next_wake
+
+    def _deadline_left(self) -> float | None:
+        """Seconds left of the pod's `activeDeadlineSeconds`, counted from its start (None:
+        no deadline, or not started)."""
+        spec = self.pod.get("spec") or {}
+        deadline = spec.get("activeDeadlineSeconds")
+        started = (self.pod.get("status") or {}).get("startTime")
+        if deadline is None or not started:
+            return None
+        ends = parse_rfc3339(str(started)) + timedelta(seconds=int(deadline))
+        return (ends - self.ctx.clock.now()).total_seconds()
+
+    async def _deadline_exceeded(self, records: list[ContainerState]) -> None:
+        """The kubelet's active deadline: every container is stopped and the pod fails."""
+        self._event("Warning", "DeadlineExceeded", DEADLINE_MESSAGE)
+        await self._stop_running(records, include_sandbox=False)
+        await self._stop_probes(set())
+        records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
+        sandbox = next((r for r in records if r.labels.get(ROLE_LABEL) == "sandbox"), None)
+        await self._write_status(
+            sandbox, records, True, False, failure=("DeadlineExceeded", DEADLINE_MESSAGE)
+        )
+        await self._stop_running(records, include_sandbox=True)
 
     # -- sandbox -------------------------------------------------------------------------
 
@@ -946,7 +977,9 @@ class PodWorker:
         records: list[ContainerState],
         initialized: bool,
         failed_init: bool,
+        failure: tuple[str, str] | None = None,
     ) -> None:
+        """`failure`: (reason, message) of a pod the node failed (its active deadline)."""
         await self._collect_messages(records)
         spec = self.pod.get("spec") or {}
         by_name: dict[str, list[ContainerState]] = {}
@@ -970,6 +1003,9 @@ class PodWorker:
         )
         status = pod_status(self.pod, view, now)
         status["startTime"] = start or status.get("startTime") or now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        if failure is not None:
+            status["phase"] = "Failed"
+            status["reason"], status["message"] = failure
         written = json.dumps(status, sort_keys=True, separators=(",", ":"))
         if written == self._written_status:
             return

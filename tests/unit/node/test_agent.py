@@ -329,6 +329,36 @@ async def test_termination_messages_from_the_file_or_the_log(node: NodeHarness) 
     }
 
 
+async def test_a_pod_past_its_active_deadline_is_stopped_and_failed(node: NodeHarness) -> None:
+    await node.create_pod(
+        "bounded",
+        {
+            "activeDeadlineSeconds": 30,
+            "containers": [{"name": "c", "image": "fake/script", "args": ["wait"]}],
+        },
+    )
+    pod = await node.wait_pod("bounded", running)
+    assert pod["status"]["phase"] == "Running"
+
+    def failed(p: dict[str, Any]) -> bool:
+        return (p.get("status") or {}).get("phase") == "Failed"
+
+    async def past_deadline() -> bool:
+        await node.advance(5, step=1)
+        got = await node.client.get("v1", "Pod", "bounded", "default")
+        return failed(got)
+
+    await node.eventually(past_deadline, what="the deadline passed")
+    pod = await node.client.get("v1", "Pod", "bounded", "default")
+    status = pod["status"]
+    assert (status["reason"], status["message"]) == (
+        "DeadlineExceeded",
+        "Pod was active on the node longer than the specified deadline",
+    )
+    assert "terminated" in status_of(pod, "c")["state"]
+    assert not [r for r in await node.containers(pod) if r.status.value == "running"]
+
+
 async def test_init_containers_run_in_order_before_the_app(node: NodeHarness) -> None:
     mount = {"volumeMounts": [{"name": "work", "mountPath": "/work"}]}
     await node.create_pod(
