@@ -1,5 +1,6 @@
-"""A Job's podFailurePolicy with the real kubectl on Docker: exit code 42 fails the Job at
-once (no retries), with the controller's reason and message."""
+"""Failure rules with the real kubectl on Docker: a Job's podFailurePolicy (exit code 42
+fails the Job at once, with the controller's reason and message) and a pod's
+activeDeadlineSeconds (the node stops it and fails it, reason DeadlineExceeded)."""
 
 from __future__ import annotations
 
@@ -54,3 +55,38 @@ def test_an_exit_code_rule_fails_the_job_at_once(docker_server: ReconServer) -> 
     assert failed["message"].endswith("failed with exit code 42 matching FailJob rule at index 0")
     pods = kubectl.json("-n", ns, "get", "pods", "-l", "job-name=import")["items"]
     assert len(pods) == 1  # not retried
+
+
+def test_a_pod_past_its_active_deadline_fails(docker_server: ReconServer) -> None:
+    kubectl, ns = new_namespace(docker_server, "deadline")
+    pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "bounded", "namespace": ns},
+        "spec": {
+            "activeDeadlineSeconds": 3,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "c",
+                    "image": "recon.local/busybox:latest",
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": ["sleep", "3600"],
+                }
+            ],
+        },
+    }
+    kubectl.run("apply", "-f", "-", input=json.dumps(pod))
+    kubectl.run(
+        "-n",
+        ns,
+        "wait",
+        "--for=jsonpath={.status.phase}=Failed",
+        "pod/bounded",
+        "--timeout=60s",
+        timeout=70,
+    )
+    status = kubectl.json("-n", ns, "get", "pod", "bounded")["status"]
+    assert status["reason"] == "DeadlineExceeded"
+    assert status["message"] == "Pod was active on the node longer than the specified deadline"
+    assert "terminated" in status["containerStatuses"][0]["state"]
