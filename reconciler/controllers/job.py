@@ -14,6 +14,9 @@
 Failures count failed pods, plus container restarts for `restartPolicy: OnFailure`, as
 Kubernetes does.
 
+`successPolicy` (Indexed Jobs) completes a Job once the indexes a rule names succeeded
+(conditions SuccessCriteriaMet and Complete, reason SuccessPolicy) and stops the rest.
+
 `podFailurePolicy` decides what each failed pod means first (`pod_failure_policy.py`): it
 may fail the Job at once (reason PodFailurePolicy) or not count at all.
 
@@ -123,6 +126,30 @@ def index_ranges(indexes: set[int]) -> str:
     return ",".join(parts)
 
 
+def parse_indexes(text: str) -> set[int]:
+    """`"0,2-3"` -> {0, 2, 3}: upstream's index-set notation (`completedIndexes`,
+    `successPolicy.rules[].succeededIndexes`)."""
+    found: set[int] = set()
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        first, _, last = part.partition("-")
+        found.update(range(int(first), int(last or first) + 1))
+    return found
+
+
+def success_rule(policy: JSONDict | None, done: set[int]) -> int | None:
+    """The index of the first `successPolicy` rule the succeeded indexes meet (Indexed
+    Jobs): the listed indexes all succeeded, or `succeededCount` of them (of all indexes
+    when none are listed)."""
+    for index, rule in enumerate((policy or {}).get("rules") or []):
+        listed = rule.get("succeededIndexes")
+        count = rule.get("succeededCount")
+        within = done & parse_indexes(str(listed)) if listed is not None else done
+        wanted = int(count) if count is not None else len(parse_indexes(str(listed or "")))
+        if wanted and len(within) >= wanted:
+            return index
+    return None
+
+
 def indexed_pod(pod: JSONDict, job_name: str, index: int) -> JSONDict:
     """A pod of an Indexed Job for `index`, as upstream's controller makes it."""
     meta = pod["metadata"]
@@ -220,10 +247,18 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "Suspended"]
     deadline = spec.get("activeDeadlineSeconds")
     started = parse_rfc3339(status["startTime"]) if status.get("startTime") else now
+    met = success_rule(spec.get("successPolicy"), done_indexes) if indexed else None
     done = (completions is not None and succeeded >= int(completions)) or (
         completions is None and succeeded > 0 and not active
     )
-    if done:
+    if met is not None and not done:
+        message = f"Matched rules at index {met}"
+        conditions.append(_condition("SuccessCriteriaMet", "SuccessPolicy", message, now))
+        conditions.append(_condition("Complete", "SuccessPolicy", message, now))
+        status["completionTime"] = rfc3339(now)
+        out.delete = [p["metadata"]["name"] for p in active]
+        active = []
+    elif done:
         conditions.append(
             _condition(
                 "Complete", "CompletionsReached", "Reached expected number of succeeded pods", now

@@ -423,3 +423,23 @@ def test_ignored_failures_spend_no_back_off() -> None:
         conditions(plan(job(podFailurePolicy=POLICY), [failed("y", 42, container="side")], NOW))
         == []
     )
+
+
+def test_a_success_policy_completes_an_indexed_job_early() -> None:
+    rules = {"rules": [{"succeededIndexes": "0,2-3", "succeededCount": 2}, {"succeededCount": 4}]}
+    spec = job(completions=6, parallelism=6, completionMode="Indexed", successPolicy=rules)
+    running = [indexed(f"r{i}", "Running", i) for i in (1, 4, 5)]
+    not_yet = plan(
+        spec, [indexed("a", "Succeeded", 0), indexed("b", "Succeeded", 1), *running], NOW
+    )
+    assert conditions(not_yet) == []
+    met = plan(spec, [indexed("a", "Succeeded", 0), indexed("c", "Succeeded", 3), *running], NOW)
+    assert conditions(met) == [
+        ("SuccessCriteriaMet", "SuccessPolicy"),
+        ("Complete", "SuccessPolicy"),
+    ]
+    assert met.status["conditions"][1]["message"] == "Matched rules at index 0"
+    assert sorted(met.delete) == ["r1", "r4", "r5"] and met.create == 0
+    four = [indexed(f"s{i}", "Succeeded", i) for i in (1, 4, 5, 0)]
+    # only 0 of the listed ones: the first rule is not met, the second (any 4) is
+    assert plan(spec, four, NOW).status["conditions"][1]["message"] == "Matched rules at index 1"
