@@ -17,6 +17,9 @@ Kubernetes does.
 `successPolicy` (Indexed Jobs) completes a Job once the indexes a rule names succeeded
 (conditions SuccessCriteriaMet and Complete, reason SuccessPolicy) and stops the rest.
 
+`podReplacementPolicy: Failed` holds replacements back until the pods being deleted have
+stopped (`status.terminating` counts them either way).
+
 `podFailurePolicy` decides what each failed pod means first (`pod_failure_policy.py`): it
 may fail the Job at once (reason PodFailurePolicy) or not count at all.
 
@@ -207,6 +210,15 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
                 running_indexes.add(i)
                 kept.append(p)
         active = kept
+    terminating = [
+        p
+        for p in pods
+        if (p.get("metadata") or {}).get("deletionTimestamp")
+        and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    ]
+    if spec.get("podReplacementPolicy") == "Failed":
+        # a terminating pod keeps its index until it stopped
+        running_indexes |= {i for p in terminating if (i := completion_index(p)) is not None}
     policy = spec.get("podFailurePolicy")
     failed_pods, fail_job = [], None
     for p in pods:
@@ -320,6 +332,10 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
                     out.create = wanted - len(active)
             else:
                 out.create = wanted - len(active)
+        if out.create and spec.get("podReplacementPolicy") == "Failed":
+            # replacements wait until the pods being deleted have stopped (their phase
+            # terminal, or gone), as upstream's podReplacementPolicy: Failed
+            out.create = max(0, out.create - len(terminating))
         if indexed and out.create:
             free = [
                 i
@@ -338,6 +354,7 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
             "ready": sum(1 for p in active if is_ready(p)),
             "succeeded": succeeded,
             "failed": len(failed_pods),
+            "terminating": len(terminating),
         }
     )
     if conditions:

@@ -443,3 +443,15 @@ def test_a_success_policy_completes_an_indexed_job_early() -> None:
     four = [indexed(f"s{i}", "Succeeded", i) for i in (1, 4, 5, 0)]
     # only 0 of the listed ones: the first rule is not met, the second (any 4) is
     assert plan(spec, four, NOW).status["conditions"][1]["message"] == "Matched rules at index 1"
+
+
+def test_replacements_wait_for_terminating_pods_with_pod_replacement_policy_failed() -> None:
+    going = pod("old", "Running")
+    going["metadata"]["deletionTimestamp"] = "2026-01-01T00:00:00Z"
+    default = plan(job(), [going], NOW)
+    assert default.create == 1 and default.status["terminating"] == 1
+    waiting = plan(job(podReplacementPolicy="Failed"), [going], NOW)
+    assert waiting.create == 0 and waiting.status["terminating"] == 1
+    going["status"]["phase"] = "Failed"  # it stopped: replaced once its back-off passed
+    later = NOW + timedelta(seconds=11)
+    assert plan(job(podReplacementPolicy="Failed"), [going], later).create == 1
