@@ -17,6 +17,11 @@ Kubernetes does.
 `successPolicy` (Indexed Jobs) completes a Job once the indexes a rule names succeeded
 (conditions SuccessCriteriaMet and Complete, reason SuccessPolicy) and stops the rest.
 
+`backoffLimitPerIndex` (Indexed Jobs) gives each index its own back-off limit: an index
+failing more often (or by a `FailIndex` rule) is given up (`status.failedIndexes`) while
+the others run; the Job then fails with reason FailedIndexes, or at once with
+MaxFailedIndexesExceeded past `maxFailedIndexes`.
+
 `podReplacementPolicy: Failed` holds replacements back until the pods being deleted have
 stopped (`status.terminating` counts them either way).
 
@@ -221,6 +226,9 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
         running_indexes |= {i for p in terminating if (i := completion_index(p)) is not None}
     policy = spec.get("podFailurePolicy")
     failed_pods, fail_job = [], None
+    per_index = spec.get("backoffLimitPerIndex") if indexed else None
+    index_failures: dict[int, int] = {}
+    failed_indexes: set[int] = set()
     for p in pods:
         if (p.get("status") or {}).get("phase") != "Failed":
             continue
@@ -230,6 +238,13 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
         if decision.action == "FailJob" and fail_job is None:
             fail_job = decision.message
         failed_pods.append(p)
+        i = completion_index(p)
+        if per_index is not None and i is not None:
+            index_failures[i] = index_failures.get(i, 0) + 1
+            if decision.action == "FailIndex" or index_failures[i] > int(per_index):
+                failed_indexes.add(i)
+    failed_indexes -= done_indexes
+    running_indexes |= failed_indexes  # never run again
     failures = len(failed_pods)
     if (spec.get("template") or {}).get("spec", {}).get("restartPolicy") == "OnFailure":
         failures += sum(restart_count(p) for p in pods)
@@ -283,7 +298,23 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
         conditions.append(_condition("Failed", "PodFailurePolicy", fail_job, now))
         out.delete = [p["metadata"]["name"] for p in active]
         active = []
-    elif failures > backoff_limit:
+    elif per_index is not None and (
+        spec.get("maxFailedIndexes") is not None
+        and len(failed_indexes) > int(spec["maxFailedIndexes"])
+    ):
+        message = "Job has exceeded the specified maximal number of failed indexes"
+        conditions.append(_condition("Failed", "MaxFailedIndexesExceeded", message, now))
+        out.delete = [p["metadata"]["name"] for p in active]
+        active = []
+    elif (
+        per_index is not None
+        and failed_indexes
+        and len(done_indexes) + len(failed_indexes) >= int(completions or 0)
+    ):
+        conditions.append(_condition("Failed", "FailedIndexes", "Job has failed indexes", now))
+        out.delete = [p["metadata"]["name"] for p in active]
+        active = []
+    elif per_index is None and failures > backoff_limit:
         conditions.append(
             _condition(
                 "Failed", "BackoffLimitExceeded", "Job has reached the specified backoff limit", now
@@ -361,6 +392,8 @@ def plan(job: JSONDict, pods: list[JSONDict], now: datetime) -> Plan:
         status["conditions"] = conditions
     if done_indexes:
         status["completedIndexes"] = index_ranges(done_indexes)
+    if failed_indexes:
+        status["failedIndexes"] = index_ranges(failed_indexes)
     out.delete = list(dict.fromkeys([*out.delete, *extra]))
     out.status = status
     return out

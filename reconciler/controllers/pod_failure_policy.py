@@ -12,8 +12,8 @@ decides:
 - `Ignore`: the failure counts neither towards `backoffLimit` nor in `status.failed`; the
   pod is replaced;
 - `Count` (and no rule matching): counted as any failure;
-- `FailIndex`: for Indexed Jobs with `backoffLimitPerIndex`, which Recon does not run: it
-  counts as a failure.
+- `FailIndex`: for Indexed Jobs with `backoffLimitPerIndex`: the pod's index is given up at
+  once (`job.py`).
 
 A rule matches on `onExitCodes` (the named container, or any app container, terminated
 with a code `In` the values, or a non-zero code `NotIn` them) or on `onPodConditions` (a

@@ -455,3 +455,35 @@ def test_replacements_wait_for_terminating_pods_with_pod_replacement_policy_fail
     going["status"]["phase"] = "Failed"  # it stopped: replaced once its back-off passed
     later = NOW + timedelta(seconds=11)
     assert plan(job(podReplacementPolicy="Failed"), [going], later).create == 1
+
+
+def test_a_back_off_limit_per_index_gives_up_an_index_not_the_job() -> None:
+    spec = job(completions=3, parallelism=3, completionMode="Indexed", backoffLimitPerIndex=1)
+    pods = [
+        indexed("a", "Failed", 1),
+        indexed("b", "Failed", 1),  # index 1 failed twice: more than its limit of 1
+        indexed("c", "Succeeded", 0),
+        indexed("d", "Running", 2),
+    ]
+    later = NOW + timedelta(minutes=10)
+    p = plan(spec, pods, later)
+    assert conditions(p) == [] and p.create == 0  # index 1 is not run again
+    assert p.status["failedIndexes"] == "1" and p.status["completedIndexes"] == "0"
+    pods[3] = indexed("d", "Succeeded", 2)
+    done = plan(spec, pods, later)
+    assert conditions(done) == [("Failed", "FailedIndexes")]
+    # a FailIndex rule gives the index up at once; maxFailedIndexes 0 then fails the Job
+    fail_index = {
+        "rules": [{"action": "FailIndex", "onExitCodes": {"operator": "In", "values": [7]}}]
+    }
+    bad = indexed("e", "Failed", 2)
+    bad["metadata"]["namespace"] = "default"
+    bad["status"]["containerStatuses"] = [{"name": "c", "state": {"terminated": {"exitCode": 7}}}]
+    strict = job(
+        completions=3,
+        completionMode="Indexed",
+        backoffLimitPerIndex=3,
+        maxFailedIndexes=0,
+        podFailurePolicy=fail_index,
+    )
+    assert conditions(plan(strict, [bad], later)) == [("Failed", "MaxFailedIndexesExceeded")]
