@@ -10,12 +10,13 @@ impersonation, RBAC.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
 from aiohttp import web
 
-from reconciler.apiserver import discovery, metrics_api, paths
+from reconciler.apiserver import discovery, metrics_api, paths, request_info
 from reconciler.apiserver.access import Access
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.handlers import ResourceHandlers, WatchSettings, json_response
@@ -23,6 +24,7 @@ from reconciler.apiserver.metrics_api import MetricsProvider
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
 from reconciler.apiserver.pod_subresources import StreamsSource
+from reconciler.apiserver.request_metrics import RequestMetrics, metric_verb, stored_counts
 from reconciler.clock import Clock
 
 log = logging.getLogger(__name__)
@@ -88,11 +90,33 @@ def build_app(
         service, clock, WatchSettings(config.bookmark_interval), config.access, pod_streams
     )
 
+    counted = RequestMetrics(time.time())
+
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         own = public_handler(request.path)
         if own is not None:
             return await own(request)
+        attributes = request_info.resolve(request.method, request.path, request.query)
+        verb = metric_verb(request.method, attributes, request.headers.get("Content-Type", ""))
+        opened = counted.begin(attributes, verb)
+        started = time.perf_counter()
+        code = 500
+        try:
+            response = await _serve(request, handler)
+            code = response.status
+            return response
+        finally:
+            counted.end(
+                attributes,
+                verb,
+                code,
+                time.perf_counter() - started,
+                "All" in request.query.getall("dryRun", []),
+                opened,
+            )
+
+    async def _serve(request: web.Request, handler: Handler) -> web.StreamResponse:
         try:
             if request.path not in _PUBLIC and config.access.admit(request) is None:
                 return _unauthorized()
@@ -112,6 +136,12 @@ def build_app(
             return web.Response(text="ok")
         if path == "/version":
             return json_response(discovery.version_info(config.version))
+        if path == "/metrics":
+            text = counted.render(stored_counts(service.store.counts()))
+            return web.Response(
+                body=text.encode(),
+                headers={"Content-Type": "text/plain; version=0.0.4; charset=utf-8"},
+            )
         if path == "/api":
             return json_response(discovery.api_versions(config.server_address))
         if path == "/apis":

@@ -107,6 +107,10 @@ class Store:
         keys = sorted(k for k in items if namespace is None or k[0] == namespace)
         return [items[k] for k in keys]
 
+    def counts(self) -> dict[str, int]:
+        """How many objects each resource holds (the API server's storage metrics)."""
+        return {resource: len(items) for resource, items in self._index.items() if items}
+
     def iter_all(self) -> Iterator[tuple[str, Stored]]:
         """Every object of every resource: for the garbage collector's sweeps."""
         for resource, items in self._index.items():
