@@ -62,6 +62,20 @@ def _openapi_v2_stub(request: web.Request) -> web.Response:
     return web.Response(text=_OPENAPI_V2_JSON, content_type="application/json")
 
 
+_HEALTH_CHECKS = ("ping", "log", "etcd", "informer-sync", "poststarthook/start-informers")
+"""The checks a health endpoint lists (`?verbose`), by upstream's names: the server answers
+at all, logs, its store (SQLite standing in for etcd) is open, informers are synced."""
+
+
+def _health(endpoint: str, verbose: bool) -> str:
+    """`/readyz` answers "ok"; `/readyz?verbose` lists each check as kube-apiserver does
+    (`kubectl get --raw '/readyz?verbose'`)."""
+    if not verbose:
+        return "ok"
+    lines = [f"[+]{check} ok" for check in _HEALTH_CHECKS]
+    return "\n".join([*lines, f"{endpoint} check passed"]) + "\n"
+
+
 def _unauthorized() -> web.Response:
     return json_response(ApiError(401, "Unauthorized", "Unauthorized").status(), 401)
 
@@ -133,6 +147,11 @@ def build_app(
     async def dispatch(request: web.Request) -> web.StreamResponse:
         path = request.path.rstrip("/") or "/"
         if path in ("/healthz", "/livez", "/readyz"):
+            return web.Response(text=_health(path[1:], "verbose" in request.query))
+        if path.startswith(("/healthz/", "/livez/", "/readyz/")):
+            check = path.split("/", 2)[2]
+            if check not in _HEALTH_CHECKS:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return web.Response(text="ok")
         if path == "/version":
             return json_response(discovery.version_info(config.version))
