@@ -298,6 +298,15 @@ def _deployment_strategy(strategy: JSONDict, out: list[SpecCause]) -> None:
 
 def _job(obj: JSONDict, out: list[SpecCause]) -> None:
     spec = _dict(obj.get("spec"))
+    if spec.get("completionMode", "NonIndexed") != "Indexed":
+        for key in ("backoffLimitPerIndex", "maxFailedIndexes", "successPolicy"):
+            if spec.get(key) is not None:
+                out.append(
+                    SpecCause(
+                        ("spec", key),
+                        f"Invalid value: {_go(spec[key])}: requires indexed completion mode",
+                    )
+                )
     if spec.get("completionMode") == "Indexed" and spec.get("completions") is None:
         out.append(
             SpecCause(("spec", "completions"), "Required value: when completion mode is Indexed")

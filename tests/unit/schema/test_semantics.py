@@ -112,6 +112,10 @@ def test_jobs_must_not_restart_always() -> None:
         'spec.template.spec.restartPolicy: Invalid value: "OnFailure": only "Never" is '
         "supported when podFailurePolicy is specified"
     ]
+    per_index = {"spec": {"backoffLimitPerIndex": 2, "template": ok["spec"]["template"]}}
+    assert messages("batch", "Job", per_index) == [
+        "spec.backoffLimitPerIndex: Invalid value: 2: requires indexed completion mode"
+    ]
     ok["spec"]["completionMode"] = "Indexed"
     assert messages("batch", "Job", ok) == [
         "spec.completions: Required value: when completion mode is Indexed"
