@@ -60,6 +60,8 @@ JSONDict = dict[str, Any]
 BACKOFF_BASE = 10.0
 BACKOFF_MAX = 360.0
 
+JOB_CONTROLLER = "kubernetes.io/job-controller"
+"""A Job whose `spec.managedBy` names another controller is left to it."""
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 INDEX_ENV = "JOB_COMPLETION_INDEX"
 
@@ -433,6 +435,8 @@ class JobController:
         if job is None or (job.get("metadata") or {}).get("deletionTimestamp"):
             self.expectations.forget(key)
             return Result()
+        if (job.get("spec") or {}).get("managedBy", JOB_CONTROLLER) != JOB_CONTROLLER:
+            return Result()  # another controller (MultiKueue, ...) runs it, as upstream
         uid = job["metadata"].get("uid")
         pods = [p for p in self.pods.list(namespace) if (controller_ref(p) or {}).get("uid") == uid]
         decided = plan(job, pods, self.clock.now())

@@ -487,3 +487,27 @@ def test_a_back_off_limit_per_index_gives_up_an_index_not_the_job() -> None:
         podFailurePolicy=fail_index,
     )
     assert conditions(plan(strict, [bad], later)) == [("Failed", "MaxFailedIndexesExceeded")]
+
+
+async def test_a_job_managed_by_another_controller_is_left_alone(plane: Any) -> None:
+    p = await plane(JobController)
+    created = job(managedBy="example.com/multikueue")
+    del created["metadata"]["uid"], created["status"]
+    await p.client.create(created)
+    ours = job()
+    ours["metadata"]["name"] = "ours"
+    del ours["metadata"]["uid"], ours["status"]
+    await p.client.create(ours)
+
+    async def ours_started() -> bool:
+        listed = await p.client.list("v1", "Pod", "default", label_selector="job-name=ours")
+        return bool(listed.items)
+
+    await p.eventually(ours_started, what="the Job of ours got a pod")
+    theirs = await p.client.list("v1", "Pod", "default", label_selector="job-name=j")
+    assert theirs.items == []
+    assert (
+        not (await p.client.get("batch/v1", "Job", "j", "default"))
+        .get("status", {})
+        .get("startTime")
+    )
