@@ -72,6 +72,8 @@ class AppSpec:
     automated: bool = False
     prune: bool = False
     self_heal: bool = False
+    allow_empty: bool = False
+    """`automated.allowEmpty`: an empty render prunes everything (Argo CD's)."""
     interval: float = 60.0
     retry: Retry = field(default_factory=Retry)
     ignore_differences: tuple[JSONDict, ...] = ()
@@ -126,6 +128,7 @@ class AppSpec:
             automated=isinstance(automated, dict),
             prune=bool((automated or {}).get("prune", False)),
             self_heal=bool((automated or {}).get("selfHeal", False)),
+            allow_empty=bool((automated or {}).get("allowEmpty", False)),
             interval=max(parse_duration(str(policy.get("interval") or ""), 60.0), 1.0),
             retry=Retry(
                 limit=int(limit) if isinstance(limit, int) else None,

@@ -658,7 +658,7 @@ class SyncEngine:
         manifests: Sequence[Manifest],
         options: SyncOptions,
     ) -> tuple[list[ObjectResult], str | None]:
-        if not manifests:
+        if not manifests and not app.allow_empty:
             return [], "the render is empty: nothing is pruned"
         kinds = sorted({(m.api_version, m.kind) for m in manifests} | set(_COMMON_KINDS))
         candidates = [
@@ -669,7 +669,8 @@ class SyncEngine:
         if not candidates:
             return [], None
         owned = len(candidates) + len(manifests)
-        if len(candidates) * 2 > owned and not options.force:
+        wipe = not manifests and app.allow_empty  # asked for: Argo CD's allowEmpty
+        if len(candidates) * 2 > owned and not (options.force or wipe):
             return [], (
                 f"pruning {len(candidates)} of the {owned} objects this Application owns is more "
                 "than half: held back (sync with --force to prune them)"

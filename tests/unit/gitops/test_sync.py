@@ -177,6 +177,16 @@ async def test_prune_only_when_asked_never_on_an_empty_render_and_safely(
     assert empty.prune_held_back == "the render is empty: nothing is pruned"
     assert [c["metadata"]["name"] for c in (await plane.list("v1", "ConfigMap")).items] == ["cm0"]
 
+    # ... unless the Application allows it (Argo CD's automated.allowEmpty): all goes.
+    allowing = _app(repo, syncPolicy={"automated": {"prune": True, "allowEmpty": True}})
+    assert allowing.allow_empty
+    wiped = await engine.sync(allowing, SyncOptions(prune=True))
+    assert wiped.prune_held_back is None
+    assert [(r.name, r.action) for r in wiped.results if r.action == "pruned"] == [
+        ("cm0", "pruned")
+    ]
+    assert (await plane.list("v1", "ConfigMap")).items == []
+
 
 async def test_objects_of_others_are_never_pruned(plane: InProcessClient, tmp_path: Path) -> None:
     repo = Repo(tmp_path / "repo")
