@@ -8,7 +8,39 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-__all__ = ["commit_all", "git", "wait_until"]
+__all__ = ["BUSYBOX", "busybox_pod", "commit_all", "git", "wait_until"]
+
+
+BUSYBOX = "recon.local/busybox:latest"
+
+
+def busybox_pod(
+    namespace: str,
+    name: str,
+    command: list[str],
+    container: dict[str, Any] | None = None,
+    **spec: Any,
+) -> dict[str, Any]:
+    """A Pod of one busybox container `c` running `command` (the image the set-up builds,
+    never pulled), quick to stop; `container` adds to the container, `spec` to the pod."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [
+                {
+                    "name": "c",
+                    "image": BUSYBOX,
+                    "imagePullPolicy": "IfNotPresent",
+                    "command": command,
+                    **(container or {}),
+                }
+            ],
+            **spec,
+        },
+    }
 
 
 def wait_until(

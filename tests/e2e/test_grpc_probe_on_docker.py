@@ -13,7 +13,7 @@ import pytest
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc  # type: ignore[import-untyped]
 
 from tests.e2e.conftest import ReconServer, new_namespace
-from tests.e2e.support import wait_until
+from tests.e2e.support import busybox_pod, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -37,29 +37,12 @@ def test_grpc_readiness_follows_the_health_service(
 ) -> None:
     port, servicer = health_server
     kubectl, ns = new_namespace(docker_server, "grpc")
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "cart", "namespace": ns},
-        "spec": {
-            "hostNetwork": True,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "recon.local/busybox:latest",
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["sleep", "3600"],
-                    "ports": [{"containerPort": port}],
-                    "readinessProbe": {
-                        "grpc": {"port": port, "service": "shop.Cart"},
-                        "periodSeconds": 1,
-                        "failureThreshold": 1,
-                    },
-                }
-            ],
-        },
+    probe = {"grpc": {"port": port, "service": "shop.Cart"}, "periodSeconds": 1}
+    container = {
+        "ports": [{"containerPort": port}],
+        "readinessProbe": {**probe, "failureThreshold": 1},
     }
+    pod = busybox_pod(ns, "cart", ["sleep", "3600"], container, hostNetwork=True)
     kubectl.run("apply", "-f", "-", input=json.dumps(pod))
     kubectl.run("-n", ns, "wait", "--for=condition=Ready", "pod/cart", "--timeout=60s", timeout=70)
 

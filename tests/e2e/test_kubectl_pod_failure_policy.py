@@ -9,6 +9,7 @@ import json
 import pytest
 
 from tests.e2e.conftest import ReconServer, new_namespace
+from tests.e2e.support import busybox_pod
 
 pytestmark = pytest.mark.e2e
 
@@ -59,23 +60,7 @@ def test_an_exit_code_rule_fails_the_job_at_once(docker_server: ReconServer) -> 
 
 def test_a_pod_past_its_active_deadline_fails(docker_server: ReconServer) -> None:
     kubectl, ns = new_namespace(docker_server, "deadline")
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "bounded", "namespace": ns},
-        "spec": {
-            "activeDeadlineSeconds": 3,
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "recon.local/busybox:latest",
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["sleep", "3600"],
-                }
-            ],
-        },
-    }
+    pod = busybox_pod(ns, "bounded", ["sleep", "3600"], activeDeadlineSeconds=3)
     kubectl.run("apply", "-f", "-", input=json.dumps(pod))
     kubectl.run(
         "-n",

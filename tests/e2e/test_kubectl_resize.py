@@ -10,7 +10,7 @@ import subprocess
 import pytest
 
 from tests.e2e.conftest import ReconServer, new_namespace
-from tests.e2e.support import wait_until
+from tests.e2e.support import busybox_pod, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -27,26 +27,11 @@ def _nano_cpus(container_id: str) -> int:
 
 def test_resize_in_place_and_refuse_a_qos_change(docker_server: ReconServer) -> None:
     kubectl, ns = new_namespace(docker_server, "resize")
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {"name": "app", "namespace": ns},
-        "spec": {
-            "terminationGracePeriodSeconds": 1,
-            "containers": [
-                {
-                    "name": "c",
-                    "image": "recon.local/busybox:latest",
-                    "imagePullPolicy": "IfNotPresent",
-                    "command": ["sleep", "3600"],
-                    "resources": {
-                        "requests": {"cpu": "100m", "memory": "16Mi"},
-                        "limits": {"cpu": "200m", "memory": "32Mi"},
-                    },
-                }
-            ],
-        },
+    resources = {
+        "requests": {"cpu": "100m", "memory": "16Mi"},
+        "limits": {"cpu": "200m", "memory": "32Mi"},
     }
+    pod = busybox_pod(ns, "app", ["sleep", "3600"], {"resources": resources})
     kubectl.run("apply", "-f", "-", input=json.dumps(pod))
     kubectl.run("-n", ns, "wait", "--for=condition=Ready", "pod/app", "--timeout=60s", timeout=70)
     before = kubectl.json("-n", ns, "get", "pod", "app")["status"]["containerStatuses"][0]
