@@ -27,6 +27,7 @@ from reconciler.apiserver import errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.ephemeral_containers import ephemeral_update
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.immutable import immutable_errors
 from reconciler.apiserver.pod_resize import resize_update
 from reconciler.apiserver.pod_security_admission import (
     namespace_label_errors,
@@ -747,6 +748,10 @@ class ObjectService:
             self._default(rt, obj)
             if rt.storage_key == POD_RESOURCE:
                 keep_pod_priority(obj, old)
+        if subresource is None:
+            fixed = immutable_errors(rt.group, rt.kind, old, obj)
+            if fixed:
+                raise errors.invalid(rt.kind, name, rt.group, fixed)
         spec_changed = subresource in (None, "resize") and obj.get("spec") != old.get("spec")
         if spec_changed and rt.storage_key == POD_RESOURCE and subresource is None:
             self._check_pod_update(rt, old, obj)

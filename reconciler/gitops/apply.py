@@ -18,13 +18,14 @@ last-applied annotation).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from reconciler.client.base import Client
-from reconciler.client.errors import ClientError, ConflictError, NotFoundError
+from reconciler.client.errors import ClientError, ConflictError, InvalidError, NotFoundError
 from reconciler.gitops.sync_options import object_options, replaces_live
 from reconciler.manifests.loader import Manifest
 from reconciler.manifests.ordering import apply_order, prune_order
@@ -209,10 +210,59 @@ class Applier:
                 return result
             except ConflictError:
                 continue  # someone wrote in between: recompute from the fresh object
+            except InvalidError as e:
+                if "Force=true" in object_options(m.obj) and result.before is not None:
+                    return await self._recreate(result, desired, dry_run, field_validation, e)
+                result.error = e.message
+                return result
             except ClientError as e:
                 result.error = e.message
                 return result
         result.error = "the object kept changing while being applied (5 conflicts)"
+        return result
+
+    async def _recreate(
+        self,
+        result: ObjectResult,
+        desired: JSONDict,
+        dry_run: bool,
+        field_validation: str,
+        refused: InvalidError,
+    ) -> ObjectResult:
+        """Argo CD's `Force=true`: the update was refused (a field that cannot change
+        changed), so the live object is deleted and created anew from git (`kubectl
+        apply --force`); in a dry run, the refusal is only reported as what would happen."""
+        live = result.before or {}
+        if dry_run:
+            result.action, result.after = "configured", desired
+            return result
+        namespace = result.namespace or None
+        try:
+            await self.client.delete(
+                result.api_version, result.kind, result.name, namespace, propagation="Background"
+            )
+            for _ in range(300):  # until it is gone (finalizers), at most 30 s
+                found = await self.client.get(
+                    result.api_version, result.kind, result.name, namespace
+                )
+                if (found.get("metadata") or {}).get("uid") != (live.get("metadata") or {}).get(
+                    "uid"
+                ):
+                    break
+                await asyncio.sleep(0.1)
+        except NotFoundError:
+            pass
+        except ClientError as e:
+            result.error = f"{refused.message}; deleting it to force the change: {e.message}"
+            return result
+        try:
+            created = await self.client.create(
+                desired_with_annotation(desired), field_validation=field_validation
+            )
+        except ClientError as e:
+            result.error = e.message
+            return result
+        result.action, result.after = "configured", created
         return result
 
     async def _apply_server_side(

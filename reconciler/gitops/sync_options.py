@@ -12,12 +12,14 @@ here, so the render, the apply, the prune and the tests read them one way:
   not an error, and a dry run does not ask the server about it;
 - `Replace=true` and `ServerSideApply=true`: how an object is written (`apply_mode`);
 - `PrunePropagationPolicy`: how pruned objects' dependents go (`prune_propagation`);
-- `FailOnSharedResource=true`: `shared_with` names the other Application.
+- `FailOnSharedResource=true`: `shared_with` names the other Application;
+- `Force=true` (objects): a write the API refuses as invalid (an immutable field changed,
+  as in a Job's template) deletes the live object and creates it anew (`apply.py`).
 
 An object annotation naming an option Recon reads with a value Argo CD does not know
 (`Validate=no`) is an error at the object's file and line: silently ignoring it would do
-what the user tried to turn off. Options Recon does not read (`Force=true`,
-`PruneLast=true`, ...) are ignored on objects, as before; on the Application the CRD's
+what the user tried to turn off. Options Recon does not read (`PruneLast=true`,
+...) are ignored on objects, as before; on the Application the CRD's
 schema admits only the values of `APP_OPTIONS`.
 """
 
@@ -59,6 +61,7 @@ OBJECT_OPTIONS: Final[Mapping[str, tuple[str, ...]]] = {
     "Replace": ("true", "false"),
     "Validate": ("true", "false"),
     "SkipDryRunOnMissingResource": ("true", "false"),
+    "Force": ("true", "false"),
 }
 
 # Argo CD's `PrunePropagationPolicy` values and the API's `propagationPolicy` for each.

@@ -793,3 +793,41 @@ async def test_validate_false_still_checks_the_object_it_drops_fields_from(tmp_p
     assert len(lenient.warnings) == 1 and "spec.bogus" in lenient.warnings[0]
     assert lenient.errors and "selector" in lenient.errors[0]
     assert "bogus" not in lenient.manifests[0].obj["spec"]
+
+
+# -- Force ----------------------------------------------------------------------------------
+
+
+def job_yaml(image: str, options: str = "") -> str:
+    annotations = f"\n  annotations: {{{OPTIONS}: {options!r}}}" if options else ""
+    return (
+        "---\napiVersion: batch/v1\nkind: Job\nmetadata:\n"
+        f"  name: migrate{annotations}\n"
+        "spec:\n  template:\n    spec:\n      restartPolicy: Never\n"
+        f"      containers:\n      - name: m\n        image: {image}\n"
+    )
+
+
+async def test_force_recreates_an_object_whose_change_the_api_refuses(
+    plane: InProcessClient,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    sync = engine(plane, tmp_path)
+    repo.write({"job.yaml": job_yaml("migrate:1")})
+    assert (await sync.sync(app(repo), SyncOptions())).phase == "Succeeded"
+    first = await plane.get("batch/v1", "Job", "migrate", "default")
+
+    repo.write({"job.yaml": job_yaml("migrate:2")})
+    refused = await sync.sync(app(repo), SyncOptions())
+    assert refused.phase == "Failed"
+    assert "spec.template: Invalid value:" in refused.failed_objects[0].error
+    assert "field is immutable" in refused.failed_objects[0].error
+
+    repo.write({"job.yaml": job_yaml("migrate:2", "Force=true")})
+    forced = await sync.sync(app(repo), SyncOptions())
+    assert forced.phase == "Succeeded", forced.message
+    again = await plane.get("batch/v1", "Job", "migrate", "default")
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+    image = again["spec"]["template"]["spec"]["containers"][0]["image"]
+    assert image == "migrate:2"

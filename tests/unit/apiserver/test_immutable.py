@@ -1,0 +1,42 @@
+"""Fields an update may not change (pure), in the apiserver's words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from reconciler.apiserver.immutable import immutable_errors
+
+
+def messages(group: str, kind: str, old: dict[str, Any], new: dict[str, Any]) -> list[str]:
+    return [f"{c.field}: {c.message}" for c in immutable_errors(group, kind, old, new)]
+
+
+def test_selectors_job_templates_and_statefulset_specs() -> None:
+    old = {"spec": {"selector": {"matchLabels": {"app": "web"}}, "replicas": 1}}
+    new = {"spec": {"selector": {"matchLabels": {"app": "api"}}, "replicas": 3}}
+    assert messages("apps", "Deployment", old, new) == [
+        'spec.selector: Invalid value: {"matchLabels":{"app":"api"}}: field is immutable'
+    ]
+    assert messages("apps", "Deployment", old, {"spec": {**old["spec"], "replicas": 5}}) == []
+    job = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "a"}]}}}}
+    changed = {"spec": {"template": {"spec": {"containers": [{"name": "c", "image": "b"}]}}}}
+    assert messages("batch", "Job", job, changed)[0].startswith("spec.template: Invalid value: ")
+    assert messages("batch", "Job", job, changed)[0].endswith(": field is immutable")
+    sts = {"spec": {"serviceName": "web", "replicas": 1, "template": {}}}
+    assert messages("apps", "StatefulSet", sts, {"spec": {**sts["spec"], "replicas": 4}}) == []
+    assert messages("apps", "StatefulSet", sts, {"spec": {**sts["spec"], "serviceName": "x"}}) == [
+        "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', "
+        "'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' "
+        "and 'minReadySeconds' are forbidden"
+    ]
+
+
+def test_an_immutable_config_map_keeps_its_data_and_its_mark() -> None:
+    old = {"immutable": True, "data": {"k": "v"}}
+    assert messages("", "ConfigMap", old, {"immutable": True, "data": {"k": "w"}}) == [
+        "data: Forbidden: field is immutable when `immutable` is set"
+    ]
+    assert messages("", "Secret", old, {"data": {"k": "v"}}) == [
+        "immutable: Forbidden: field is immutable when `immutable` is set"
+    ]
+    assert messages("", "ConfigMap", {"data": {"k": "v"}}, {"data": {"k": "w"}}) == []
