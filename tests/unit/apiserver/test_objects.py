@@ -437,11 +437,7 @@ def test_custom_resources_get_their_schema_defaults(env: Env) -> None:
     assert app["spec"]["source"]["targetRevision"] == "HEAD"
     assert app["spec"]["source"]["path"] == "."
     assert app["spec"]["syncPolicy"]["interval"] == "60s"
-    assert app["spec"]["syncPolicy"]["automated"] == {
-        "prune": False,
-        "selfHeal": False,
-        "allowEmpty": False,
-    }
+    assert app["spec"]["syncPolicy"]["automated"] == {"prune": False, "selfHeal": False}
     assert "retry" not in app["spec"]["syncPolicy"]  # no parent, no defaults below it
     with pytest.raises(ApiError) as info:
         env.svc.create(
