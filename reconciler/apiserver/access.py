@@ -14,7 +14,7 @@ from aiohttp import web
 from reconciler.apiserver.authn import MASTERS, Authenticator, impersonate
 from reconciler.apiserver.authz import Authorizer, forbidden
 from reconciler.apiserver.escalation import CURRENT_USER
-from reconciler.apiserver.rbac import UserInfo
+from reconciler.apiserver.rbac import Attributes, UserInfo
 from reconciler.apiserver.request_info import resolve
 from reconciler.apiserver.sa_tokens import TokenSigner
 
@@ -38,9 +38,10 @@ class Access:
     authorizer: Authorizer
     signer: TokenSigner
 
-    def admit(self, request: web.Request) -> UserInfo | None:
+    def admit(self, request: web.Request, attrs: Attributes | None = None) -> UserInfo | None:
         """The user the request acts as, if it may do what it asks (None: not authenticated;
-        a 403 `ApiError` when it may not)."""
+        a 403 `ApiError` when it may not). `attrs`: what the request asks, when the caller
+        resolved it already."""
         user = self.authenticator.authenticate(request.headers.get("Authorization", ""))
         if user is None:
             return None
@@ -54,7 +55,7 @@ class Access:
                 forbidden,
             )
         if MASTERS not in user.groups:
-            attrs = resolve(request.method, request.path, request.query)
+            attrs = attrs or resolve(request.method, request.path, request.query)
             if not self.authorizer.authorize(user, attrs).allowed:
                 raise forbidden(user, attrs)
         request[USER] = user

@@ -24,6 +24,7 @@ from reconciler.apiserver.metrics_api import MetricsProvider
 from reconciler.apiserver.objects import ObjectService
 from reconciler.apiserver.openapi import OpenAPIV3
 from reconciler.apiserver.pod_subresources import StreamsSource
+from reconciler.apiserver.rbac import Attributes
 from reconciler.apiserver.request_metrics import RequestMetrics, metric_verb, stored_counts
 from reconciler.clock import Clock
 
@@ -117,7 +118,7 @@ def build_app(
         started = time.perf_counter()
         code = 500
         try:
-            response = await _serve(request, handler)
+            response = await _serve(request, handler, attributes)
             code = response.status
             return response
         finally:
@@ -130,9 +131,11 @@ def build_app(
                 opened,
             )
 
-    async def _serve(request: web.Request, handler: Handler) -> web.StreamResponse:
+    async def _serve(
+        request: web.Request, handler: Handler, attributes: Attributes
+    ) -> web.StreamResponse:
         try:
-            if request.path not in _PUBLIC and config.access.admit(request) is None:
+            if request.path not in _PUBLIC and config.access.admit(request, attributes) is None:
                 return _unauthorized()
             return await handler(request)
         except ApiError as e:

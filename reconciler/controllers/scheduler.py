@@ -456,13 +456,12 @@ class Scheduler:
             return None if found is None else (found.get("metadata") or {}).get("labels") or {}
 
         def spreading() -> list[tuple[str, Mapping[str, str], str]]:
-            return [
-                (p.namespace, p.labels, p.node)
-                for p, raw in ((Placed.of(q), q) for q in pods.list())
-                if p.node
-                and not is_terminal(raw)
-                and not (raw.get("metadata") or {}).get("deletionTimestamp")
-            ]
+            found = []
+            for p in pods.list():
+                meta, node = p.get("metadata") or {}, (p.get("spec") or {}).get("nodeName")
+                if node and not is_terminal(p) and not meta.get("deletionTimestamp"):
+                    found.append((str(meta.get("namespace") or ""), meta.get("labels") or {}, node))
+            return found
 
         check = AffinityCheck(
             pod, nodes, placed, self.ledger.anti_affinity_holders, namespace_labels

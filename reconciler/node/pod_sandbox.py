@@ -22,12 +22,13 @@ IPC namespaces. Pure otherwise.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Literal
 
 from reconciler.cluster_network import CLUSTER_DOMAIN
 from reconciler.node.cluster_dns import DNS_ADDRESS
 from reconciler.node.dns_forward import fallback_resolvers
-from reconciler.node.pod_dns import PodDns, pod_dns, read_host_resolv_conf
+from reconciler.node.pod_dns import HostResolvConf, PodDns, pod_dns, read_host_resolv_conf
 from reconciler.node.probes import probe_ports
 from reconciler.runtime.base import HOST_NETWORK, ContainerState, PortMapping, SandboxSpec
 
@@ -74,8 +75,14 @@ def sandbox_dns(pod: JSONDict) -> PodDns:
     """The pod's resolv.conf settings, with this host's resolvers."""
     spec = pod.get("spec") or {}
     namespace = str((pod.get("metadata") or {}).get("namespace") or "default")
-    servers = fallback_resolvers()
-    return pod_dns(spec, namespace, (DNS_ADDRESS, *servers), read_host_resolv_conf(servers))
+    return pod_dns(spec, namespace, (DNS_ADDRESS, *fallback_resolvers()), _host_conf())
+
+
+@functools.cache
+def _host_conf() -> HostResolvConf:
+    """The node's resolv.conf, read once per process as `fallback_resolvers` is: a pod
+    start does not read the file again."""
+    return read_host_resolv_conf(fallback_resolvers())
 
 
 def sandbox_spec(pod: JSONDict, network: str, image: str, attempt: int) -> SandboxSpec:

@@ -953,15 +953,18 @@ class PodWorker:
             for group in ("initContainers", "containers", "ephemeralContainers")
             for c in spec.get(group) or []
         }
-        for record in records:
-            if (
-                record.status != ContainerStatus.EXITED
-                or record.id in self._messages
-                or record.labels.get(ROLE_LABEL) == "sandbox"
-            ):
-                continue
+        exited = [
+            r
+            for r in records
+            if r.status == ContainerStatus.EXITED
+            and r.id not in self._messages
+            and r.labels.get(ROLE_LABEL) != "sandbox"
+        ]
+        if not exited:
+            return
+        directory = await self.ctx.runtime.ensure_memory_dir(self.uid, MESSAGE_DIR)
+        for record in exited:
             name = record.labels.get(CONTAINER_NAME_LABEL, "")
-            directory = await self.ctx.runtime.ensure_memory_dir(self.uid, MESSAGE_DIR)
             message = read_message(message_file(directory, name, _restart_count(record)))
             if wants_logs(by_name.get(name) or {}, message, record.exit_code):
                 try:
