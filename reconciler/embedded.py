@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
@@ -35,6 +35,7 @@ from reconciler.controllers.endpoints import EndpointsController
 from reconciler.controllers.hpa import HorizontalPodAutoscalerController
 from reconciler.controllers.informer import InformerFactory
 from reconciler.controllers.job import JobController
+from reconciler.controllers.node_condition_taints import NodeConditionTaintController
 from reconciler.controllers.persistentvolume import PersistentVolumeController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
@@ -48,6 +49,7 @@ from reconciler.node.agent import NodeAgent
 from reconciler.node.claim_volumes import claim_volume_name
 from reconciler.node.context import NodeSettings
 from reconciler.node.dns_server import ClusterDnsServer
+from reconciler.node.eviction_thresholds import EvictionConfig
 from reconciler.node.metrics import DEFAULT_RESOLUTION_S, MetricsCollector
 from reconciler.node.pod_tokens import TokenUnavailableError
 from reconciler.node.prober import MemoryProber, NetworkProber, Prober
@@ -98,6 +100,8 @@ class NodeOptions:
     """... and over HTTPS (0: not at all; `recon serve`: 443)."""
     metric_resolution: float = DEFAULT_RESOLUTION_S
     """Seconds between two samples of the resource metrics (metrics-server's default 15)."""
+    eviction: EvictionConfig = field(default_factory=EvictionConfig)
+    """Node-pressure eviction (the kubelet's defaults: `--eviction-hard` and the rest)."""
 
 
 class EmbeddedPlane:
@@ -126,6 +130,7 @@ class EmbeddedPlane:
         self.controllers.add(DaemonSetController(self.client, clock))
         self.controllers.add(DisruptionController(self.client, clock))
         self.controllers.add(PvcProtectionController(self.client, clock))
+        self.controllers.add(NodeConditionTaintController(self.client, clock))
         self.controllers.add(ResourceQuotaController(self.client, clock))
         self.controllers.add(PersistentVolumeController(self.client, clock, claim_volume_name))
         self.controllers.add(
@@ -232,6 +237,8 @@ class EmbeddedPlane:
             allow_privileged=opts.allow_privileged,
             network_prefix=opts.network_prefix,
             max_pods=opts.max_pods,
+            eviction=opts.eviction,
+            data_dir=self.server.options.data_dir,
         )
         # Cluster IPs and Service names inside pods need real networking: Docker only.
         shared = ServicesNetwork(self.runtime) if opts.runtime == "docker" else None

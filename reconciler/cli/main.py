@@ -26,6 +26,12 @@ from reconciler.embedded import (
     EmbeddedPlane,
     NodeOptions,
 )
+from reconciler.node.eviction_thresholds import (
+    DEFAULT_HARD,
+    SIGNALS,
+    ThresholdError,
+    eviction_config,
+)
 from reconciler.runtime.errors import RuntimeUnavailableError
 
 DEFAULT_DATA_DIR = Path(os.environ.get("RECON_DATA_DIR", "~/.recon")).expanduser()
@@ -118,6 +124,44 @@ def cli(verbose: bool) -> None:
     "autoscaling (metrics-server's --metric-resolution).",
 )
 @click.option(
+    "--eviction-hard",
+    default=DEFAULT_HARD,
+    show_default=True,
+    help="Node-pressure eviction thresholds acted on at once (kubelet's --eviction-hard): "
+    "SIGNAL<QUANTITY or SIGNAL<PERCENT%, comma-separated; '' for none. Signals: "
+    + ", ".join(SIGNALS)
+    + ".",
+)
+@click.option(
+    "--eviction-soft",
+    default="",
+    help="Thresholds acted on once met for their grace period (kubelet's --eviction-soft).",
+)
+@click.option(
+    "--eviction-soft-grace-period",
+    default="",
+    help="SIGNAL=DURATION for each soft threshold, e.g. memory.available=1m30s.",
+)
+@click.option(
+    "--eviction-pressure-transition-period",
+    default="5m",
+    show_default=True,
+    help="How long the Node keeps a pressure condition after its threshold is no longer met.",
+)
+@click.option(
+    "--eviction-max-pod-grace-period",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="The longest grace period (seconds) a pod evicted for a soft threshold gets.",
+)
+@click.option(
+    "--housekeeping-interval",
+    default="10s",
+    show_default=True,
+    help="How often the eviction signals are measured.",
+)
+@click.option(
     "--gitops/--no-gitops",
     default=True,
     show_default=True,
@@ -138,6 +182,12 @@ def serve(
     ingress_http_port: int,
     ingress_https_port: int,
     metric_resolution: float,
+    eviction_hard: str,
+    eviction_soft: str,
+    eviction_soft_grace_period: str,
+    eviction_pressure_transition_period: str,
+    eviction_max_pod_grace_period: int,
+    housekeeping_interval: str,
     gitops: bool,
 ) -> None:
     """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
@@ -146,6 +196,17 @@ def serve(
         host, port = parse_listen(listen, allow_remote)
     except ListenError as e:
         raise click.UsageError(str(e)) from e
+    try:
+        eviction = eviction_config(
+            eviction_hard,
+            eviction_soft,
+            eviction_soft_grace_period,
+            eviction_pressure_transition_period,
+            eviction_max_pod_grace_period,
+            housekeeping_interval,
+        )
+    except ThresholdError as e:
+        raise click.UsageError(f"eviction: {e}") from e
     options = ServerOptions(
         data_dir=data_dir.expanduser().resolve(),
         host=host,
@@ -173,6 +234,7 @@ def serve(
         ingress_http_port=ingress_http_port,
         ingress_https_port=ingress_https_port,
         metric_resolution=metric_resolution,
+        eviction=eviction,
     )
     asyncio.run(_serve(options, node, gitops))
 

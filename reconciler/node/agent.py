@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Iterable
+from pathlib import Path
 from typing import Any
 
 from reconciler.client.base import Client
@@ -30,6 +31,8 @@ from reconciler.node.claim_volumes import ClaimReclaimer, claim_volume_name
 from reconciler.node.containers import AGENT_LABEL
 from reconciler.node.context import NodeContext, NodeSettings
 from reconciler.node.engine_events import follow_engine_events
+from reconciler.node.eviction_manager import EvictionManager
+from reconciler.node.eviction_signals import Signals, measure
 from reconciler.node.node_status import NodeRegistration, allocatable_of
 from reconciler.node.pod_tokens import PodTokens, TokenIssuer
 from reconciler.node.pod_worker import PodWorker, remove_pod_resources
@@ -104,6 +107,13 @@ def pod_references(pod: JSONDict) -> tuple[set[Ref], set[Ref]]:
     return files, env
 
 
+def _host_signals(data_dir: Path | None, engine_root: str) -> Signals:
+    """This host's eviction signals: the data dir's filesystem (nodefs) when there is one,
+    the engine's root (imagefs) when it is on this host."""
+    image_dir = Path(engine_root) if engine_root and Path(engine_root).is_dir() else None
+    return lambda: measure(data_dir, image_dir)
+
+
 class _CachedObjects:
     """`ObjectLookup` served from the agent's informers (no API round trip per container)."""
 
@@ -128,8 +138,11 @@ class NodeAgent:
         prober: Prober | None = None,
         services_network: ServicesNetwork | None = None,
         token_issuer: TokenIssuer | None = None,
+        signals: Signals | None = None,
     ) -> None:
+        """`signals`: what node-pressure eviction measures (None: this host's)."""
         self.client = client
+        self._signals = signals
         self.runtime = runtime
         self.clock = clock
         self.settings = settings
@@ -161,6 +174,7 @@ class NodeAgent:
         self.workers: dict[str, PodWorker] = {}
         self._refs: dict[str, tuple[set[Ref], set[Ref]]] = {}
         self._registration: NodeRegistration | None = None
+        self.eviction: EvictionManager | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
@@ -169,8 +183,28 @@ class NodeAgent:
     async def start(self) -> None:
         info = await self.runtime.engine_info()
         self.ctx.allocatable = allocatable_of(info, self.settings.max_pods)
+        signals = self._signals or _host_signals(self.settings.data_dir, info.root_dir)
+        eviction = EvictionManager(
+            self.settings.eviction,
+            self.clock,
+            signals,
+            pods=self._running_pods,
+            memory_use=self._memory_use,
+            evict=self._evict,
+            cleaned_up=self._cleaned_up,
+            recorder=self.recorder,
+            node=self._node_reference,
+            conditions_changed=self._conditions_changed,
+        )
+        self.eviction = eviction
+        self.ctx.admit = eviction.admit
         self._registration = NodeRegistration(
-            self.client, self.clock, self.settings, info, self.runtime.name
+            self.client,
+            self.clock,
+            self.settings,
+            info,
+            self.runtime.name,
+            pressure=lambda: eviction.conditions,
         )
         await self._registration.register()
         self.factory.start()
@@ -221,10 +255,13 @@ class NodeAgent:
         if self.ctx.tokens is not None:
             self._tasks.append(loop.create_task(self._refresh_tokens(), name="node-tokens"))
         self._registration.start()
+        eviction.start()
 
     async def stop(self) -> None:
         """Stop managing pods; their containers keep running for the next agent to adopt."""
         self._stopping = True
+        if self.eviction is not None:
+            await self.eviction.stop()
         for task in self._tasks:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -386,6 +423,48 @@ class NodeAgent:
         for uid in sorted(stale):
             log.info("removing containers of pod %s, which is no longer bound here", uid)
             await remove_pod_resources(self.ctx, uid, by_uid.get(uid, []))
+
+    # -- node-pressure eviction -----------------------------------------------------------
+
+    def _running_pods(self) -> list[JSONDict]:
+        return [
+            w.pod
+            for w in self.workers.values()
+            if not w.gone
+            and not (w.pod.get("metadata") or {}).get("deletionTimestamp")
+            and (w.pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+        ]
+
+    async def _memory_use(self, pod: JSONDict) -> dict[str, int]:
+        """Container name -> memory working set of the pod's running app containers."""
+        use: dict[str, int] = {}
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            container_id = str(status.get("containerID") or "").rpartition("://")[2]
+            if not container_id or "running" not in (status.get("state") or {}):
+                continue
+            try:
+                usage = await self.runtime.usage(container_id)
+            except ContainerRuntimeError:
+                usage = None
+            if usage is not None:
+                use[str(status.get("name"))] = usage.memory_bytes
+        return use
+
+    def _evict(self, pod: JSONDict, message: str, grace: float) -> bool:
+        worker = self.workers.get(str((pod.get("metadata") or {}).get("uid") or ""))
+        return worker is not None and worker.evict(message, grace)
+
+    def _cleaned_up(self, uid: str) -> bool:
+        worker = self.workers.get(uid)
+        return worker is None or worker.finished
+
+    def _conditions_changed(self) -> None:
+        if self._registration is not None:
+            self._registration.refresh()
+
+    def _node_reference(self) -> JSONDict:
+        name = self.settings.node_name
+        return {"apiVersion": "v1", "kind": "Node", "metadata": {"name": name, "uid": name}}
 
     def pods_running_here(self) -> Iterable[str]:
         return list(self.workers)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from reconciler.client.base import Client
@@ -11,6 +12,7 @@ from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.node.backoff import Backoff
 from reconciler.node.env import ObjectLookup
+from reconciler.node.eviction_thresholds import EvictionConfig
 from reconciler.node.pod_tokens import PodTokens
 from reconciler.node.prober import Prober
 from reconciler.node.services_network import ServicesNetwork
@@ -35,6 +37,11 @@ class NodeSettings:
     heartbeat_s: float = 10.0
     max_pods: int = 110
     """kubelet's `--max-pods`: the scheduler keeps pods beyond it Pending."""
+    eviction: EvictionConfig = field(default_factory=EvictionConfig)
+    """Node-pressure eviction (`eviction_manager.py`); no thresholds: none."""
+    data_dir: Path | None = None
+    """The server's data directory: the filesystem the `nodefs` signals measure (None: not
+    measured)."""
 
 
 @dataclass
@@ -62,6 +69,8 @@ class NodeContext:
     """ServiceAccount tokens for projected `serviceAccountToken` sources (None: none)."""
     volume: Callable[[str], JSONDict | None] = lambda _name: None
     """name -> the PersistentVolume, or None (what a bound claim's data are)."""
+    admit: Callable[[JSONDict], str | None] = lambda _pod: None
+    """pod new to the node -> why the node refuses it under pressure, or None."""
 
     @property
     def agent_id(self) -> str:

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 import platform
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from reconciler.client.base import Client
@@ -74,24 +75,47 @@ def node_object(settings: NodeSettings) -> JSONDict:
     }
 
 
+_PRESSURE = {
+    # condition: (reason, message) without pressure, then with it (the kubelet's words)
+    "MemoryPressure": (
+        ("KubeletHasSufficientMemory", "has sufficient memory available"),
+        ("KubeletHasInsufficientMemory", "has insufficient memory available"),
+    ),
+    "DiskPressure": (
+        ("KubeletHasNoDiskPressure", "has no disk pressure"),
+        ("KubeletHasDiskPressure", "has disk pressure"),
+    ),
+    "PIDPressure": (
+        ("KubeletHasSufficientPID", "has sufficient PID available"),
+        ("KubeletHasInsufficientPID", "has insufficient PID available"),
+    ),
+}
+
+
 def node_status(
-    settings: NodeSettings, info: EngineInfo, runtime_name: str, now: str, ready_since: str
+    settings: NodeSettings,
+    info: EngineInfo,
+    runtime_name: str,
+    now: str,
+    since: Mapping[str, str],
+    pressure: Collection[str] = (),
 ) -> JSONDict:
+    """`since`: condition type -> when it last changed; `pressure`: the pressure
+    conditions that hold (the eviction manager's)."""
     capacity = allocatable_of(info, settings.max_pods)
-    condition_types = (
-        ("MemoryPressure", "False", "KubeletHasSufficientMemory", "sufficient memory available"),
-        ("DiskPressure", "False", "KubeletHasNoDiskPressure", "no disk pressure"),
-        ("PIDPressure", "False", "KubeletHasSufficientPID", "sufficient PID available"),
-        ("Ready", "True", "KubeletReady", "recon node agent is posting ready status"),
-    )
+    condition_types = [
+        (kind, "True" if kind in pressure else "False", *words[kind in pressure])
+        for kind, words in _PRESSURE.items()
+    ]
+    condition_types.append(("Ready", "True", "KubeletReady", "is posting ready status"))
     conditions = [
         {
             "type": kind,
             "status": status,
             "reason": reason,
-            "message": f"recon node agent has {message}" if kind != "Ready" else message,
+            "message": f"recon node agent {message}",
             "lastHeartbeatTime": now,
-            "lastTransitionTime": ready_since,
+            "lastTransitionTime": since.get(kind, now),
         }
         for kind, status, reason, message in condition_types
     ]
@@ -129,14 +153,19 @@ class NodeRegistration:
         settings: NodeSettings,
         info: EngineInfo,
         runtime_name: str,
+        pressure: Callable[[], Collection[str]] = frozenset,
     ) -> None:
         self.client = client
         self.clock = clock
         self.settings = settings
         self.info = info
         self.runtime_name = runtime_name
-        self._ready_since = _ts(clock)
+        self._pressure = pressure
+        started = _ts(clock)
+        self._since: dict[str, str] = {kind: started for kind in (*_PRESSURE, "Ready")}
+        self._posted: frozenset[str] = frozenset()
         self._task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
 
     async def register(self) -> JSONDict:
         name = self.settings.node_name
@@ -161,18 +190,40 @@ class NodeRegistration:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    def refresh(self) -> None:
+        """Post the status now (a condition changed), not at the next heartbeat."""
+        self._wake.set()
+
     async def _beat(self) -> None:
         while True:
-            await self.clock.sleep(self.settings.heartbeat_s)
+            sleeper = asyncio.ensure_future(self.clock.sleep(self.settings.heartbeat_s))
+            waker = asyncio.ensure_future(self._wake.wait())
             try:
-                await self._renew_lease()
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for task in (sleeper, waker):
+                    if not task.done():
+                        task.cancel()
+                        with contextlib.suppress(asyncio.CancelledError):
+                            await task
+            woken = self._wake.is_set()
+            self._wake.clear()
+            try:
+                if not woken:
+                    await self._renew_lease()
                 await self._post_status()
             except ClientError as exc:
                 log.warning("node heartbeat: %s", exc)
 
     async def _post_status(self) -> None:
+        now = _ts(self.clock)
+        pressure = frozenset(self._pressure())
+        for kind in _PRESSURE:
+            if (kind in pressure) != (kind in self._posted):
+                self._since[kind] = now
+        self._posted = pressure
         status = node_status(
-            self.settings, self.info, self.runtime_name, _ts(self.clock), self._ready_since
+            self.settings, self.info, self.runtime_name, now, self._since, pressure
         )
         await self.client.patch(
             "v1", "Node", self.settings.node_name, {"status": status}, subresource="status"

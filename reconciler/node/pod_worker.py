@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.client.errors import ClientError, NotFoundError
-from reconciler.clock import parse_rfc3339
+from reconciler.clock import parse_rfc3339, rfc3339
 from reconciler.node.containers import (
     AGENT_LABEL,
     CONTAINER_NAME_LABEL,
@@ -93,6 +93,7 @@ _ERR_IMAGE_PULL_SHOWN_S = 2.0
 _SANDBOX_BACKOFF_CAP_S = 60.0
 _DONE = -1.0
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+EVICTED = "Evicted"
 _TERMINAL = ("Succeeded", "Failed")
 
 
@@ -140,6 +141,9 @@ class PodWorker:
         self._sandbox_delay = 0.0
         self._sandbox_retry_at = 0.0
         self._start_time = None if not (pod.get("status") or {}).get("startTime") else True
+        self._eviction: tuple[str, float] | None = None
+        """(message, grace period) once the node's eviction manager chose this pod."""
+        self._cleaned = False
 
     # -- driving -------------------------------------------------------------------------
 
@@ -163,6 +167,23 @@ class PodWorker:
     def poke(self, files_changed: bool = False) -> None:
         self._files_dirty = self._files_dirty or files_changed
         self._wake.set()
+
+    def evict(self, message: str, grace: float) -> bool:
+        """Fail the pod to reclaim a resource the node is low on (the eviction manager's
+        choice); False when it is already ending."""
+        phase = (self.pod.get("status") or {}).get("phase")
+        if self._eviction is not None or self.gone or phase in _TERMINAL:
+            return False
+        if (self.pod.get("metadata") or {}).get("deletionTimestamp"):
+            return False
+        self._eviction = (message, grace)
+        self._wake.set()
+        return True
+
+    @property
+    def finished(self) -> bool:
+        """Whether none of the pod's containers runs any more (an evicted pod is cleaned up)."""
+        return self._cleaned
 
     async def stop(self) -> None:
         """Stop managing the pod, leaving its containers running (agent shutdown)."""
@@ -242,10 +263,28 @@ class PodWorker:
         if (pod.get("status") or {}).get("phase") in _TERMINAL:
             await self._stop_running(records, include_sandbox=True)
             await self._stop_probes(set())
+            self._cleaned = True
+            return None
+        if not records and not (pod.get("status") or {}).get("startTime"):
+            refusal = self.ctx.admit(pod)
+            if refusal is not None:
+                await self._reject(refusal)
+                return None
+        if self._eviction is not None:
+            message, grace = self._eviction
+            condition = {
+                "type": "DisruptionTarget",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": rfc3339(self.ctx.clock.now()),
+                "reason": "TerminationByKubelet",
+                "message": message,
+            }
+            await self._fail(records, EVICTED, message, grace, condition)
             return None
         left = self._deadline_left()
         if left is not None and left <= 0:
-            await self._deadline_exceeded(records)
+            await self._fail(records, "DeadlineExceeded", DEADLINE_MESSAGE)
             return None
         now = self.ctx.clock.monotonic()
         if now < self._sandbox_retry_at:
@@ -300,17 +339,45 @@ class PodWorker:
         ends = parse_rfc3339(str(started)) + timedelta(seconds=int(deadline))
         return (ends - self.ctx.clock.now()).total_seconds()
 
-    async def _deadline_exceeded(self, records: list[ContainerState]) -> None:
-        """The kubelet's active deadline: every container is stopped and the pod fails."""
-        self._event("Warning", "DeadlineExceeded", DEADLINE_MESSAGE)
-        await self._stop_running(records, include_sandbox=False)
+    async def _fail(
+        self,
+        records: list[ContainerState],
+        reason: str,
+        message: str,
+        grace: float | None = None,
+        condition: JSONDict | None = None,
+    ) -> None:
+        """The node fails the pod (its active deadline passed, or it is evicted): every
+        container is stopped (within `grace`, the pod's own when None), the status says
+        why, and `condition` (DisruptionTarget) is added to it."""
+        self._event("Warning", reason, message)
+        await self._stop_running(records, include_sandbox=False, grace=grace)
         await self._stop_probes(set())
         records = await self.ctx.runtime.list_containers({POD_UID_LABEL: self.uid})
         sandbox = next((r for r in records if r.labels.get(ROLE_LABEL) == "sandbox"), None)
         await self._write_status(
-            sandbox, records, True, False, failure=("DeadlineExceeded", DEADLINE_MESSAGE)
+            sandbox, records, True, False, failure=(reason, message), condition=condition
         )
         await self._stop_running(records, include_sandbox=True)
+        self._cleaned = True
+
+    async def _reject(self, refusal: str) -> None:
+        """The kubelet's admission refused the pod (the node is under pressure): it fails
+        before anything of it runs, as `Pod was rejected: ...`."""
+        message = f"Pod was rejected: {refusal}"
+        self._event("Warning", EVICTED, message)
+        old = self.pod.get("status") or {}
+        patch: JSONDict = {k: None for k in old if k not in ("conditions", "qosClass")}
+        patch.update({"phase": "Failed", "reason": EVICTED, "message": message})
+        self.pod = await self.ctx.client.patch(
+            "v1",
+            "Pod",
+            self.name,
+            {"status": patch},
+            namespace=self.namespace,
+            subresource="status",
+        )
+        self._cleaned = True
 
     # -- sandbox -------------------------------------------------------------------------
 
@@ -826,7 +893,9 @@ class PodWorker:
             self._killing.discard(state.id)
             self._wake.set()
 
-    async def _stop_running(self, records: list[ContainerState], *, include_sandbox: bool) -> None:
+    async def _stop_running(
+        self, records: list[ContainerState], *, include_sandbox: bool, grace: float | None = None
+    ) -> None:
         spec = self.pod.get("spec") or {}
         by_name = {
             str(c.get("name")): c
@@ -840,7 +909,10 @@ class PodWorker:
         await asyncio.gather(
             *(
                 self._kill_container(
-                    by_name.get(r.labels.get(CONTAINER_NAME_LABEL, ""), {}), r, "pod stopping"
+                    by_name.get(r.labels.get(CONTAINER_NAME_LABEL, ""), {}),
+                    r,
+                    "pod stopping",
+                    grace,
                 )
                 for r in running
             )
@@ -981,8 +1053,10 @@ class PodWorker:
         initialized: bool,
         failed_init: bool,
         failure: tuple[str, str] | None = None,
+        condition: JSONDict | None = None,
     ) -> None:
-        """`failure`: (reason, message) of a pod the node failed (its active deadline)."""
+        """`failure`: (reason, message) of a pod the node failed (its active deadline, an
+        eviction); `condition`: one more condition to set (DisruptionTarget)."""
         await self._collect_messages(records)
         spec = self.pod.get("spec") or {}
         by_name: dict[str, list[ContainerState]] = {}
@@ -1009,6 +1083,9 @@ class PodWorker:
         if failure is not None:
             status["phase"] = "Failed"
             status["reason"], status["message"] = failure
+        if condition is not None:
+            kept = [c for c in status["conditions"] if c.get("type") != condition["type"]]
+            status["conditions"] = [*kept, condition]
         written = json.dumps(status, sort_keys=True, separators=(",", ":"))
         if written == self._written_status:
             return

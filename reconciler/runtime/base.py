@@ -347,6 +347,8 @@ class EngineInfo:
     memory_bytes: int
     os: str
     kernel: str
+    root_dir: str = ""
+    """Where the engine keeps images and container layers on this host ("" unknown)."""
 
 
 @dataclass(frozen=True)

@@ -195,6 +195,7 @@ class DockerRuntime:
             memory_bytes=int(info.get("MemTotal") or 0),
             os=str(info.get("OSType", "")),
             kernel=str(info.get("KernelVersion", "")),
+            root_dir=str(info.get("DockerRootDir") or ""),
         )
 
     async def inspect_image(self, ref: str) -> ImageInfo | None:

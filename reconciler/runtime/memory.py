@@ -282,7 +282,10 @@ class MemoryRuntime:
     # -- images --------------------------------------------------------------------------
 
     async def engine_info(self) -> EngineInfo:
-        return EngineInfo("memory", "0", "memory", os.cpu_count() or 1, 0, "linux", "none")
+        # The simulated node has this host's CPUs and memory, so pods' requests fit as
+        # they would on a real node here.
+        memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        return EngineInfo("memory", "0", "memory", os.cpu_count() or 1, memory, "linux", "none")
 
     async def inspect_image(self, ref: str) -> ImageInfo | None:
         return self.images.get(ref)

@@ -13,7 +13,7 @@ INFO = EngineInfo("docker", "26.1", "id", 2, 4 * 1024**3, "linux", "6.1")
 
 
 def test_capacity_has_kubelets_default_of_110_pods() -> None:
-    status = node_status(NodeSettings("host"), INFO, "docker", "t0", "t0")
+    status = node_status(NodeSettings("host"), INFO, "docker", "t0", {})
     assert status["capacity"] == status["allocatable"]
     assert status["capacity"]["pods"] == "110"
     assert status["capacity"]["cpu"] == "2"
@@ -21,7 +21,7 @@ def test_capacity_has_kubelets_default_of_110_pods() -> None:
 
 
 def test_max_pods_sets_the_pods_capacity() -> None:
-    status = node_status(NodeSettings("host", max_pods=2500), INFO, "memory", "t0", "t0")
+    status = node_status(NodeSettings("host", max_pods=2500), INFO, "memory", "t0", {})
     assert status["allocatable"]["pods"] == "2500"
 
 
