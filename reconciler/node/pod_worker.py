@@ -22,7 +22,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from reconciler.client.errors import ClientError, NotFoundError
+from reconciler.client.errors import ClientError, ConflictError, NotFoundError
 from reconciler.clock import parse_rfc3339, rfc3339
 from reconciler.node.containers import (
     AGENT_LABEL,
@@ -1095,17 +1095,24 @@ class PodWorker:
         if status["phase"] in _TERMINAL and old.get("phase") not in _TERMINAL:
             await self._stop_probes(set())
         # A JSON merge patch: lists are replaced whole; keys that left the status (a
-        # `reason` once the pod runs again) are removed explicitly.
+        # `reason` once the pod runs again) are removed explicitly. The conditions list
+        # carries those others set (a readiness gate's, DisruptionTarget) as this copy of
+        # the pod has them, so the write is conditional on it being current: one written
+        # meanwhile is not dropped; the pass is made again on the fresh pod.
         patch: JSONDict = {k: None for k in old if k not in status}
         patch.update(status)
-        updated = await self.ctx.client.patch(
-            "v1",
-            "Pod",
-            self.name,
-            {"status": patch},
-            namespace=self.namespace,
-            subresource="status",
-        )
+        version = (self.pod.get("metadata") or {}).get("resourceVersion")
+        body: JSONDict = {"status": patch}
+        if version:
+            body["metadata"] = {"resourceVersion": version}
+        try:
+            updated = await self.ctx.client.patch(
+                "v1", "Pod", self.name, body, namespace=self.namespace, subresource="status"
+            )
+        except ConflictError:
+            self.pod = await self.ctx.client.get("v1", "Pod", self.name, self.namespace)
+            self._wake.set()
+            return
         self._written_status = written
         self.pod = updated
 
