@@ -27,6 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.controllers.nodefit import NodeUsage, Requests, fits, pod_requests, usage_fits
+from reconciler.controllers.pod_affinity import ANTI_AFFINITY_MISMATCH, EXISTING_ANTI_AFFINITY
+from reconciler.controllers.topology_spread import SPREAD_MISMATCH
 from reconciler.selectors import LabelSelector
 
 __all__ = [
@@ -43,6 +45,9 @@ JSONDict = dict[str, Any]
 
 NO_VICTIMS = "No preemption victims found for incoming pod"
 NOT_HELPFUL = "Preemption is not helpful for scheduling"
+RESOLVABLE = frozenset({SPREAD_MISMATCH, ANTI_AFFINITY_MISMATCH, EXISTING_ANTI_AFFINITY})
+"""Placement failures upstream's filters call resolvable (removing pods may cure them),
+unlike a missing topology label or an unmet affinity term."""
 
 
 def pod_priority(pod: Mapping[str, Any]) -> int:
@@ -172,9 +177,18 @@ def plan(
     reasons: Counter[str] = Counter()
     for node in nodes:
         name = str((node.get("metadata") or {}).get("name"))
-        if fits(spec, node) is not None or (placement is not None and placement(name)):
-            # evicting frees resources and ports; other pods' affinity is not weighed
+        problem = None
+        if fits(spec, node) is None and placement is not None:
+            problem = placement(name)
+        if fits(spec, node) is not None or (problem and problem not in RESOLVABLE):
             reasons[NOT_HELPFUL] += 1
+            continue
+        if problem:
+            # Pods on the node could be what anti-affinity or spreading counts (upstream
+            # weighs evicting them); Recon evicts for resources and ports only, so it says
+            # what upstream says when no pod of lower priority is there to weigh.
+            lower = [c for c in on_nodes.get(name, ()) if c.priority < priority]
+            reasons[NOT_HELPFUL if lower else NO_VICTIMS] += 1
             continue
         allocatable = (node.get("status") or {}).get("allocatable") or {}
         found = select_victims(

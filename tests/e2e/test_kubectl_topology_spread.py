@@ -147,13 +147,6 @@ def test_a_pod_waits_for_its_topology_key_and_scheduleanyway_never_waits(
     }
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a pod refused for topology skew (resolvable upstream: Unschedulable, "
-    "not UnschedulableAndUnresolvable) says 'preemption: ... 1 Preemption is not helpful for "
-    "scheduling'; with no pod of lower priority on the node, kube-scheduler says '1 No "
-    "preemption victims found for incoming pod'",
-)
 def test_a_skew_refusal_names_the_missing_preemption_victims(docker_server: ReconServer) -> None:
     kubectl, ns = new_namespace(docker_server, "skew")
     first = spread_pod(ns, "first", "web", "DoNotSchedule", key=HOST, minDomains=2)

@@ -120,3 +120,30 @@ def test_a_pod_holding_the_wanted_host_port_is_the_victim() -> None:
     pods = [holder, other]
     found = select_victims(Requests(0, 0, port), ALLOCATABLE, usage(*pods), pods, 10)
     assert found is not None and names(found[0]) == ["holder"]
+
+
+def test_placement_refusals_upstream_calls_resolvable_name_the_missing_victims() -> None:
+    from reconciler.controllers.pod_affinity import AFFINITY_MISMATCH, ANTI_AFFINITY_MISMATCH
+    from reconciler.controllers.topology_spread import MISSING_LABEL, SPREAD_MISMATCH
+
+    nodes = [node("n1")]
+    peer = [on("peer", 0, 100, "t")]
+    taken = {"n1": usage(*peer)}
+
+    def why(reason: str, priority: int = 0) -> str:
+        return plan(pending(priority, "1"), nodes, taken, {"n1": peer}, placement=lambda _: reason)[
+            1
+        ]
+
+    # Skew or anti-affinity could be cured by removing pods; with none of lower priority
+    # there, upstream finds no victims. A missing label or an unmet affinity term cannot.
+    for resolvable in (SPREAD_MISMATCH, ANTI_AFFINITY_MISMATCH):
+        assert why(resolvable) == (
+            "0/1 nodes are available: 1 No preemption victims found for incoming pod."
+        )
+    for unresolvable in (MISSING_LABEL, AFFINITY_MISMATCH):
+        assert why(unresolvable) == (
+            "0/1 nodes are available: 1 Preemption is not helpful for scheduling."
+        )
+    # A lower-priority pod is there, which Recon does not weigh for placement: not helpful.
+    assert why(SPREAD_MISMATCH, priority=10).endswith("1 Preemption is not helpful for scheduling.")
