@@ -27,6 +27,7 @@ from reconciler.client.base import Client
 from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory
+from reconciler.controllers.nodefit import NodeUsage, Requests, pod_requests
 from reconciler.node.claim_volumes import ClaimReclaimer, claim_volume_name
 from reconciler.node.containers import AGENT_LABEL
 from reconciler.node.context import NodeContext, NodeSettings
@@ -105,6 +106,16 @@ def pod_references(pod: JSONDict) -> tuple[set[Ref], set[Ref]]:
     for secret_ref in spec.get("imagePullSecrets") or []:
         env.add(("Secret", namespace, str(secret_ref.get("name") or "")))
     return files, env
+
+
+def _active(worker: PodWorker) -> bool:
+    """Whether the worker's pod still runs here (not gone, deleted or finished)."""
+    pod = worker.pod
+    return (
+        not worker.gone
+        and not (pod.get("metadata") or {}).get("deletionTimestamp")
+        and (pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+    )
 
 
 def _host_signals(data_dir: Path | None, engine_root: str) -> Signals:
@@ -198,6 +209,7 @@ class NodeAgent:
         )
         self.eviction = eviction
         self.ctx.admit = eviction.admit
+        self.ctx.node_requests = self._requests_beside
         self._registration = NodeRegistration(
             self.client,
             self.clock,
@@ -427,13 +439,7 @@ class NodeAgent:
     # -- node-pressure eviction -----------------------------------------------------------
 
     def _running_pods(self) -> list[JSONDict]:
-        return [
-            w.pod
-            for w in self.workers.values()
-            if not w.gone
-            and not (w.pod.get("metadata") or {}).get("deletionTimestamp")
-            and (w.pod.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
-        ]
+        return [w.pod for w in self.workers.values() if _active(w)]
 
     async def _memory_use(self, pod: JSONDict) -> dict[str, int]:
         """Container name -> memory working set of the pod's running app containers."""
@@ -457,6 +463,14 @@ class NodeAgent:
     def _cleaned_up(self, uid: str) -> bool:
         worker = self.workers.get(uid)
         return worker is None or worker.finished
+
+    def _requests_beside(self, uid: str) -> Requests:
+        """What the pods running here other than `uid` request of the node."""
+        total = NodeUsage()
+        for other, worker in self.workers.items():
+            if other != uid and _active(worker):
+                total = total.plus(pod_requests(worker.pod.get("spec") or {}))
+        return Requests(total.cpu_millis, total.memory_bytes)
 
     def _conditions_changed(self) -> None:
         if self._registration is not None:

@@ -10,6 +10,7 @@ from typing import Any
 from reconciler.client.base import Client
 from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock
+from reconciler.controllers.nodefit import Requests
 from reconciler.node.backoff import Backoff
 from reconciler.node.env import ObjectLookup
 from reconciler.node.eviction_thresholds import EvictionConfig
@@ -71,6 +72,8 @@ class NodeContext:
     """name -> the PersistentVolume, or None (what a bound claim's data are)."""
     admit: Callable[[JSONDict], str | None] = lambda _pod: None
     """pod new to the node -> why the node refuses it under pressure, or None."""
+    node_requests: Callable[[str], Requests] = lambda _uid: Requests()
+    """pod uid -> what the other pods running here request (for in-place resizes)."""
 
     @property
     def agent_id(self) -> str:

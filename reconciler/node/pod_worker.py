@@ -46,7 +46,7 @@ from reconciler.node.pod_sandbox import (
     sandbox_spec,
 )
 from reconciler.node.probes import ContainerProbes
-from reconciler.node.resize import resize_action
+from reconciler.node.resize import resize_action, resize_fit
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.status import ContainerView, PodView, pod_status
 from reconciler.node.termination import (
@@ -135,6 +135,8 @@ class PodWorker:
         self._killing: set[str] = set()
         # Container name -> the engine's last refusal of a resize (reported once).
         self._resize_refused: dict[str, str] = {}
+        # (reason, message) while the node cannot take the pod's resize (`resize_fit`).
+        self._resize_pending: tuple[str, str] | None = None
         # Container id -> its termination message, once it exited (`termination.py`).
         self._messages: dict[str, str] = {}
         self._pull_failed_at: dict[str, float] = {}
@@ -589,6 +591,9 @@ class PodWorker:
         policy = str(spec.get("restartPolicy") or "Always")
         next_wake: float | None = None
         live: set[str] = set()
+        resizing = self._resize_check(spec, by_name, sandbox)
+        if self._resize_pending is not None and self._resize_pending[0] == "Deferred":
+            next_wake = _RETRY_S  # room may be made meanwhile: look again
         for container in spec.get("containers") or []:
             name = str(container.get("name"))
             latest, current = self._current(by_name.get(name), sandbox)
@@ -604,7 +609,7 @@ class PodWorker:
                         )
                         await self._kill_container(container, current, "definition changed")
                     continue
-                if await self._resize(container, current):
+                if resizing and await self._resize(container, current):
                     continue
                 live.add(current.id)
                 self._ensure_probes(container, current)
@@ -624,6 +629,27 @@ class PodWorker:
                 next_wake = delay if next_wake is None else min(next_wake, delay)
         await self._stop_probes(live)
         return next_wake
+
+    def _resize_check(
+        self,
+        spec: JSONDict,
+        by_name: Mapping[str, list[ContainerState]],
+        sandbox: ContainerState,
+    ) -> bool:
+        """Whether the resizes the running containers want may be applied: the pod with its
+        new requests fits the node (`resize_fit`); otherwise it is pending, and says why."""
+        wanted = False
+        for container in spec.get("containers") or []:
+            _, current = self._current(by_name.get(str(container.get("name"))), sandbox)
+            if current is None or current.status != ContainerStatus.RUNNING:
+                continue
+            with contextlib.suppress(ConfigError):
+                wanted = wanted or resize_action(container, current)[0] != "none"
+        self._resize_pending = None
+        if wanted:
+            others = self.ctx.node_requests(self.uid)
+            self._resize_pending = resize_fit(spec, self.ctx.allocatable, others)
+        return self._resize_pending is None
 
     async def _resize(self, container: JSONDict, current: ContainerState) -> bool:
         """Apply an in-place resize to a running container (`resize.py`); True when it is
@@ -1077,6 +1103,7 @@ class PodWorker:
             failed_init=failed_init,
             sandbox_ready=sandbox is not None and sandbox.status == ContainerStatus.RUNNING,
             runtime=self.ctx.runtime.name,
+            resize_pending=self._resize_pending,
         )
         status = pod_status(self.pod, view, now)
         status["startTime"] = start or status.get("startTime") or now.strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -6,6 +6,13 @@ container's `resizePolicy` says `RestartContainer` for a resource that changed, 
 case it is restarted with the new values (its restart count goes up). What the container
 runs with is read back from the engine (`ContainerState`), so an agent restarted in between
 still sees what is left to do.
+
+Before a resize is applied the pod, with its new requests, must fit the node, as the
+kubelet checks it (`resize_fit`): more than the node has at all is `Infeasible` ("Node
+didn't have enough capacity: cpu, requested: 4000, capacity: 2000"); more than is left
+beside the other pods' requests is `Deferred` ("Node didn't have enough resource: memory,
+requested: ..., used: ..., capacity: ..."), tried again later. Either way the containers
+keep running with what they have, and the pod says so in its `PodResizePending` condition.
 """
 
 from __future__ import annotations
@@ -13,10 +20,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from reconciler.controllers.nodefit import Requests, pod_requests
 from reconciler.node.containers import container_limits
+from reconciler.quantity import cpu_millis, memory_bytes
 from reconciler.runtime.base import ContainerState
 
-__all__ = ["Resize", "resize_action"]
+__all__ = ["Resize", "resize_action", "resize_fit"]
 
 Resize = tuple[Literal["none", "update", "restart"], tuple[int | None, int | None, int | None]]
 
@@ -45,3 +54,32 @@ def resize_action(container: Mapping[str, Any], state: ContainerState) -> Resize
     ):
         return "restart", wanted
     return "update", wanted
+
+
+def resize_fit(
+    spec: Mapping[str, Any], allocatable: Mapping[str, Any], others: Requests
+) -> tuple[str, str] | None:
+    """(reason, message) of a resize the node cannot take now (`Infeasible`, `Deferred`),
+    or None when the pod with its new requests fits. `others`: what the other pods on the
+    node request. A resource the node does not state is not checked."""
+    want = pod_requests(spec)
+    sizes = [
+        ("cpu", want.cpu_millis, others.cpu_millis, allocatable.get("cpu"), cpu_millis),
+        ("memory", want.memory_bytes, others.memory_bytes, allocatable.get("memory"), memory_bytes),
+    ]
+    known = [(name, asked, used, read(cap)) for name, asked, used, cap, read in sizes if cap]
+    for name, asked, _, capacity in sorted(known, key=lambda k: k[0] != "memory"):
+        if asked > capacity:
+            return (
+                "Infeasible",
+                f"Node didn't have enough capacity: {name}, requested: {asked}, "
+                f"capacity: {capacity}",
+            )
+    for name, asked, used, capacity in known:
+        if asked + used > capacity:
+            return (
+                "Deferred",
+                f"Node didn't have enough resource: {name}, requested: {asked}, used: {used}, "
+                f"capacity: {capacity}",
+            )
+    return None

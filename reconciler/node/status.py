@@ -63,6 +63,8 @@ class PodView:
     """The containerID scheme (`docker://<id>`), as kubectl shows it."""
     ephemeral: Sequence[ContainerView] = ()
     """`kubectl debug`'s containers: reported, never part of the phase or readiness."""
+    resize_pending: tuple[str, str] | None = None
+    """(reason, message) of a resize the node cannot take now (`PodResizePending`)."""
 
 
 def _terminated(state: ContainerState, runtime: str, message: str = "") -> JSONDict:
@@ -167,6 +169,7 @@ OWN_CONDITIONS = frozenset(
         "ContainersReady",
         "PodScheduled",
         "PodResizeInProgress",
+        "PodResizePending",
     }
 )
 """The conditions the node writes; any other (DisruptionTarget, a readiness gate's) belongs
@@ -226,6 +229,18 @@ def _conditions(
                 "lastTransitionTime": since or rfc3339(now),
                 "reason": "Error",
                 "message": refused[0].resize_error,
+            }
+        )
+    if view.resize_pending is not None:
+        pending_since = (previous.get("PodResizePending") or {}).get("lastTransitionTime")
+        out.append(
+            {
+                "type": "PodResizePending",
+                "status": "True",
+                "lastProbeTime": None,
+                "lastTransitionTime": pending_since or rfc3339(now),
+                "reason": view.resize_pending[0],
+                "message": view.resize_pending[1],
             }
         )
     for kind, value, reason in wanted:

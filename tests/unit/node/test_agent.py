@@ -811,3 +811,63 @@ async def test_pods_of_a_namespace_share_their_service_variables(node: NodeHarne
 
 async def _has(envs: Mapping[str, object], name: str) -> bool:
     return name in envs
+
+
+async def test_a_resize_the_node_cannot_take_is_pending(node: NodeHarness) -> None:
+    cores = int((await node.client.get("v1", "Node", "node-a"))["status"]["allocatable"]["cpu"])
+
+    def sized(cpu: str) -> dict[str, Any]:
+        return {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "example/web:1",
+                    "resources": {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}},
+                }
+            ]
+        }
+
+    half = f"{cores * 500}m"
+    await node.create_pod("grow", sized("100m"))
+    await node.create_pod("neighbour", sized(half))
+    await node.wait_pod("grow", running)
+    await node.wait_pod("neighbour", running)
+
+    async def resize(cpu: str) -> None:
+        resources = {"requests": {"cpu": cpu}, "limits": {"cpu": cpu}}
+        await node.client.patch(
+            "v1",
+            "Pod",
+            "grow",
+            {"spec": {"containers": [{"name": "app", "resources": resources}]}},
+            namespace="default",
+            patch_type="strategic",
+            subresource="resize",
+        )
+
+    def pending(p: dict[str, Any]) -> dict[str, Any]:
+        found = [c for c in p["status"]["conditions"] if c["type"] == "PodResizePending"]
+        return found[0] if found else {}
+
+    # More CPU than the node has: never.
+    await resize(f"{cores + 1}")
+    pod = await node.wait_pod("grow", lambda p: bool(pending(p)), what="PodResizePending")
+    assert (pending(pod)["reason"], pending(pod)["message"]) == (
+        "Infeasible",
+        f"Node didn't have enough capacity: cpu, requested: {(cores + 1) * 1000}, "
+        f"capacity: {cores * 1000}",
+    )
+    (app,) = await node.containers(pod, "app")
+    assert app.nano_cpus == 100_000_000  # it keeps running with what it had
+    # More than is left beside the neighbour: later, once the neighbour is gone.
+    await resize(f"{cores * 600}m")
+    pod = await node.wait_pod("grow", lambda p: pending(p).get("reason") == "Deferred")
+    assert pending(pod)["message"] == (
+        f"Node didn't have enough resource: cpu, requested: {cores * 600}, "
+        f"used: {cores * 500}, capacity: {cores * 1000}"
+    )
+    await node.client.delete("v1", "Pod", "neighbour", "default", grace_period=0)
+    await node.advance(11)
+    pod = await node.wait_pod("grow", lambda p: not pending(p), what="the resize applied")
+    (app,) = await node.containers(pod, "app")
+    assert app.nano_cpus == cores * 600_000_000

@@ -46,3 +46,32 @@ def test_a_resize_is_no_change_of_definition() -> None:
     labels = {"recon.dev/definition-hash": definition_hash(before)}
     assert not definition_changed(container(limits={"cpu": "1"}), labels)
     assert definition_changed({**before, "image": "other"}, labels)
+
+
+def test_a_resize_must_fit_the_node_first() -> None:
+    from reconciler.controllers.nodefit import Requests
+    from reconciler.node.resize import resize_fit
+
+    allocatable = {"cpu": "2", "memory": "4Gi"}
+
+    def fit(cpu: str, memory: str, others: Requests | None = None) -> tuple[str, str] | None:
+        spec = {"containers": [container(requests={"cpu": cpu, "memory": memory})]}
+        return resize_fit(spec, allocatable, others or Requests())
+
+    assert fit("1500m", "1Gi") is None
+    # more than the node has at all: never (memory is looked at first, as the kubelet)
+    assert fit("3", "1Gi") == (
+        "Infeasible",
+        "Node didn't have enough capacity: cpu, requested: 3000, capacity: 2000",
+    )
+    assert fit("3", "8Gi") == (
+        "Infeasible",
+        f"Node didn't have enough capacity: memory, requested: {8 * 2**30}, capacity: {4 * 2**30}",
+    )
+    # more than is left beside the other pods: later
+    assert fit("1500m", "1Gi", Requests(1000, 2**30)) == (
+        "Deferred",
+        "Node didn't have enough resource: cpu, requested: 1500, used: 1000, capacity: 2000",
+    )
+    # a resource the node does not state is not checked
+    assert resize_fit({"containers": [container(requests={"cpu": "64"})]}, {}, Requests()) is None
