@@ -171,6 +171,7 @@ class Applier:
         the API's `fieldValidation=Ignore`, as `kubectl apply --validate=false` does."""
         field_validation = "Strict" if validate else "Ignore"
         result = ObjectResult(m.kind, m.api_version, m.name, m.namespace, "failed", where=m.where)
+        replacing = replace
         for _attempt in range(5):
             try:
                 desired = await self._desired(m, apply_set)
@@ -181,7 +182,8 @@ class Applier:
                     )
                 except NotFoundError:
                     live = None
-                if replace or replaces_live(object_options(m.obj), live):
+                replacing = replace or replaces_live(object_options(m.obj), live)
+                if replacing:
                     return await self._replace(result, desired, live, dry_run, field_validation)
                 if server_side:
                     return await self._apply_server_side(result, desired, live, dry_run)
@@ -212,7 +214,9 @@ class Applier:
                 continue  # someone wrote in between: recompute from the fresh object
             except InvalidError as e:
                 if "Force=true" in object_options(m.obj) and result.before is not None:
-                    return await self._recreate(result, desired, dry_run, field_validation, e)
+                    return await self._recreate(
+                        result, desired, dry_run, field_validation, e, replacing=replacing
+                    )
                 result.error = e.message
                 return result
             except ClientError as e:
@@ -228,14 +232,23 @@ class Applier:
         dry_run: bool,
         field_validation: str,
         refused: InvalidError,
+        *,
+        replacing: bool = False,
     ) -> ObjectResult:
         """Argo CD's `Force=true`: the update was refused (a field that cannot change
         changed), so the live object is deleted and created anew from git (`kubectl
-        apply --force`); in a dry run, the refusal is only reported as what would happen."""
+        apply --force`, with the last-applied annotation; `replacing`, for `Replace=true`:
+        `kubectl replace --force`, without it, as `_replace` writes); in a dry run, the
+        refusal is only reported as what would happen."""
         live = result.before or {}
         if dry_run:
             result.action, result.after = "configured", desired
             return result
+        if replacing:
+            body = desired
+            body["metadata"].pop("resourceVersion", None)  # `_replace` set the live one's
+        else:
+            body = desired_with_annotation(desired)
         namespace = result.namespace or None
         try:
             await self.client.delete(
@@ -256,9 +269,7 @@ class Applier:
             result.error = f"{refused.message}; deleting it to force the change: {e.message}"
             return result
         try:
-            created = await self.client.create(
-                desired_with_annotation(desired), field_validation=field_validation
-            )
+            created = await self.client.create(body, field_validation=field_validation)
         except ClientError as e:
             result.error = e.message
             return result

@@ -119,6 +119,8 @@ async def follow_health(
     health read is that of what the sync applied, not of what was there before (unless a
     newer sync took its place). `require_synced=False` is for syncs of a revision other
     than the target (a rollback): the Application stays OutOfSync, its health still counts.
+    Objects that left git and were not pruned (`requiresPruning`) keep it OutOfSync too,
+    whatever the rollout does: they are reported, not waited for.
     """
     deadline = time.monotonic() + timeout
     seen: dict[str, str] = {}
@@ -132,7 +134,8 @@ async def follow_health(
         ):
             await asyncio.sleep(_POLL_S)  # not compared at this revision, or since the sync
             continue
-        for entry in status.get("resources") or []:
+        resources = status.get("resources") or []
+        for entry in resources:
             health = entry.get("health") or {}
             line = str(health.get("status", ""))
             if health.get("message"):
@@ -142,8 +145,13 @@ async def follow_health(
                 seen[key] = line
                 say(f"{key} {line}")
         overall = str((status.get("health") or {}).get("status") or "Unknown")
-        synced = sync.get("status") == "Synced" or not require_synced
+        left = [e for e in resources if e.get("requiresPruning")]
+        applied = all(e.get("status") == "Synced" or e.get("requiresPruning") for e in resources)
+        synced = sync.get("status") == "Synced" or not require_synced or (bool(left) and applied)
         if overall == "Degraded" or (overall == "Healthy" and synced):
+            if left:
+                count = f"{len(left)} object{'s' if len(left) != 1 else ''}"
+                say(f"{count} left git but not pruned: OutOfSync until a sync prunes them")
             say(f"health {overall}")
             return overall
         await asyncio.sleep(_POLL_S)

@@ -13,9 +13,13 @@ is still Progressing. One look (`tick`) at a time per Application:
 2. otherwise the remote head is checked without fetching (`git ls-remote`); the commit is
    fetched only when it is not cached yet;
 3. the commit is rendered and compared with the live objects: sync status and health;
+   objects the last comparison listed (`status.resources`) that left git but are still
+   live and the Application's are OutOfSync too, requiring pruning;
 4. with automated sync, a new revision or a changed Application that is OutOfSync is
    synced; with self-heal, any drift (a `kubectl edit`, a deleted Deployment) is;
-   a render with errors never syncs and shows every error.
+   objects that left git alone are no reason to sync without `prune`, and with it a
+   sync that would prune everything waits for `allowEmpty` (`auto_sync` decides, in
+   Argo CD's order); a render with errors never syncs and shows every error.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ import asyncio
 import contextlib
 import logging
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -37,11 +41,23 @@ from reconciler.client.base import Client
 from reconciler.client.errors import ClientError, NotFoundError
 from reconciler.clock import Clock, SystemClock
 from reconciler.gitops.application import API_VERSION, KIND, AppSpec
-from reconciler.gitops.status import comparison_error_patch, refresh_patch, sync_patch
-from reconciler.gitops.sync import SyncEngine, SyncOptions, SyncOutcome
+from reconciler.gitops.status import (
+    comparison_error_patch,
+    refresh_patch,
+    sync_patch,
+    wipe_out_refusal,
+)
+from reconciler.gitops.sync import (
+    ResourceState,
+    SyncEngine,
+    SyncOptions,
+    SyncOutcome,
+    listed_kinds,
+    listed_objects,
+)
 from reconciler.source.git import GitSourceError, redact
 
-__all__ = ["ORPHAN_ANNOTATION", "AppManager"]
+__all__ = ["ORPHAN_ANNOTATION", "AppManager", "AutoSync", "auto_sync"]
 
 JSONDict = dict[str, Any]
 
@@ -61,6 +77,63 @@ class _App:
     interval: float | None = None
     repo_url: str = ""
     last_attempt: tuple[str, int] | None = None  # (revision, generation) of the last auto sync
+
+
+@dataclass(frozen=True)
+class AutoSync:
+    """What one look's automated sync does (`auto_sync`)."""
+
+    who: str | None = None
+    """Sync, initiated by "automated" or "self-heal"; None: no sync."""
+    refused: str | None = None
+    """Why a due sync was refused: the SyncError condition's message."""
+    settled: bool = False
+    """No sync can change anything at this revision: it counts as attempted."""
+
+
+def auto_sync(
+    app: AppSpec,
+    states: Sequence[ResourceState],
+    revision: str,
+    *,
+    new_target: bool,
+    retrying: bool,
+) -> AutoSync:
+    """Purely computational: whether a look syncs, from its comparison (`states`, those
+    that left git included), in Argo CD's order (`autoSync`):
+
+    1. nothing OutOfSync: settled;
+    2. not automated: nothing;
+    3. only objects that left git, and automated sync does not prune: settled, as
+       Argo CD's "need to prune extra resources only but automated prune is disabled"
+       (a sync would change nothing; it is not attempted on every interval either);
+    4. neither a new target (revision or spec) nor drift to self-heal nor a failed sync
+       to retry: nothing (objects that left git are not drift: the sync of the revision
+       that removed them prunes them, once; one it holds back or `Prune=false` keeps
+       stays OutOfSync without a sync on every look);
+    5. with prune and without `allowEmpty`, every object would be pruned (the render is
+       empty): refused with Argo CD's SyncError, "Skipping sync attempt to <sha>:
+       auto-sync will wipe out all resources", and not counted as attempted, so it
+       stands until the render or the policy changes;
+    6. otherwise sync: as "self-heal" when drift alone brought it about.
+
+    Concrete example: prune on, no allowEmpty, a commit deleting both manifests of two
+    ConfigMaps: both states require pruning, step 5 refuses; with allowEmpty it syncs and
+    prunes them; without prune step 3 leaves them OutOfSync."""
+    out_of_sync = [s for s in states if s.status != "Synced"]
+    if not out_of_sync:
+        return AutoSync(settled=True)
+    if not app.automated:
+        return AutoSync()
+    drift = any(not s.requires_pruning for s in out_of_sync)
+    if not app.prune and not drift:
+        return AutoSync(settled=True)
+    heal = app.self_heal and drift
+    if not (new_target or heal or retrying):
+        return AutoSync()
+    if app.prune and not app.allow_empty and all(s.requires_pruning for s in states):
+        return AutoSync(refused=wipe_out_refusal(revision))
+    return AutoSync(who="self-heal" if heal and not new_target else "automated")
 
 
 class AppManager:
@@ -228,32 +301,40 @@ class AppManager:
                 patch.update(sync_patch(status, outcome, now, now, "automated"))
             await self._patch_status(app, patch)
             return
+        listed = status.get("resources")
         states = await self.engine.compare(app, loaded.manifests)
-        out_of_sync = any(s.status != "Synced" for s in states)
+        states += await self.engine.left_git(app, listed_objects(listed), states)
         new_target = state.last_attempt != attempt and (
             checkout.revision != status.get("lastAppliedRevision")
             or generation != status.get("observedGeneration")
         )
-        heal = app.self_heal and out_of_sync
-        if app.automated and out_of_sync and (new_target or heal or state.failures):
+        plan = auto_sync(
+            app, states, checkout.revision, new_target=new_target, retrying=bool(state.failures)
+        )
+        if plan.who is not None:
             state.last_attempt = attempt
-            who = "self-heal" if heal and not new_target else "automated"
             started = self.clock.now()
             outcome = await self.engine.apply(
                 app,
                 loaded.manifests,
                 checkout.revision,
-                SyncOptions(prune=app.prune),
+                SyncOptions(prune=app.prune, kinds=listed_kinds(listed)),
                 lambda line: log.info("application %s: %s", app.key, line),
                 loaded.hooks,
                 warnings=loaded.warnings,
                 deferred=loaded.deferred,
             )
-            status = await self._record(state, app, status, outcome, started, who)
+            status = await self._record(state, app, status, outcome, started, plan.who)
+            # The render is the same: only what had left git can still need pruning.
+            left = [s.ref for s in states if s.requires_pruning]
             states = await self.engine.compare(app, loaded.manifests)
-        elif not out_of_sync:
+            states += await self.engine.left_git(app, left, states)
+        elif plan.settled:
             state.last_attempt = attempt
-        patch = refresh_patch(status, checkout.revision, states, generation, self.clock.now())
+        now = self.clock.now()
+        patch = refresh_patch(
+            status, checkout.revision, states, generation, now, refused=plan.refused
+        )
         await self._patch_status(app, patch)
         if patch["health"]["status"] == "Progressing":
             self.poke(app.key, _SOON_S)
@@ -266,6 +347,7 @@ class AppManager:
             prune=bool(operation.get("prune", False)),
             dry_run=bool(operation.get("dryRun", False)),
             force=bool(operation.get("force", False)),
+            kinds=listed_kinds((obj.get("status") or {}).get("resources")),
         )
         request = obj.get("operation") or {}
         who = str(request.get("initiatedBy") or "user")

@@ -10,8 +10,10 @@ Read at a glance, the way Argo CD users read theirs:
                      sync option let through (`Validate=false`, ...)
     history:         the last 10 syncs (id, revision, time, phase, message): what
                      `recon history` shows and `recon rollback` takes an id from
-    conditions:      SyncError / ComparisonError while one stands; SharedResourceWarning
-                     while a desired object belongs to another Application
+    conditions:      SyncError / ComparisonError while one stands (SyncError also while
+                     automated sync refuses to wipe out every object: `wipe_out_refusal`);
+                     SharedResourceWarning while a desired object belongs to another
+                     Application
     reconciledAt:    when git and the live objects were last compared, and
     observedOperation: the `requestedAt` of the last sync that comparison came after
 
@@ -37,11 +39,19 @@ __all__ = [
     "operation_state",
     "refresh_patch",
     "sync_patch",
+    "wipe_out_refusal",
 ]
 
 JSONDict = dict[str, Any]
 
 HISTORY_LIMIT = 10
+_WIPE_OUT = "auto-sync will wipe out all resources"
+
+
+def wipe_out_refusal(revision: str) -> str:
+    """Argo CD's SyncError message when automated sync with prune, without
+    `allowEmpty`, would prune every object the Application has."""
+    return f"Skipping sync attempt to {revision}: {_WIPE_OUT}"
 
 
 def _condition(kind: str, message: str | None, now: datetime) -> JSONDict | None:
@@ -153,9 +163,18 @@ def refresh_patch(
     states: Sequence[ResourceState],
     generation: int | None,
     now: datetime,
+    *,
+    refused: str | None = None,
 ) -> JSONDict:
-    """After comparing git with the live objects: sync status, health, resources."""
+    """After comparing git with the live objects: sync status, health, resources (those
+    that left git too, `requiresPruning`). `refused`: why automated sync did not run
+    (`wipe_out_refusal`), the SyncError condition while it stands; once it no longer
+    does, that condition goes (a failed sync's stays until a sync succeeds)."""
     synced = all(s.status == "Synced" for s in states)
+    conditions = _conditions(status, "ComparisonError", None, now)
+    sync_error = next((c for c in conditions if c.get("type") == "SyncError"), None)
+    if refused is not None or str((sync_error or {}).get("message", "")).endswith(_WIPE_OUT):
+        conditions = _conditions({"conditions": conditions}, "SyncError", refused, now)
     worst = health.worst(s.health.status for s in states)
     sick = next((s for s in states if s.health.status == worst and s.health.message), None)
     patch: JSONDict = {
@@ -163,7 +182,7 @@ def refresh_patch(
         "health": {"status": worst, "message": sick.health.message if sick else None},
         "resources": [s.as_status() for s in states],
         "conditions": _conditions(
-            {"conditions": _conditions(status, "ComparisonError", None, now)},
+            {"conditions": conditions},
             "SharedResourceWarning",
             "; ".join(s.shared for s in states if s.shared) or None,
             now,

@@ -12,7 +12,9 @@ embedded plane) and `recon operator --kubeconfig` (any cluster) run the same cod
                with `recon.dev/application: <ns>/<name>`
     prune      objects marked as this Application's that left git — only when asked, never
                when the render is empty, and not more than half of what it owns unless forced
-    compare    per object: Synced or OutOfSync (what applying now would change), and health
+    compare    per object: Synced or OutOfSync (what applying now would change), and health;
+               objects the last comparison listed that left git but are still live and
+               marked as the Application's: OutOfSync, requiring pruning (`left_git`)
 
 A failed object does not stop the others (each is reported on its own, as Argo CD users
 expect); the sync then ends Failed and the operator retries it with back-off. What can be
@@ -28,7 +30,7 @@ import asyncio
 import base64
 import copy
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -62,10 +64,13 @@ from reconciler.source.git import Checkout, GitCache, GitSourceError, redact
 __all__ = [
     "OWNER_ANNOTATION",
     "SYNC_OPTIONS",
+    "Listed",
     "ResourceState",
     "SyncEngine",
     "SyncOptions",
     "SyncOutcome",
+    "listed_kinds",
+    "listed_objects",
 ]
 
 JSONDict = dict[str, Any]
@@ -74,9 +79,11 @@ Progress = Callable[[str], None]
 log = logging.getLogger(__name__)
 
 Identity = tuple[str, str, str, str]  # Manifest.identity()
+Listed = tuple[str, str, str, str]  # (apiVersion, kind, namespace, name) in status.resources
 CRD_API = ("apiextensions.k8s.io", "CustomResourceDefinition")
 
-# Kinds looked at for objects to prune, besides those in the render and the inventory.
+# Kinds looked at for objects to prune, besides those in the render and the inventory
+# (`SyncOptions.kinds`: those `status.resources` lists).
 _COMMON_KINDS = (
     ("v1", "ConfigMap"),
     ("v1", "Secret"),
@@ -97,6 +104,10 @@ class SyncOptions:
     prune: bool = False
     dry_run: bool = False
     force: bool = False  # prune even more than half of what the Application owns
+    kinds: tuple[tuple[str, str], ...] = ()
+    """(apiVersion, kind) the Application is known to own (`listed_kinds` of its
+    `status.resources`): looked at for objects to prune, so an object of a kind neither
+    the render nor `_COMMON_KINDS` names is pruned too."""
 
 
 @dataclass
@@ -113,6 +124,14 @@ class ResourceState:
     shared: str = ""
     """Set when the live object belongs to another Application: Argo CD's
     SharedResourceWarning (`Kind/name is part of applications a and b`)."""
+    requires_pruning: bool = False
+    """Live and the Application's, but no longer in git (`SyncEngine.left_git`): always
+    OutOfSync, gone only when a sync prunes it (Argo CD's `requiresPruning`)."""
+
+    @property
+    def ref(self) -> Listed:
+        """How `status.resources` names it (`listed_objects` reads it back)."""
+        return (self.api_version, self.kind, self.namespace, self.name)
 
     def as_status(self) -> JSONDict:
         group, _, version = self.api_version.rpartition("/")
@@ -130,6 +149,8 @@ class ResourceState:
             entry["health"]["message"] = self.health.message
         if self.message:
             entry["message"] = self.message
+        if self.requires_pruning:
+            entry["requiresPruning"] = True
         return entry
 
 
@@ -660,7 +681,9 @@ class SyncEngine:
     ) -> tuple[list[ObjectResult], str | None]:
         if not manifests and not app.allow_empty:
             return [], "the render is empty: nothing is pruned"
-        kinds = sorted({(m.api_version, m.kind) for m in manifests} | set(_COMMON_KINDS))
+        kinds = sorted(
+            {(m.api_version, m.kind) for m in manifests} | set(_COMMON_KINDS) | set(options.kinds)
+        )
         candidates = [
             c
             for c in await applier.prune_candidates(manifests, app.key, kinds)
@@ -755,6 +778,84 @@ class SyncEngine:
             message,
             f"{m.kind}/{m.name} is part of applications {app.key} and {other}" if other else "",
         )
+
+    async def left_git(
+        self, app: AppSpec, listed: Iterable[Listed], desired: Sequence[ResourceState]
+    ) -> list[ResourceState]:
+        """The objects of `listed` (what the Application's last comparison listed: its
+        `status.resources`) that are not in `desired` (this comparison's) yet still live and
+        marked as this Application's (`recon.dev/application`): each OutOfSync, requiring
+        pruning, with its health, as Argo CD lists an object that left git.
+
+        Only these are fetched, one GET each: nothing for an Application whose objects are
+        all in git, and no list of every kind in the cluster on every look. One being
+        deleted already (a foreground prune) is not listed: it is on its way out. Listed
+        again by the status, an object stays tracked until a sync prunes it (one the
+        server cannot be asked about now stays listed, Unknown)."""
+        listed = list(listed)
+        if not listed:
+            return []
+        seen = {_identity(*s.ref) for s in desired}
+        out: list[ResourceState] = []
+        for api_version, kind, namespace, name in listed:
+            identity = _identity(api_version, kind, namespace, name)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            await asyncio.sleep(0)  # as in `compare`
+            try:
+                live = await self.client.get(api_version, kind, name, namespace or None)
+            except NotFoundError:  # gone, or a kind the server no longer serves
+                continue
+            except ClientError as e:  # kept listed, or it would never be pruned
+                unknown = health.Health("Unknown")
+                ref = (api_version, kind, namespace, name)
+                out.append(
+                    ResourceState(*ref, "Unknown", unknown, e.message, requires_pruning=True)
+                )
+                continue
+            meta = live.get("metadata") or {}
+            owner = (meta.get("annotations") or {}).get(OWNER_ANNOTATION)
+            if owner != app.key or meta.get("deletionTimestamp"):
+                continue
+            endpoints = None
+            if kind == "Service" and api_version == "v1":
+                try:
+                    endpoints = await self.client.get("v1", "Endpoints", name, namespace)
+                except ClientError:
+                    endpoints = None
+            out.append(
+                ResourceState(
+                    api_version,
+                    kind,
+                    namespace,
+                    name,
+                    "OutOfSync",
+                    health.assess(live, endpoints),
+                    requires_pruning=True,
+                )
+            )
+        return out
+
+
+def listed_objects(resources: Iterable[Mapping[str, Any]] | None) -> list[Listed]:
+    """The objects a `status.resources` names (`ResourceState.as_status`), as
+    `SyncEngine.left_git` takes them; hooks and entries without a kind or name are not
+    there. Pure."""
+    out: list[Listed] = []
+    for entry in resources or ():
+        kind, name, version = entry.get("kind"), entry.get("name"), entry.get("version")
+        if not (kind and name and version):
+            continue
+        group = str(entry.get("group") or "")
+        api_version = f"{group}/{version}" if group else str(version)
+        out.append((api_version, str(kind), str(entry.get("namespace") or ""), str(name)))
+    return out
+
+
+def listed_kinds(resources: Iterable[Mapping[str, Any]] | None) -> tuple[tuple[str, str], ...]:
+    """The (apiVersion, kind) pairs a `status.resources` names: `SyncOptions.kinds`."""
+    return tuple(sorted({(a, k) for a, k, _, _ in listed_objects(resources)}))
 
 
 @dataclass(frozen=True)

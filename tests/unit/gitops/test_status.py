@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from reconciler.gitops.follow import compared_after
-from reconciler.gitops.status import refresh_patch, sync_patch
-from reconciler.gitops.sync import SyncOutcome
+from reconciler.gitops.health import Health
+from reconciler.gitops.status import refresh_patch, sync_patch, wipe_out_refusal
+from reconciler.gitops.sync import ResourceState, SyncOutcome
 
 NOW = datetime(2026, 12, 3, 10, 0, 0, tzinfo=UTC)
 
@@ -32,6 +33,44 @@ def test_a_comparison_names_the_sync_it_came_after() -> None:
     assert patch["observedOperation"] == "2026-12-03T09:59:59Z"
     assert patch["reconciledAt"] == "2026-12-03T10:00:00Z"
     assert refresh_patch({}, "abc", [], 3, NOW)["observedOperation"] is None
+
+
+def test_objects_that_left_git_make_it_out_of_sync_and_are_listed_for_pruning() -> None:
+    kept = ResourceState("v1", "ConfigMap", "shop", "kept", "Synced", Health("Healthy"))
+    left = ResourceState(
+        "apps/v1",
+        "Deployment",
+        "shop",
+        "old",
+        "OutOfSync",
+        Health("Healthy"),
+        requires_pruning=True,
+    )
+    patch = refresh_patch({}, "abc", [kept, left], 3, NOW)
+    assert patch["sync"] == {"status": "OutOfSync", "revision": "abc"}
+    assert patch["resources"][1] == {
+        "group": "apps",
+        "version": "v1",
+        "kind": "Deployment",
+        "name": "old",
+        "namespace": "shop",
+        "status": "OutOfSync",
+        "health": {"status": "Healthy"},
+        "requiresPruning": True,
+    }
+    assert "requiresPruning" not in patch["resources"][0]
+
+
+def test_a_refused_automated_sync_is_a_sync_error_while_it_stands() -> None:
+    refusal = wipe_out_refusal("abc")
+    assert refusal == "Skipping sync attempt to abc: auto-sync will wipe out all resources"
+    patch = refresh_patch({}, "abc", [], 3, NOW, refused=refusal)
+    assert [(c["type"], c["message"]) for c in patch["conditions"]] == [("SyncError", refusal)]
+    # Not refused any more (the policy or the render changed): the condition goes...
+    assert refresh_patch(patch, "abc", [], 3, NOW)["conditions"] == []
+    # ... but a failed sync's SyncError stays until a sync succeeds.
+    failed = sync_patch({}, SyncOutcome("Failed", "1 of 1 objects failed", "abc"), NOW, NOW, "x")
+    assert refresh_patch(failed, "abc", [], 3, NOW)["conditions"] == failed["conditions"]
 
 
 def test_following_waits_for_a_comparison_after_the_request() -> None:

@@ -831,3 +831,32 @@ async def test_force_recreates_an_object_whose_change_the_api_refuses(
     assert again["metadata"]["uid"] != first["metadata"]["uid"]
     image = again["spec"]["template"]["spec"]["containers"][0]["image"]
     assert image == "migrate:2"
+    # `kubectl apply --force`: created anew as applied, with its last-applied annotation.
+    assert LAST_APPLIED in again["metadata"]["annotations"]
+
+
+async def test_force_with_replace_recreates_without_last_applied(
+    plane: InProcessClient,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    sync = engine(plane, tmp_path)
+    repo.write({"job.yaml": job_yaml("migrate:1")})  # applied: it has a last-applied
+    assert (await sync.sync(app(repo), SyncOptions())).phase == "Succeeded"
+    first = await plane.get("batch/v1", "Job", "migrate", "default")
+    assert LAST_APPLIED in first["metadata"]["annotations"]
+
+    # `kubectl replace --force`: the refused PUT becomes a delete and a create of exactly
+    # what git says, with no last-applied annotation (neither a new one nor the old one).
+    repo.write({"job.yaml": job_yaml("migrate:2", "Force=true,Replace=true")})
+    lines: list[str] = []
+    forced = await sync.sync(app(repo), SyncOptions(), lines.append)
+    assert forced.phase == "Succeeded", forced.message
+    assert "job.batch/migrate configured" in lines
+    again = await plane.get("batch/v1", "Job", "migrate", "default")
+    assert again["metadata"]["uid"] != first["metadata"]["uid"]
+    assert again["spec"]["template"]["spec"]["containers"][0]["image"] == "migrate:2"
+    annotations = again["metadata"]["annotations"]
+    assert LAST_APPLIED not in annotations
+    assert annotations["recon.dev/application"] == "default/a"
+    assert annotations[OPTIONS] == "Force=true,Replace=true"
