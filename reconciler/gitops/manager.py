@@ -232,7 +232,8 @@ class AppManager:
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         if annotations.get(ORPHAN_ANNOTATION) == "orphan":
             return []
-        results = await self.engine.delete_all(app)
+        kinds = listed_kinds((obj.get("status") or {}).get("resources"))
+        results = await self.engine.delete_all(app, kinds)
         failed = [r for r in results if r.action == "failed"]
         if failed:
             raise RuntimeError(

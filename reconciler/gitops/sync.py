@@ -703,11 +703,16 @@ class SyncEngine:
         )
         return pruned, None
 
-    async def delete_all(self, app: AppSpec) -> list[ObjectResult]:
-        """Everything this Application deployed, deleted (its finalizer, on deletion)."""
+    async def delete_all(
+        self, app: AppSpec, kinds: Sequence[tuple[str, str]] = ()
+    ) -> list[ObjectResult]:
+        """Everything this Application deployed, deleted (its finalizer, on deletion).
+        `kinds`: those its status lists (`listed_kinds`), looked at besides the common ones,
+        so a Role or an Ingress it deployed goes too."""
         self._renders.pop(app.key, None)
         applier = self.applier(app)
-        candidates = await applier.prune_candidates([], app.key, list(_COMMON_KINDS))
+        looked_at = list(dict.fromkeys([*_COMMON_KINDS, *kinds]))
+        candidates = await applier.prune_candidates([], app.key, looked_at)
         kept = [c for c in candidates if not object_options(c) & {"Delete=false", "Delete=confirm"}]
         return await applier.prune(kept)
 

@@ -446,3 +446,18 @@ async def test_automated_prune_of_an_empty_render_waits_for_allow_empty(
     assert [(h["revision"], h["initiatedBy"]) for h in status["history"]][1:] == [
         (empty, "automated")
     ]
+
+
+async def test_deleting_the_application_deletes_kinds_its_status_lists(
+    manager: AppManager, tmp_path: Path
+) -> None:
+    repo = Repo(tmp_path / "repo")
+    repo.write({"one.yaml": CONFIGMAP.format(name="one", value="v"), "role.yaml": ROLE})
+    key = await _create(manager, repo, automated={})
+    await manager.tick(key)
+    assert (await _status(manager))["sync"]["status"] == "Synced"
+    app = await manager.client.get(API_VERSION, KIND, "a", "default")
+    deleted = await manager.deleted(app)
+    assert sorted(deleted) == ["configmap/one", "role.rbac.authorization.k8s.io/reader"]
+    roles = await manager.client.list("rbac.authorization.k8s.io/v1", "Role", "default")
+    assert roles.items == [] and await _configmaps(manager) == {}
