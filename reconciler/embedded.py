@@ -39,6 +39,7 @@ from reconciler.controllers.node_condition_taints import NodeConditionTaintContr
 from reconciler.controllers.persistentvolume import PersistentVolumeController
 from reconciler.controllers.pvc_protection import PvcProtectionController
 from reconciler.controllers.replicaset import ReplicaSetController
+from reconciler.controllers.replication import ReplicationManager
 from reconciler.controllers.resourcequota import ResourceQuotaController
 from reconciler.controllers.root_ca import RootCaPublisher
 from reconciler.controllers.sa_token_secrets import TokenSecretsController
@@ -122,6 +123,7 @@ class EmbeddedPlane:
         clock = self.server.clock
         self.controllers = ControllerManager(self.client, clock)
         self.controllers.add(ReplicaSetController(self.client, clock))
+        self.controllers.add(ReplicationManager(self.client, clock))
         self.controllers.add(DeploymentController(self.client, clock))
         self.controllers.add(JobController(self.client, clock))
         self.controllers.add(CronJobController(self.client, clock))

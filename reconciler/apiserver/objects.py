@@ -1229,6 +1229,10 @@ def _scale_of(obj: JSONDict) -> JSONDict:
     spec = obj.get("spec", {})
     status = obj.get("status", {})
     selector = spec.get("selector", {})
+    if obj.get("kind") == "ReplicationController":
+        # a plain map of labels (`app: web`), not a LabelSelector: upstream's
+        # SelectorFromSet(rc.Spec.Selector)
+        selector = {"matchLabels": selector}
     selector_text = ""
     if isinstance(selector, dict):
         from reconciler.selectors import label_selector_from_spec, selector_to_string

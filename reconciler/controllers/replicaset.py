@@ -19,15 +19,20 @@ relabelled or re-owned) enqueues it at once.
 Expectations: after creating or deleting pods the controller waits until its informer has
 seen them before deciding again, so a second reconcile that runs before the watch events
 arrive does not create the same pods twice.
+
+The same controller keeps the pods of v1 ReplicationControllers (`replication.py`), as
+upstream's replication manager is its ReplicaSet controller adapted: what differs is the
+owner's API version and kind and how its selector is written (`Replicated`).
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from reconciler.client.base import Client
 from reconciler.client.errors import ClientError, ConflictError, NotFoundError
@@ -49,7 +54,7 @@ from reconciler.controllers.podutil import (
     owner_reference,
 )
 from reconciler.controllers.queue import WorkQueue
-from reconciler.selectors import SelectorError, label_selector_from_spec
+from reconciler.selectors import LabelSelector, SelectorError, label_selector_from_spec
 
 JSONDict = dict[str, Any]
 
@@ -62,6 +67,29 @@ EXPECTATION_TIMEOUT = 300.0
 # the event loop; 3 pods wait 0.6 ms, 1,000 pods (and more) 0.2 s.
 STATUS_BATCH_PER_POD_S = 0.0002
 STATUS_BATCH_MAX_S = 0.2
+
+
+SelectorOf = Callable[[JSONDict], LabelSelector]
+"""An owner's selector, read from its `spec`; raises `SelectorError` when it is invalid."""
+
+
+def replica_set_selector(spec: JSONDict) -> LabelSelector:
+    """A ReplicaSet's `spec.selector`: a LabelSelector (`matchLabels`, `matchExpressions`)."""
+    return label_selector_from_spec(spec.get("selector") or {})
+
+
+@dataclass(frozen=True)
+class Replicated:
+    """The kind of object whose pods the controller keeps: ReplicaSet or
+    ReplicationController."""
+
+    api_version: str
+    kind: str
+    selector: SelectorOf
+    event_source: str  # the component named in the Events the controller records
+
+
+REPLICA_SET = Replicated("apps/v1", "ReplicaSet", replica_set_selector, "replicaset-controller")
 
 
 @dataclass(frozen=True)
@@ -77,7 +105,13 @@ def _name(obj: JSONDict) -> str:
     return str((obj.get("metadata") or {}).get("name", ""))
 
 
-def plan(rs: JSONDict, pods: list[JSONDict], now: datetime, sync: bool = True) -> Plan:
+def plan(
+    rs: JSONDict,
+    pods: list[JSONDict],
+    now: datetime,
+    sync: bool = True,
+    selector_of: SelectorOf = replica_set_selector,
+) -> Plan:
     """What to do for `rs`, given the pods of its namespace that concern it (those it
     controls and those nobody controls; any others are ignored). `sync=False`
     (expectations pending) computes status only."""
@@ -85,7 +119,7 @@ def plan(rs: JSONDict, pods: list[JSONDict], now: datetime, sync: bool = True) -
     uid = meta.get("uid")
     deleting = bool(meta.get("deletionTimestamp"))
     try:
-        selector = label_selector_from_spec(spec.get("selector") or {})
+        selector = selector_of(spec)
     except SelectorError:
         return Plan(status=_status(rs, [], now))
     replicas = int(spec.get("replicas", 1))
@@ -235,19 +269,24 @@ def _failure_conditions(rs: JSONDict, failure: ClientError | None, now: datetime
 
 
 class ReplicaSetController:
+    """Keeps the pods of ReplicaSets; a subclass with another `replicated` keeps those of
+    another kind the same way (`replication.ReplicationManager`)."""
+
     name = "replicaset"
+    replicated: ClassVar[Replicated] = REPLICA_SET
 
     def __init__(self, client: Client, clock: Clock) -> None:
         self.client = client
         self.clock = clock
         self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
         self.expectations = Expectations(clock)
-        self.recorder = EventRecorder(client, clock, "replicaset-controller")
-        self.replicasets: Informer
+        self.recorder = EventRecorder(client, clock, self.replicated.event_source)
+        self.replicasets: Informer  # the owners: ReplicaSets, or `replicated.kind`
         self.pods: Informer
 
     def setup(self, factory: InformerFactory) -> None:
-        self.replicasets = factory.informer("apps/v1", "ReplicaSet")
+        kind = self.replicated.kind
+        self.replicasets = factory.informer(self.replicated.api_version, kind)
         self.pods = factory.informer("v1", "Pod")
         self.replicasets.add_handlers(
             Handlers(
@@ -256,11 +295,11 @@ class ReplicaSetController:
                 enqueue_self(self.queue),
             )
         )
-        owner = enqueue_controller_owner(self.queue, "ReplicaSet")
+        owner = enqueue_controller_owner(self.queue, kind)
 
         def pod_seen(pod: JSONDict) -> None:
             ref = controller_ref(pod)
-            if ref is not None and ref.get("kind") == "ReplicaSet":
+            if ref is not None and ref.get("kind") == kind:
                 key = (str(pod["metadata"].get("namespace", "")), str(ref.get("name")))
                 self.expectations.observe(key, _name(pod))
             owner(pod)
@@ -286,7 +325,7 @@ class ReplicaSetController:
         """Enqueue the pod's controlling ReplicaSet after `status_batch_delay` (an earlier
         timer for it wins, so a burst of changes becomes one reconcile)."""
         ref = controller_ref(pod)
-        if ref is None or ref.get("kind") != "ReplicaSet":
+        if ref is None or ref.get("kind") != self.replicated.kind:
             return
         key = (str((pod.get("metadata") or {}).get("namespace") or ""), str(ref.get("name")))
         self.queue.add_after(key, status_batch_delay(self.pods.owned_count(str(ref.get("uid")))))
@@ -299,7 +338,7 @@ class ReplicaSetController:
         labels = meta.get("labels") or {}
         for rs in self.replicasets.list(str(meta.get("namespace", ""))):
             try:
-                selector = label_selector_from_spec((rs.get("spec") or {}).get("selector") or {})
+                selector = self.replicated.selector(rs.get("spec") or {})
             except SelectorError:
                 continue
             if not selector.empty and selector.matches(labels):
@@ -312,7 +351,13 @@ class ReplicaSetController:
             self.expectations.forget(key)
             return Result()
         pods = self._candidates(rs)
-        decided = plan(rs, pods, self.clock.now(), sync=self.expectations.satisfied(key))
+        decided = plan(
+            rs,
+            pods,
+            self.clock.now(),
+            sync=self.expectations.satisfied(key),
+            selector_of=self.replicated.selector,
+        )
         ref = owner_reference(rs)
         for pod_name in decided.adopt:
             await self._patch_owner(namespace, pod_name, {"metadata": {"ownerReferences": [ref]}})
@@ -380,8 +425,8 @@ class ReplicaSetController:
         meta = rs.get("metadata") or {}
         with contextlib.suppress(NotFoundError):
             await self.client.patch(
-                "apps/v1",
-                "ReplicaSet",
+                self.replicated.api_version,
+                self.replicated.kind,
                 str(meta.get("name")),
                 {"status": status},
                 namespace=str(meta.get("namespace")),

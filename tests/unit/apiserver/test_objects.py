@@ -233,6 +233,29 @@ def test_scale_subresource(env: Env) -> None:
         env.svc.update_scale(rt, "default", "web", {"spec": {"replicas": -1}})
 
 
+def test_replication_controller_scale_names_its_label_map_selector(env: Env) -> None:
+    rt = env.rt("v1", "ReplicationController")
+    rc = {
+        "apiVersion": "v1",
+        "kind": "ReplicationController",
+        "metadata": {"name": "web"},
+        "spec": {
+            "replicas": 2,
+            "selector": {"app": "web", "tier": "front"},
+            "template": {
+                "metadata": {"labels": {"app": "web", "tier": "front"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        },
+    }
+    env.svc.create(rt, "default", rc)
+    scale = env.svc.get_scale(rt, "default", "web")
+    assert scale["spec"]["replicas"] == 2
+    assert scale["status"]["selector"] == "app=web,tier=front"
+    env.svc.patch_scale(rt, "default", "web", PATCH_MERGE, {"spec": {"replicas": 3}})
+    assert env.svc.get(rt, "default", "web")["spec"]["replicas"] == 3
+
+
 def test_dry_run_stores_nothing(env: Env) -> None:
     rt = env.rt("v1", "ConfigMap")
     before = env.store.revision
