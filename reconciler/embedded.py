@@ -12,9 +12,11 @@ from __future__ import annotations
 import hashlib
 import logging
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from aiohttp import web
 
@@ -28,6 +30,7 @@ from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
 from reconciler.controllers.clusterrole_aggregation import ClusterRoleAggregationController
 from reconciler.controllers.cronjob import CronJobController
+from reconciler.controllers.csr_signing import CsrSigningController
 from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
 from reconciler.controllers.disruption import DisruptionController
@@ -144,6 +147,9 @@ class EmbeddedPlane:
         self.controllers.add(ServiceAccountsController(self.client, clock))
         self.controllers.add(ClusterRoleAggregationController(self.client, clock))
         self.controllers.add(
+            CsrSigningController(self.client, clock, lambda spec, now: self._sign(spec, now))
+        )
+        self.controllers.add(
             RootCaPublisher(self.client, clock, lambda: self.server.ca_certificate.decode())
         )
         self.controllers.add(
@@ -165,6 +171,10 @@ class EmbeddedPlane:
         self._routing_informers: InformerFactory | None = None
         self.gateways: ServiceGateways | None = None
         self.dns: ClusterDnsServer | None = None
+
+    def _sign(self, spec: Mapping[str, Any], now: datetime) -> str:
+        """An approved client certificate request, signed with the cluster CA."""
+        return self.server.client_signer().issue(spec, now)
 
     @property
     def port(self) -> int:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from reconciler.apiserver.authn import MASTERS, Authenticator, impersonate
+from reconciler.apiserver.authn import MASTERS, Authenticator, certificate_user, impersonate
 from reconciler.apiserver.authz import Authorizer, forbidden
 from reconciler.apiserver.escalation import CURRENT_USER
 from reconciler.apiserver.rbac import Attributes, UserInfo
@@ -42,7 +42,11 @@ class Access:
         """The user the request acts as, if it may do what it asks (None: not authenticated;
         a 403 `ApiError` when it may not). `attrs`: what the request asks, when the caller
         resolved it already."""
-        user = self.authenticator.authenticate(request.headers.get("Authorization", ""))
+        transport = request.transport
+        peer = transport.get_extra_info("peercert") if transport is not None else None
+        user = certificate_user(peer) or self.authenticator.authenticate(
+            request.headers.get("Authorization", "")
+        )
         if user is None:
             return None
         headers = request.headers

@@ -1,6 +1,12 @@
-"""Authentication: who sent this request (bearer tokens), and who it acts as (impersonation).
+"""Authentication: who sent this request (client certificates, bearer tokens), and who it
+acts as (impersonation).
 
-Two credentials are accepted, as on a cluster with only these authenticators:
+Three credentials are accepted, as on a cluster with only these authenticators:
+
+- a client certificate the cluster CA signed (verified in the TLS handshake, `pki.py`; one
+  a CertificateSigningRequest got, `csr_signer.py`): user its common name, groups its
+  organizations and `system:authenticated`; looked at first, as upstream's x509
+  authenticator;
 
 - the admin token (`DATA_DIR/token`, in the kubeconfig): user `recon-admin`, groups
   `system:masters` and `system:authenticated`; compared first, in constant time, so the
@@ -34,6 +40,7 @@ __all__ = [
     "AUTHENTICATED",
     "MASTERS",
     "Authenticator",
+    "certificate_user",
     "impersonate",
     "service_account_groups",
 ]
@@ -60,6 +67,25 @@ def _uid_of(obj: JSONDict | None) -> str | None:
     if obj is None or (obj.get("metadata") or {}).get("deletionTimestamp"):
         return None
     return str((obj.get("metadata") or {}).get("uid") or "")
+
+
+def certificate_user(peer: Mapping[str, Any] | None) -> UserInfo | None:
+    """The user a verified client certificate names (`ssl.SSLSocket.getpeercert()`'s
+    dict): its subject's common name, its organizations as groups, as upstream's x509
+    authenticator; None without a certificate or a common name."""
+    if not peer:
+        return None
+    name = ""
+    groups: list[str] = []
+    for rdn in peer.get("subject") or ():
+        for key, value in rdn:
+            if key == "commonName" and not name:
+                name = str(value)
+            elif key == "organizationName":
+                groups.append(str(value))
+    if not name:
+        return None
+    return UserInfo(name, (*groups, AUTHENTICATED))
 
 
 class Authenticator:

@@ -342,14 +342,15 @@ class ResourceHandlers:
     ) -> web.StreamResponse:
         assert rp.name is not None
         sub, method, name = rp.subresource, request.method, rp.name
-        if sub == "status" and "status" in rt.subresources:
+        if sub in ("status", "approval") and sub in rt.subresources:
+            # approval: a CertificateSigningRequest's Approved and Denied conditions (csr.py)
             if method == "GET":
                 return json_response(self.service.get(rt, ns, name))
             if method == "PUT":
                 body = await read_body(request, self.service.defs)
                 return json_response(
                     self.service.update(
-                        rt, ns, name, body, subresource="status", dry_run=_dry_run(request)
+                        rt, ns, name, body, subresource=sub, dry_run=_dry_run(request)
                     )
                 )
             if method == "PATCH":
@@ -361,7 +362,7 @@ class ResourceHandlers:
                         name,
                         content_type,
                         patch,
-                        subresource="status",
+                        subresource=sub,
                         dry_run=_dry_run(request),
                     )
                 )

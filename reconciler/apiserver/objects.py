@@ -23,10 +23,11 @@ from datetime import timedelta
 from typing import Any
 
 from reconciler import limit_ranges, resource_quota, storage_classes
-from reconciler.apiserver import errors
+from reconciler.apiserver import csr, errors
 from reconciler.apiserver.defaults import after_uid, apply_defaults
 from reconciler.apiserver.ephemeral_containers import ephemeral_update
 from reconciler.apiserver.errors import ApiError, Cause
+from reconciler.apiserver.escalation import CURRENT_USER
 from reconciler.apiserver.immutable import immutable_errors
 from reconciler.apiserver.pod_resize import resize_update
 from reconciler.apiserver.pod_security_admission import (
@@ -106,6 +107,7 @@ _SERVER_SET_METADATA = (
 CRD_RESOURCE = "apiextensions.k8s.io/customresourcedefinitions"
 POD_RESOURCE = "core/pods"
 PVC_RESOURCE = "core/persistentvolumeclaims"
+CSR_RESOURCE = "certificates.k8s.io/certificatesigningrequests"
 LIMIT_RANGE_RESOURCE = "core/limitranges"
 QUOTA_RESOURCE = "core/resourcequotas"
 STORAGE_CLASS_RESOURCE = "storage.k8s.io/storageclasses"
@@ -177,6 +179,9 @@ class ObjectService:
         # (kind, plural, object) -> raises for an RBAC write its writer may not make
         # (`escalation.py`; set by the API server, which knows who writes).
         self.rbac_guard: Callable[[str, str, JSONDict], None] | None = None
+        # CSR -> raises unless whoever approves it may approve for its signer (`csr.py`;
+        # set by the API server, which knows who writes).
+        self.csr_approval_guard: Callable[[JSONDict], None] | None = None
         self.service_alloc = ServiceAllocator()
         self.service_alloc.load(s.body for s in store.list(SERVICE_RESOURCE))
         store.hub.add_listener(self.service_alloc.observe)
@@ -450,6 +455,11 @@ class ObjectService:
             admit_pod(obj, self._priority_classes(), requested)
         if rt.storage_key == PVC_RESOURCE:
             self._admit_default_storage_class(obj)
+        if rt.storage_key == CSR_RESOURCE:
+            csr.prepare_create(obj, CURRENT_USER.get())
+            refused = csr.spec_causes(obj)
+            if refused:
+                raise errors.invalid(rt.kind, requested, rt.group, refused)
         if rt.storage_key in (POD_RESOURCE, PVC_RESOURCE):
             self._admit_limit_ranges(rt, namespace, obj, requested)
         self._validate(rt, obj, strict, warnings, spec_checks=True)
@@ -722,6 +732,17 @@ class ObjectService:
             if refused:
                 raise errors.invalid(rt.kind, name, rt.group, refused)
             meta = obj["metadata"]
+        elif subresource == "approval" or (
+            subresource == "status" and rt.storage_key == CSR_RESOURCE
+        ):
+            # A CertificateSigningRequest's approval, or its certificate (`csr.py`).
+            change = csr.approval_update if subresource == "approval" else csr.status_update
+            obj, refused = change(Store.copy_of(current), obj)
+            if refused:
+                raise errors.invalid(rt.kind, name, rt.group, refused)
+            if self.csr_approval_guard is not None and csr.newly_approved(old, obj):
+                self.csr_approval_guard(obj)
+            meta = obj["metadata"]
         elif subresource == "status":
             # Only status changes through /status; everything else stays as stored. `obj`
             # is the caller's private copy: when all but its status is as stored (the usual
@@ -735,6 +756,8 @@ class ObjectService:
                 obj["status"] = status
             meta = obj["metadata"]
         elif "status" in rt.subresources:
+            if rt.storage_key == CSR_RESOURCE:
+                obj["spec"] = json.loads(json.dumps(old.get("spec") or {}))  # never changes
             if "status" in old:
                 obj["status"] = json.loads(json.dumps(old["status"]))
             else:

@@ -45,6 +45,7 @@ __all__ = [
     "CredentialsError",
     "ServerCredentials",
     "ensure_credentials",
+    "load_ca",
     "server_url",
     "ssl_context",
     "write_private",
@@ -127,13 +128,24 @@ def ssl_context(creds: ServerCredentials) -> ssl.SSLContext:
     """A server-side TLS context presenting the serving certificate (TLS 1.2+, HTTP/1.1).
 
     Only `http/1.1` is offered over ALPN: Go clients (kubectl) ask for `h2` first and would
-    otherwise assume HTTP/2, which the aiohttp server does not speak.
+    otherwise assume HTTP/2, which the aiohttp server does not speak. A client may present
+    a certificate signed by the cluster CA (one a CertificateSigningRequest got): it is
+    verified here and names the user (`authn.certificate_user`); one signed by anyone else
+    fails the handshake, as kube-apiserver's `--client-ca-file`.
     """
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ssl.TLSVersion.TLSv1_2
     ctx.load_cert_chain(certfile=str(creds.server_cert), keyfile=str(creds.server_key))
+    ctx.load_verify_locations(cafile=str(creds.ca_cert))
+    ctx.verify_mode = ssl.CERT_OPTIONAL
     ctx.set_alpn_protocols(["http/1.1"])
     return ctx
+
+
+def load_ca(data_dir: Path) -> tuple[x509.Certificate, SigningKey]:
+    """The cluster CA (made at the first start): what signs client certificates."""
+    pki = Path(data_dir) / "pki"
+    return _ensure_ca(pki / "ca.crt", pki / "ca.key")
 
 
 def server_url(host: str, port: int) -> str:

@@ -167,7 +167,10 @@ _NODE_SUBRESOURCES = {("", "Pod"): frozenset({"log", "exec", "attach", "portforw
 
 # Subresources that write part of the stored object besides `status` and `scale`:
 # `pods/ephemeralcontainers` (`ephemeral_containers.py`, what `kubectl debug` patches).
-_STORED_SUBRESOURCES = {("", "Pod"): frozenset({"ephemeralcontainers", "resize"})}
+_STORED_SUBRESOURCES = {
+    ("", "Pod"): frozenset({"ephemeralcontainers", "resize"}),
+    ("certificates.k8s.io", "CertificateSigningRequest"): frozenset({"approval"}),
+}
 
 
 @dataclass(frozen=True)

@@ -13,16 +13,19 @@ import ipaddress
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 
 from reconciler import storage_classes
-from reconciler.apiserver import priority, rbac_bootstrap
+from reconciler.apiserver import errors, priority, rbac_bootstrap
 from reconciler.apiserver.access import Access
 from reconciler.apiserver.app import AppConfig, Handler, build_app
-from reconciler.apiserver.authn import Authenticator
+from reconciler.apiserver.authn import MASTERS, Authenticator
 from reconciler.apiserver.authz import Authorizer
-from reconciler.apiserver.escalation import EscalationGuard
+from reconciler.apiserver.csr import approval_attributes
+from reconciler.apiserver.csr_signer import ClientSigner
+from reconciler.apiserver.escalation import CURRENT_USER, EscalationGuard
 from reconciler.apiserver.lifecycle import Lifecycle
 from reconciler.apiserver.metrics_api import MetricsSource
 from reconciler.apiserver.objects import ObjectService
@@ -31,6 +34,7 @@ from reconciler.apiserver.pki import (
     USER_NAME,
     ServerCredentials,
     ensure_credentials,
+    load_ca,
     ssl_context,
 )
 from reconciler.apiserver.podio import PodStreams
@@ -107,6 +111,8 @@ class ApiServer:
         self.authorizer = Authorizer(self.store)
         # Nobody grants RBAC permissions they do not hold (`escalation.py`).
         self.service.rbac_guard = EscalationGuard(self.authorizer, self._lookup).check
+        # Approving a CSR needs `approve` on its signer (`csr.py`).
+        self.service.csr_approval_guard = self._check_approval
         self._runner: web.AppRunner | None = None
         self.port = options.port
         self.credentials: ServerCredentials | None = None
@@ -192,6 +198,27 @@ class ApiServer:
         )
         await site.start()
         log.info("serving the Kubernetes API on https://%s", address)
+
+    def _check_approval(self, obj: dict[str, Any]) -> None:
+        """The CertificateApproval admission plugin: whoever approves a CSR (over HTTP; not
+        `system:masters`) may `approve` on `signers` for its signer's name or domain."""
+        user = CURRENT_USER.get()
+        if user is None or MASTERS in user.groups:
+            return
+        signer = str((obj.get("spec") or {}).get("signerName") or "")
+        if any(self.authorizer.authorize(user, a).allowed for a in approval_attributes(signer)):
+            return
+        name = str((obj.get("metadata") or {}).get("name") or "")
+        raise errors.forbidden(
+            "certificatesigningrequests",
+            name,
+            "certificates.k8s.io",
+            f'user not permitted to approve requests with signerName "{signer}"',
+        )
+
+    def client_signer(self) -> ClientSigner:
+        """Signs approved `kubernetes.io/kube-apiserver-client` requests with the CA."""
+        return ClientSigner(*load_ca(self.options.data_dir))
 
     def _lookup(self, resource: str, namespace: str, name: str) -> dict[str, object] | None:
         stored = self.store.find(resource, namespace, name)

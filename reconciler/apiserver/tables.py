@@ -488,6 +488,22 @@ _COLUMNS: dict[str, list[JSON]] = {
     ],
 }
 _COLUMNS["ReplicationController"] = _COLUMNS["ReplicaSet"]
+_COLUMNS["CertificateSigningRequest"] = [
+    _NAME,
+    _AGE,
+    _col(
+        "SignerName",
+        "string",
+        "signerName indicates the requested signer, and is a qualified name.",
+    ),
+    _col("Requestor", "string", "request contains an x509 certificate signing request."),
+    _col(
+        "RequestedDuration",
+        "string",
+        "expirationSeconds is the requested duration of validity of the issued certificate.",
+    ),
+    _col("Condition", "string", "conditions applied to the request."),
+]
 
 # Kinds that Kubernetes serves with its default table convertor.
 _DEFAULT_CONVERTOR_KINDS = frozenset(
@@ -836,6 +852,28 @@ def _print_priority_class(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
         obj.get("globalDefault") is True,
         _age(obj, now),
         _str(obj.get("preemptionPolicy"), ""),
+    ]
+
+
+def _print_csr(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    """kubectl's CSR row: the condition reads Pending, Approved or Denied, then ",Failed"
+    and ",Issued" as they apply."""
+    spec, status = _map(obj.get("spec")), _map(obj.get("status"))
+    kinds = {_str(c.get("type")) for c in _list(status.get("conditions")) if isinstance(c, dict)}
+    condition = "Denied" if "Denied" in kinds else "Approved" if "Approved" in kinds else "Pending"
+    if "Failed" in kinds:
+        condition += ",Failed"
+    if status.get("certificate"):
+        condition += ",Issued"
+    seconds = spec.get("expirationSeconds")
+    requested = human_duration(seconds) if isinstance(seconds, int) else "<none>"
+    return [
+        _name(obj),
+        _age(obj, now),
+        _str(spec.get("signerName"), "<none>") or "<none>",
+        _str(spec.get("username")),
+        requested,
+        condition,
     ]
 
 
@@ -1195,6 +1233,7 @@ _PRINTERS: dict[str, _Printer] = {
     "HorizontalPodAutoscaler": _print_hpa,
     "Ingress": _print_ingress,
     "IngressClass": _print_ingress_class,
+    "CertificateSigningRequest": _print_csr,
 }
 
 
