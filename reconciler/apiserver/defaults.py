@@ -158,7 +158,13 @@ def job(obj: JSONDict) -> None:
     if "completions" not in spec and "parallelism" not in spec:
         spec["completions"] = 1  # neither given: one pod to completion
     spec.setdefault("parallelism", 1)  # parallelism alone: a work queue, completions unset
-    spec.setdefault("backoffLimit", 6)
+    # each index has its own limit: the Job's is then the largest int32, as upstream's
+    spec.setdefault("backoffLimit", 6 if spec.get("backoffLimitPerIndex") is None else 2**31 - 1)
+    # a podFailurePolicy judges failed pods: replacements wait until a pod failed
+    spec.setdefault(
+        "podReplacementPolicy",
+        "TerminatingOrFailed" if spec.get("podFailurePolicy") is None else "Failed",
+    )
     spec.setdefault("completionMode", "NonIndexed")
     spec.setdefault("suspend", False)
     _template(obj)

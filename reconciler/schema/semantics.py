@@ -296,8 +296,78 @@ def _deployment_strategy(strategy: JSONDict, out: list[SpecCause]) -> None:
         )
 
 
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_HTTP_PATH_FMT = "[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+"
+_HTTP_PATH = re.compile(f"^{_HTTP_PATH_FMT}$")
+
+
+def _domain_prefixed_path(value: str, where: tuple[Part, ...], out: list[SpecCause]) -> None:
+    """upstream's `IsDomainPrefixedPath` (`acme.io/foo`), in its words."""
+    if not value:
+        out.append(SpecCause(where, "Required value"))
+        return
+    host, slash, path = value.partition("/")
+    if not slash or not host or not path:
+        out.append(
+            SpecCause(
+                where,
+                f"Invalid value: {_go(value)}: must be a domain-prefixed path "
+                '(such as "acme.io/foo")',
+            )
+        )
+        return
+    if len(host) > 253:
+        out.append(
+            SpecCause(where, f"Invalid value: {_go(host)}: must be no more than 253 characters")
+        )
+    if not _DNS1123_SUBDOMAIN.match(host):
+        out.append(
+            SpecCause(
+                where,
+                f"Invalid value: {_go(host)}: a lowercase RFC 1123 subdomain must consist of lower "
+                "case alphanumeric characters, '-' or '.', and must start and end with an "
+                "alphanumeric character (e.g. 'example.com', regex used for validation is "
+                f"'{_DNS1123_SUBDOMAIN.pattern[1:-1]}')",
+            )
+        )
+    if not _HTTP_PATH.match(path):
+        out.append(
+            SpecCause(
+                where,
+                f"Invalid value: {_go(path)}: Invalid path (regex used for validation is "
+                f"'{_HTTP_PATH_FMT}')",
+            )
+        )
+
+
+def _job_policies(spec: JSONDict, out: list[SpecCause]) -> None:
+    """`managedBy` (a domain-prefixed path of at most 63 bytes) and `podReplacementPolicy`
+    (only `Failed` with a `podFailurePolicy`), as upstream's `validateJobSpec`."""
+    managed_by = spec.get("managedBy")
+    if isinstance(managed_by, str):
+        _domain_prefixed_path(managed_by, ("spec", "managedBy"), out)
+        if len(managed_by.encode()) > 63:
+            out.append(SpecCause(("spec", "managedBy"), "Too long: may not be more than 63 bytes"))
+    replacement = spec.get("podReplacementPolicy")
+    if isinstance(replacement, str):
+        allowed = ["Failed", "TerminatingOrFailed"]
+        if spec.get("podFailurePolicy") is not None:
+            allowed = ["Failed"]
+        if replacement not in allowed:
+            supported = ", ".join(_go(a) for a in allowed)
+            out.append(
+                SpecCause(
+                    ("spec", "podReplacementPolicy"),
+                    f"Unsupported value: {_go(replacement)}: supported values: {supported}",
+                )
+            )
+
+
 def _job(obj: JSONDict, out: list[SpecCause]) -> None:
     spec = _dict(obj.get("spec"))
+    _job_policies(spec, out)
     if spec.get("completionMode", "NonIndexed") != "Indexed":
         for key in ("backoffLimitPerIndex", "maxFailedIndexes", "successPolicy"):
             if spec.get(key) is not None:

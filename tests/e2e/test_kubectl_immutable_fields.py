@@ -213,11 +213,6 @@ def test_a_job_keeps_its_template_and_completion_mode(kubectl: Kubectl, ns: str)
     assert kubectl.json("-n", ns, "get", "job", "once")["spec"]["parallelism"] == 2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a NonIndexed Job's spec.completions is stored when changed; "
-    "upstream refuses it with `spec.completions: Invalid value: 5: field is immutable`",
-)
 def test_a_non_indexed_job_keeps_its_completions(kubectl: Kubectl, ns: str) -> None:
     kubectl.run("apply", "-f", "-", input=json.dumps(job(ns, "one")))
     stderr = refused(
@@ -341,12 +336,6 @@ def test_a_statefulset_changes_only_what_upstream_allows(kubectl: Kubectl, ns: s
     assert (changed["serviceName"], changed["podManagementPolicy"]) == ("db", "OrderedReady")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="product bug: a StatefulSet's new selector is refused as `spec.selector: Invalid "
-    "value: ...: field is immutable`; upstream has no such rule for StatefulSets and "
-    "refuses it with the `spec: Forbidden: updates to statefulset spec ...` message",
-)
 def test_a_statefulset_selector_change_is_refused_as_a_spec_change(
     kubectl: Kubectl, ns: str
 ) -> None:

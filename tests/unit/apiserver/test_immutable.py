@@ -31,6 +31,19 @@ def test_selectors_job_templates_and_statefulset_specs() -> None:
     ]
 
 
+def test_a_jobs_manager_is_kept() -> None:
+    old = {"spec": {"managedBy": "example.com/other", "parallelism": 1}}
+    new = {"spec": {"managedBy": "kubernetes.io/job-controller", "parallelism": 1}}
+    assert messages("batch", "Job", old, new) == [
+        'spec.managedBy: Invalid value: "kubernetes.io/job-controller": field is immutable'
+    ]
+    assert messages("batch", "Job", {"spec": {}}, {"spec": {"managedBy": "example.com/x"}}) == [
+        'spec.managedBy: Invalid value: "example.com/x": field is immutable'
+    ]
+    scaled = {"spec": {**old["spec"], "parallelism": 3}}
+    assert messages("batch", "Job", old, scaled) == []
+
+
 def test_an_immutable_config_map_keeps_its_data_and_its_mark() -> None:
     old = {"immutable": True, "data": {"k": "v"}}
     assert messages("", "ConfigMap", old, {"immutable": True, "data": {"k": "w"}}) == [
@@ -40,3 +53,41 @@ def test_an_immutable_config_map_keeps_its_data_and_its_mark() -> None:
         "immutable: Forbidden: field is immutable when `immutable` is set"
     ]
     assert messages("", "ConfigMap", {"data": {"k": "v"}}, {"data": {"k": "w"}}) == []
+
+
+def test_a_jobs_completions_and_policies_are_fixed_but_elastic_indexed_jobs_scale() -> None:
+    plain = {"spec": {"completions": 3, "parallelism": 3, "completionMode": "NonIndexed"}}
+    more = {"spec": {**plain["spec"], "completions": 5, "parallelism": 5}}
+    assert messages("batch", "Job", plain, more) == [
+        "spec.completions: Invalid value: 5: field is immutable"
+    ]
+    indexed = {"spec": {"completions": 3, "parallelism": 3, "completionMode": "Indexed"}}
+    scaled = {"spec": {**indexed["spec"], "completions": 5, "parallelism": 5}}
+    assert messages("batch", "Job", indexed, scaled) == []
+    alone = {"spec": {**indexed["spec"], "completions": 5}}
+    assert messages("batch", "Job", indexed, alone) == [
+        "spec.completions: Invalid value: 5: can only be modified in tandem with spec.parallelism"
+    ]
+    policy = {"spec": {"podFailurePolicy": {"rules": []}, "backoffLimitPerIndex": 1}}
+    changed = {
+        "spec": {
+            "podFailurePolicy": {"rules": [{"action": "Ignore"}]},
+            "backoffLimitPerIndex": 2,
+            "successPolicy": {"rules": [{"succeededCount": 1}]},
+        }
+    }
+    assert [m.split(":")[0] for m in messages("batch", "Job", policy, changed)] == [
+        "spec.podFailurePolicy",
+        "spec.backoffLimitPerIndex",
+        "spec.successPolicy",
+    ]
+
+
+def test_a_statefulset_selector_change_is_the_general_refusal() -> None:
+    old = {"spec": {"selector": {"matchLabels": {"app": "db"}}, "serviceName": "db"}}
+    new = {"spec": {"selector": {"matchLabels": {"app": "other"}}, "serviceName": "db"}}
+    assert messages("apps", "StatefulSet", old, new) == [
+        "spec: Forbidden: updates to statefulset spec for fields other than 'replicas', "
+        "'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' "
+        "and 'minReadySeconds' are forbidden"
+    ]

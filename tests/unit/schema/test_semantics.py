@@ -122,6 +122,42 @@ def test_jobs_must_not_restart_always() -> None:
     ]
 
 
+def test_a_jobs_manager_and_pod_replacement_policy() -> None:
+    template = {"spec": {"containers": [], "restartPolicy": "Never"}}
+
+    def job(**spec: Any) -> JSONDict:
+        return {"spec": {**spec, "template": template}}
+
+    assert messages("batch", "Job", job(managedBy="example.com/other")) == []
+    assert messages("batch", "Job", job(managedBy="other")) == [
+        'spec.managedBy: Invalid value: "other": must be a domain-prefixed path '
+        '(such as "acme.io/foo")'
+    ]
+    assert messages("batch", "Job", job(managedBy="Example.com/x")) == [
+        'spec.managedBy: Invalid value: "Example.com": a lowercase RFC 1123 subdomain must '
+        "consist of lower case alphanumeric characters, '-' or '.', and must start and end with "
+        "an alphanumeric character (e.g. 'example.com', regex used for validation is "
+        "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+    ]
+    assert messages("batch", "Job", job(managedBy="example.com/a b")) == [
+        'spec.managedBy: Invalid value: "a b": Invalid path (regex used for validation is '
+        "'[A-Za-z0-9/\\-._~%!$&'()*+,;=:]+')"
+    ]
+    assert messages("batch", "Job", job(managedBy="example.com/" + "x" * 52)) == [
+        "spec.managedBy: Too long: may not be more than 63 bytes"
+    ]
+    assert messages("batch", "Job", job(podReplacementPolicy="Failed")) == []
+    assert messages("batch", "Job", job(podReplacementPolicy="Always")) == [
+        'spec.podReplacementPolicy: Unsupported value: "Always": supported values: "Failed", '
+        '"TerminatingOrFailed"'
+    ]
+    with_policy = job(podReplacementPolicy="TerminatingOrFailed", podFailurePolicy={"rules": []})
+    assert messages("batch", "Job", with_policy) == [
+        'spec.podReplacementPolicy: Unsupported value: "TerminatingOrFailed": supported values: '
+        '"Failed"'
+    ]
+
+
 def test_service_ports_and_external_name() -> None:
     service = {
         "spec": {
