@@ -121,6 +121,23 @@ def replicaset(obj: JSONDict) -> None:
     _template(obj)
 
 
+def replication_controller(obj: JSONDict) -> None:
+    """Upstream's SetDefaults_ReplicationController: the selector, and the RC's own labels,
+    default to its template's labels (the RC of an old tutorial names no selector); one
+    replica."""
+    spec = obj.setdefault("spec", {})
+    template = spec.get("template")
+    labels = (template.get("metadata") or {}).get("labels") if isinstance(template, dict) else None
+    if labels:
+        if not spec.get("selector"):
+            spec["selector"] = dict(labels)
+        meta = obj.setdefault("metadata", {})
+        if not meta.get("labels"):
+            meta["labels"] = dict(labels)
+    spec.setdefault("replicas", 1)
+    _template(obj)
+
+
 def statefulset(obj: JSONDict) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("replicas", 1)
@@ -294,6 +311,7 @@ DEFAULTERS: dict[tuple[str, str], Callable[[JSONDict], None]] = {
     ("", "PersistentVolumeClaim"): pvc,
     ("apps", "Deployment"): deployment,
     ("apps", "ReplicaSet"): replicaset,
+    ("", "ReplicationController"): replication_controller,
     ("apps", "StatefulSet"): statefulset,
     ("apps", "DaemonSet"): daemonset,
     ("batch", "Job"): job,

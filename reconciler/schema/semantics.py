@@ -271,6 +271,37 @@ def _workload(kind: str, obj: JSONDict, out: list[SpecCause]) -> None:
         _deployment_strategy(_dict(spec.get("strategy")), out)
 
 
+def _replication_controller(obj: JSONDict, out: list[SpecCause]) -> None:
+    """Upstream's ValidateReplicationControllerSpec: a non-empty label-map selector (the
+    API defaults it from the template's labels) that matches the template's labels."""
+    spec = _dict(obj.get("spec"))
+    replicas = spec.get("replicas")
+    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas < 0:
+        out.append(
+            SpecCause(
+                ("spec", "replicas"),
+                f"Invalid value: {replicas}: must be greater than or equal to 0",
+            )
+        )
+    selector = _dict(spec.get("selector"))
+    if not selector:
+        out.append(SpecCause(("spec", "selector"), "Required value"))
+    template = _dict(spec.get("template"))
+    if not template:
+        out.append(SpecCause(("spec", "template"), "Required value"))
+        return
+    labels = _dict(_dict(template.get("metadata")).get("labels"))
+    if selector and any(labels.get(k) != v for k, v in selector.items()):
+        out.append(
+            SpecCause(
+                ("spec", "template", "metadata", "labels"),
+                f"Invalid value: {_go(labels)}: `selector` does not match template `labels`",
+            )
+        )
+    _pod_spec(_dict(template.get("spec")), ("spec", "template", "spec"), out)
+    _restart_policy(template, ("spec", "template"), ("Always",), out)
+
+
 def _deployment_strategy(strategy: JSONDict, out: list[SpecCause]) -> None:
     rolling = strategy.get("rollingUpdate")
     if strategy.get("type") == "Recreate" and rolling is not None:
@@ -539,6 +570,7 @@ _RULES: Mapping[tuple[str, str], Callable[[JSONDict, list[SpecCause]], None]] = 
     ("apps", "ReplicaSet"): lambda o, out: _workload("ReplicaSet", o, out),
     ("apps", "StatefulSet"): lambda o, out: _workload("StatefulSet", o, out),
     ("apps", "DaemonSet"): lambda o, out: _workload("DaemonSet", o, out),
+    ("", "ReplicationController"): _replication_controller,
     ("batch", "Job"): _job,
     ("batch", "CronJob"): _cron_job,
     ("", "Pod"): _pod,

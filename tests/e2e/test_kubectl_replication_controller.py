@@ -1,5 +1,5 @@
-"""A v1 ReplicationController, as older tutorials write it, with the real kubectl on
-Docker: its pods run and turn Ready, `kubectl get rc` shows them, `kubectl scale rc` and a
+"""A v1 ReplicationController, as older tutorials write it (no selector: the API takes the
+template's labels), with the real kubectl on Docker: its pods run and turn Ready, `kubectl get rc` shows them, `kubectl scale rc` and a
 deleted pod are made good, and `kubectl delete rc` takes the pods with it."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ kind: ReplicationController
 metadata: {{name: web, namespace: {namespace}}}
 spec:
   replicas: 2
-  selector: {{app: web}}
   template:
     metadata: {{labels: {{app: web}}}}
     spec:

@@ -357,3 +357,29 @@ def test_recon_validate_names_file_and_line(tmp_path: Path) -> None:
             'Unsupported value: "Always": supported values: "OnFailure", "Never"',
         )
     ]
+
+
+def test_a_replication_controller_selector_must_match_its_template() -> None:
+    rc: JSONDict = {
+        "spec": {
+            "selector": {"app": "web"},
+            "template": {
+                "metadata": {"labels": {"app": "api"}},
+                "spec": {"containers": [{"name": "c", "image": "x"}]},
+            },
+        }
+    }
+    found = [(c.field, c.message) for c in spec_errors("", "ReplicationController", rc)]
+    assert found == [
+        (
+            "spec.template.metadata.labels",
+            'Invalid value: {"app":"api"}: `selector` does not match template '
+            "`labels`",
+        )
+    ]
+    rc["spec"]["template"]["metadata"]["labels"] = {"app": "web", "extra": "1"}
+    assert spec_errors("", "ReplicationController", rc) == []
+    assert [c.message for c in spec_errors("", "ReplicationController", {"spec": {}})] == [
+        "Required value",
+        "Required value",
+    ]
