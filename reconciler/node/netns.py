@@ -1,8 +1,12 @@
-"""TCP connections opened from inside a pod's network namespace, for `kubectl port-forward`.
+"""Sockets opened from inside a container's network namespace: TCP connections for
+`kubectl port-forward`, UDP sockets for the Service gateways' UDP relays.
 
 The kubelet (through the CRI) reaches a forwarded port the same way: enter the pod
 sandbox's network namespace and connect to the port on loopback. So a port the pod listens
-on only at 127.0.0.1 is reachable, and the host never addresses the pod's bridge IP.
+on only at 127.0.0.1 is reachable, and the host never addresses the pod's bridge IP. A
+Service's UDP port is served the same way from `recon serve` (`service_gateway_udp.py`):
+its sockets are made inside the gateway container's namespace, where the cluster IP and
+the pods' network are.
 
 `setns(2)` changes the namespace of the calling thread only, so the connect happens in a
 thread of its own that exits afterwards (it is never reused by a pool in the wrong
@@ -20,8 +24,9 @@ import errno
 import os
 import socket
 import threading
+from collections.abc import Callable
 
-__all__ = ["CLONE_NEWNET", "open_connection_in"]
+__all__ = ["CLONE_NEWNET", "open_connection_in", "udp_socket_in"]
 
 CLONE_NEWNET = 0x40000000
 _CONNECT_TIMEOUT_S = 10.0
@@ -74,6 +79,40 @@ async def open_connection_in(
     """Connect to localhost:`port` inside the network namespace at `netns`. Raises
     ConnectionRefusedError when nothing listens there (`strerror`: each address tried and
     why, in Go's words), another OSError when the namespace cannot be entered."""
+    sock = await _socket_in(
+        netns, lambda: _connect_inside(netns, port, timeout), f"recon-netns-connect-{port}"
+    )
+    return await asyncio.open_connection(sock=sock)
+
+
+async def udp_socket_in(
+    netns: str, bind: tuple[str, int] | None = None, connect: tuple[str, int] | None = None
+) -> socket.socket:
+    """A non-blocking IPv4 UDP socket made inside the network namespace at `netns`, bound to
+    `bind` and connected to `connect` when given. Raises OSError when the namespace cannot
+    be entered (EPERM without CAP_SYS_ADMIN, ENOENT once the container is gone) or the
+    address cannot be bound."""
+
+    def make() -> socket.socket:
+        _setns(netns)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            if bind is not None:
+                sock.bind(bind)
+            if connect is not None:
+                sock.connect(connect)
+            sock.setblocking(False)
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    return await _socket_in(netns, make, "recon-netns-udp")
+
+
+async def _socket_in(netns: str, make: Callable[[], socket.socket], name: str) -> socket.socket:
+    """Run `make` (which enters `netns` first) in a thread of its own, which then ends, and
+    hand its socket to the loop; a socket nobody waits for any more is closed."""
     loop = asyncio.get_running_loop()
     future: asyncio.Future[socket.socket] = loop.create_future()
 
@@ -90,7 +129,7 @@ async def open_connection_in(
         sock: socket.socket | None = None
         error: BaseException | None = None
         try:
-            sock = _connect_inside(netns, port, timeout)
+            sock = make()
         except BaseException as e:  # handed to the loop
             error = e
         try:
@@ -99,6 +138,5 @@ async def open_connection_in(
             if sock is not None:
                 sock.close()
 
-    threading.Thread(target=target, name=f"recon-netns-connect-{port}", daemon=True).start()
-    sock = await future
-    return await asyncio.open_connection(sock=sock)
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return await future

@@ -4,8 +4,8 @@
 Every declared container port is published on 127.0.0.1 (its `hostPort` when given, an
 ephemeral port otherwise), and so is every port a probe or hook connects to, declared or
 not: the host reaches a pod only through these. The ports chosen are recorded on the pod in
-the `recon.dev/published-ports` annotation (`{"80/TCP": 41234}`), for users, the service
-proxy and the probes.
+the `recon.dev/published-ports` annotation (`{"80/TCP": 41234, "53/UDP": 41235}`), for
+users, the service proxy and the probes.
 
 Its DNS comes from the pod's `dnsPolicy` and `dnsConfig` (`pod_dns.py`): by default the
 cluster DNS (`dns_server.py`, on the services bridge), then the host's resolvers
@@ -36,6 +36,7 @@ __all__ = [
     "PUBLISHED_PORTS_ANNOTATION",
     "SANDBOX_ATTEMPT_LABEL",
     "on_host_network",
+    "published_port_keys",
     "published_ports",
     "sandbox_dns",
     "sandbox_spec",
@@ -146,3 +147,13 @@ def published_ports(sandbox: ContainerState, pod: JSONDict) -> dict[int, int]:
             m.container_port: m.container_port for m in _port_mappings(pod) if m.protocol == "tcp"
         }
     return {p.container_port: p.host_port for p in sandbox.ports if p.protocol == "tcp"}
+
+
+def published_port_keys(sandbox: ContainerState, pod: JSONDict) -> dict[str, int]:
+    """The `recon.dev/published-ports` annotation's map, TCP and UDP: `"8080/TCP"`,
+    `"5353/UDP"` -> host port on 127.0.0.1, in port order."""
+    if on_host_network(pod):
+        pairs = [(m.container_port, m.protocol, m.container_port) for m in _port_mappings(pod)]
+    else:
+        pairs = [(p.container_port, p.protocol, p.host_port) for p in sandbox.ports]
+    return {f"{port}/{proto.upper()}": host for port, proto, host in sorted(pairs)}

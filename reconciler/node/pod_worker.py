@@ -42,6 +42,7 @@ from reconciler.node.pod_sandbox import (
     PUBLISHED_PORTS_ANNOTATION,
     SANDBOX_ATTEMPT_LABEL,
     on_host_network,
+    published_port_keys,
     published_ports,
     sandbox_spec,
 )
@@ -132,6 +133,7 @@ class PodWorker:
         dict was ≈3 KB per pod)."""
         self._written_ports = ""
         self._host_ports: dict[int, int] = {}
+        self._published: dict[str, int] = {}  # the published-ports annotation, TCP and UDP
         self._killing: set[str] = set()
         # Container name -> the engine's last refusal of a resize (reported once).
         self._resize_refused: dict[str, str] = {}
@@ -389,6 +391,8 @@ class PodWorker:
         if running:
             sandbox = max(running, key=lambda s: int(s.labels.get(SANDBOX_ATTEMPT_LABEL, "0")))
             self._host_ports = published_ports(sandbox, self.pod)
+            self._published = published_port_keys(sandbox, self.pod)
+            await self._write_ports_annotation()  # a no-op unless it lacks a port (UDP)
             return sandbox
         runtime = self.ctx.runtime
         attempt = 1 + max(
@@ -435,6 +439,7 @@ class PodWorker:
             await self._write_status(None, records, False, False)
             return None
         self._host_ports = published_ports(state, self.pod)
+        self._published = published_port_keys(state, self.pod)
         await self._write_ports_annotation()
         return state
 
@@ -455,10 +460,7 @@ class PodWorker:
         return sandbox.ip_address if sandbox is not None else old.get("podIP")
 
     async def _write_ports_annotation(self) -> None:
-        value = json.dumps(
-            {f"{port}/TCP": host for port, host in sorted(self._host_ports.items())},
-            separators=(",", ":"),
-        )
+        value = json.dumps(self._published, separators=(",", ":"))
         annotations = (self.pod.get("metadata") or {}).get("annotations") or {}
         if value == self._written_ports or annotations.get(PUBLISHED_PORTS_ANNOTATION) == value:
             self._written_ports = value

@@ -1,8 +1,10 @@
 """What each Service's gateway container must be, from the Services and Endpoints. Pure.
 
 Inside the cluster a pod reaches a Service by name or cluster IP. With no kube-proxy on one
-Docker host, each ClusterIP Service that has TCP ports gets a small gateway container
-(busybox `nc` forwarding each connection to one ready endpoint):
+Docker host, each ClusterIP Service gets a small gateway container (busybox `nc` forwarding
+each TCP connection to one ready endpoint; its UDP ports are relayed by `recon serve`
+itself, from sockets it opens inside the gateway's network namespace, see
+`service_gateway_udp.py`, since busybox has no UDP server):
 
 - on the Service's namespace network (`recon-<ns>`), where it can reach the pods, answering
   to the Service's short names (`web`, `web.ns`, `web.ns.svc`);
@@ -20,7 +22,11 @@ services network nor the cluster DNS can be had.
 Worked example. Service `web` in `shop`, cluster IP 10.96.4.7, port `http` 80 → 8080; its
 Endpoints have ready 10.0.3.5 and 10.0.3.6 and not-ready 10.0.3.7 on port `http` 8080.
 The plan: listen on 80, forward to `10.0.3.5 8080` and `10.0.3.6 8080` (one, chosen at
-random, per connection); 10.0.3.7 gets nothing until it is ready.
+random, per connection); 10.0.3.7 gets nothing until it is ready. Had `web` also port
+`dns` 53/UDP → 5353, with the Endpoints' port `dns` 5353/UDP, the plan would add
+`udp_backends {53: (10.0.3.5, 5353), (10.0.3.6, 5353)}`: one of them per client session.
+A Service with UDP ports only gets a gateway all the same (it holds the cluster IP and the
+names; its script only sleeps).
 
 Headless and ExternalName Services get no gateway: their names are the cluster DNS's
 (`cluster_dns.py`), which answers a headless Service with its pods' addresses and an
@@ -29,9 +35,10 @@ answers (Docker's embedded DNS answers container names before it forwards).
 
 The backends are files the gateway reads on every connection, so an endpoint change only
 rewrites files; the container is re-created only when its spec hash changes (ports, names,
-addresses, image). Endpoints on loopback (pods on the host's network of a node at
-127.0.0.1) are reached at the host's side of the services bridge. Not done: UDP ports,
-`sessionAffinity` (the node-port proxy has it).
+addresses, image; not the UDP ports, which the container does not serve). Endpoints on
+loopback (pods on the host's network of a node at 127.0.0.1) are reached at the host's
+side of the services bridge. Not done: SCTP ports, `sessionAffinity` (the node-port proxy
+has it).
 """
 
 from __future__ import annotations
@@ -68,8 +75,10 @@ set -- $(grep . "$f" | sed -n "${i}p")
 exec nc "$1" "$2"
 """
 
-# One persistent `nc` listener per port (it forks FORWARD_SCRIPT per connection).
+# One persistent `nc` listener per TCP port (it forks FORWARD_SCRIPT per connection). With
+# no TCP port (a UDP-only Service) it only holds the addresses: `recon serve` relays UDP.
 RUN_SCRIPT = """#!/bin/sh
+[ -s /gw/ports ] || exec sleep 2147483647
 for port in $(cat /gw/ports); do
   nc -ll -p "$port" -e /gw/forward "$port" &
 done
@@ -85,12 +94,21 @@ class GatewayPlan:
     cluster_ip: str | None
     """Its fixed address on the services network (None: not allocated yet)."""
     ports: tuple[int, ...]
+    """TCP ports (the container's `nc` listeners)."""
     local_names: tuple[str, ...]
     """Names on the namespace network."""
     qualified_names: tuple[str, ...]
     """Names on the services network (unique across namespaces)."""
     backends: dict[int, tuple[tuple[str, int], ...]] = field(compare=False, hash=False)
-    """Listening port -> (host, port) to forward to."""
+    """TCP port -> (host, port) to forward to."""
+    udp_backends: dict[int, tuple[tuple[str, int], ...]] = field(
+        default_factory=dict, compare=False, hash=False
+    )
+    """UDP port -> (host, port) to relay to (from inside the gateway's namespace)."""
+
+    @property
+    def udp_ports(self) -> tuple[int, ...]:
+        return tuple(sorted(self.udp_backends))
 
     @property
     def spec_hash(self) -> str:
@@ -102,23 +120,26 @@ class GatewayPlan:
         return hashlib.sha256(material.encode()).hexdigest()[:16]
 
 
-def _tcp_ports(spec: JSONDict) -> list[JSONDict]:
+def _ports(spec: JSONDict, protocol: str) -> list[JSONDict]:
     return [
         p
         for p in spec.get("ports") or []
-        if str(p.get("protocol") or "TCP") == "TCP" and isinstance(p.get("port"), int)
+        if str(p.get("protocol") or "TCP") == protocol and isinstance(p.get("port"), int)
     ]
 
 
-def _ready_backends(endpoints: JSONDict | None, port_name: str) -> tuple[tuple[str, int], ...]:
-    """Ready addresses with the endpoint port of the same name (kube-proxy's matching)."""
+def _ready_backends(
+    endpoints: JSONDict | None, port_name: str, protocol: str = "TCP"
+) -> tuple[tuple[str, int], ...]:
+    """Ready addresses with the endpoint port of the same name and protocol (kube-proxy's
+    matching)."""
     found: list[tuple[str, int]] = []
     for subset in (endpoints or {}).get("subsets") or []:
         number = None
         for port in subset.get("ports") or []:
             if (
                 str(port.get("name") or "") == port_name
-                and str(port.get("protocol") or "TCP") == "TCP"
+                and str(port.get("protocol") or "TCP") == protocol
             ):
                 number = port.get("port")
         if not isinstance(number, int):
@@ -143,14 +164,14 @@ def _from_gateway(ip: str) -> str:
 
 
 def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan | None:
-    """The gateway `service` needs, or None when it needs none (no TCP port, headless,
-    ExternalName)."""
+    """The gateway `service` needs, or None when it needs none (no TCP or UDP port,
+    headless, ExternalName)."""
     meta = service.get("metadata") or {}
     spec = service.get("spec") or {}
     if meta.get("deletionTimestamp"):
         return None
-    ports = _tcp_ports(spec)
-    if not ports:
+    ports, udp = _ports(spec, "TCP"), _ports(spec, "UDP")
+    if not ports and not udp:
         return None
     namespace, name = str(meta.get("namespace") or "default"), str(meta.get("name") or "")
     cluster_ip = str(spec.get("clusterIP") or "")
@@ -159,6 +180,10 @@ def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan |
     backends: dict[int, tuple[tuple[str, int], ...]] = {}
     for port in ports:
         backends[int(port["port"])] = _ready_backends(endpoints, str(port.get("name") or ""))
+    udp_backends = {
+        int(port["port"]): _ready_backends(endpoints, str(port.get("name") or ""), "UDP")
+        for port in udp
+    }
     qualified = (
         f"{name}.{namespace}.svc.{CLUSTER_DOMAIN}",
         f"{name}.{namespace}.svc",
@@ -173,6 +198,7 @@ def plan_gateway(service: JSONDict, endpoints: JSONDict | None) -> GatewayPlan |
         local_names=(name, *qualified[1:]),
         qualified_names=qualified,
         backends=backends,
+        udp_backends=udp_backends,
     )
 
 

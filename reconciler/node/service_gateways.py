@@ -13,6 +13,10 @@ Service's 10.96.0.1).
 Gateways carry the agent label, so `recon serve` restarted re-adopts them (same hash, still
 running: kept) and two servers on one engine never touch each other's. Their files live in
 `<state_dir>/<service uid>/`, bind-mounted read-only at /gw.
+
+UDP ports are not the container's: after each sync the running gateways are handed to
+`service_gateway_udp.GatewayUdp`, which relays them from sockets inside each gateway's
+network namespace (they stop with `recon serve`, and start again with it).
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from reconciler.node.service_gateway_plan import (
     backends_text,
     plan_gateways,
 )
+from reconciler.node.service_gateway_udp import GatewayUdp, UdpOpener
 from reconciler.node.services_network import ServicesNetwork
 from reconciler.node.volume_files import FileContent
 from reconciler.runtime.base import (
@@ -98,6 +103,7 @@ class ServiceGateways:
         clock: Clock | None = None,
         informers: InformerFactory | None = None,
         retry_interval: float = 10.0,
+        udp_opener: UdpOpener | None = None,
     ) -> None:
         self.client = client
         self.runtime = runtime
@@ -122,6 +128,8 @@ class ServiceGateways:
         self._backoff: dict[str, tuple[float, float]] = {}
         self._discarded: set[str] = set()  # ids of failed gateways this component removed
         self._image_present = False
+        # UDP ports, relayed from inside the gateways' namespaces (`udp_opener`: tests).
+        self.udp = GatewayUdp(runtime, self.clock, self._report_udp, opener=udp_opener)
 
     async def start(self) -> None:
         self.services = self.factory.informer("v1", "Service")
@@ -143,6 +151,7 @@ class ServiceGateways:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        await self.udp.close()
         if self._own_factory:
             await self.factory.stop()
         await self.recorder.close()
@@ -217,9 +226,11 @@ class ServiceGateways:
         for uid in self._stale_dirs(set(plans)):
             await asyncio.to_thread(shutil.rmtree, self.state_dir / uid, True)
         failed = False
+        live: dict[str, tuple[GatewayPlan, str]] = {}  # uid -> (plan, running container)
         for uid, plan in sorted(plans.items()):
             await asyncio.to_thread(write_files, self.state_dir / uid, _files(plan))
             if uid in running:
+                live[uid] = (plan, running[uid].id)
                 self._failed.pop(uid, None)
                 self._backoff.pop(uid, None)
                 continue
@@ -228,7 +239,7 @@ class ServiceGateways:
                 failed = True
                 continue
             try:
-                await self._create(plan, shared)
+                live[uid] = (plan, await self._create(plan, shared))
             except RuntimeUnavailableError:
                 raise
             except ContainerRuntimeError as exc:
@@ -246,6 +257,7 @@ class ServiceGateways:
             del self._failed[uid]
         for uid in set(self._backoff) - set(plans):
             del self._backoff[uid]
+        await self.udp.converge(live)
         return failed
 
     def _stale_dirs(self, wanted: set[str]) -> list[str]:
@@ -258,7 +270,8 @@ class ServiceGateways:
         with contextlib.suppress(ContainerRuntimeError):
             await self.runtime.remove_container(state.id)
 
-    async def _create(self, plan: GatewayPlan, shared: str | None) -> None:
+    async def _create(self, plan: GatewayPlan, shared: str | None) -> str:
+        """Make and start the gateway; returns its container id."""
         if not self._image_present:
             await self.runtime.ensure_image(self.image, PullPolicy.IF_NOT_PRESENT)
             self._image_present = True
@@ -300,14 +313,23 @@ class ServiceGateways:
             plan.namespace,
             plan.name,
             plan.cluster_ip or "(no cluster IP)",
-            ",".join(map(str, plan.ports)),
+            ",".join([*map(str, plan.ports), *(f"{p}/udp" for p in plan.udp_ports)]),
         )
+        return container_id
 
     def _report(self, plan: GatewayPlan, reason: str) -> None:
         if self._failed.get(plan.uid) == reason:
             return
         self._failed[plan.uid] = reason
-        message = f"cannot run the gateway of Service {plan.namespace}/{plan.name}: {reason}"
+        self._warn(
+            plan, f"cannot run the gateway of Service {plan.namespace}/{plan.name}: {reason}"
+        )
+
+    def _report_udp(self, plan: GatewayPlan, reason: str) -> None:
+        """A UDP port that cannot be relayed (`GatewayUdp` reports each reason once)."""
+        self._warn(plan, f"gateway of Service {plan.namespace}/{plan.name}: {reason}")
+
+    def _warn(self, plan: GatewayPlan, message: str) -> None:
         log.warning("service gateways: %s", message)
         service = self.services.get(plan.namespace, plan.name)
         if service is not None:

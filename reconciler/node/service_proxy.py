@@ -5,7 +5,11 @@ is reachable from the host only on the ports the node agent published for it (th
 `recon.dev/published-ports` annotation). This component closes the gap for Services: for
 every TCP port of a NodePort or LoadBalancer Service it listens on `host:<nodePort>` and
 splices each accepted connection to one ready endpoint, round-robin, at
-127.0.0.1:<published host port> (`service_routes.plan_node_ports` decides which).
+127.0.0.1:<published host port> (`service_routes.plan_node_ports` decides which). Every
+UDP port gets a UDP socket on `host:<nodePort>` instead (`udp_relay.UdpRelay`): each
+client address (host, port) is a session to one ready endpoint's published UDP port, the
+endpoint's replies go back from the node port, and a session ends after 30 s idle or when
+its endpoint stops being ready.
 
 Behaviour:
 - level-triggered: any change of a Service, an Endpoints, a pod's published ports or
@@ -27,8 +31,12 @@ Behaviour:
   `sessionAffinityConfig.clientIP.timeoutSeconds` (10800) after its last connection, as long
   as that backend stays ready (as kube-proxy; per node port).
 
-Not done: UDP node ports (only TCP is routed), `externalTrafficPolicy: Local`, and
-LoadBalancer Services answering on their own `port` (they answer on their node ports).
+For UDP the same choice is made per session rather than per connection (affinity
+included). A UDP datagram that finds no ready endpoint is dropped (the client times out;
+kube-proxy would send ICMP port unreachable).
+
+Not done: SCTP node ports, `externalTrafficPolicy: Local`, and LoadBalancer Services
+answering on their own `port` (they answer on their node ports).
 """
 
 from __future__ import annotations
@@ -53,6 +61,8 @@ from reconciler.node.service_routes import (
     serving,
 )
 from reconciler.node.tcp_splice import splice
+from reconciler.node.udp_relay import UdpRelay, connected_udp_socket
+from reconciler.node.udp_sessions import Address
 
 __all__ = ["ServiceProxy"]
 
@@ -138,7 +148,9 @@ class ServiceProxy:
         self.endpoints: Informer
         self.pods: Informer
         self._listeners: dict[int, _Listener] = {}
-        self._failed: dict[int, str] = {}  # node port -> the bind error already reported
+        self._udp: dict[int, tuple[_Listener, UdpRelay]] = {}  # UDP node port -> its relay
+        # (node port, protocol) -> the bind error already reported
+        self._failed: dict[tuple[int, str], str] = {}
         self._connections: set[asyncio.Task[Any]] = set()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -166,6 +178,8 @@ class ServiceProxy:
                     await task
         for port in list(self._listeners):
             await self._close(port)
+        for port in list(self._udp):
+            await self._close_udp(port)
         for task in list(self._connections):
             task.cancel()
         if self._connections:
@@ -178,6 +192,11 @@ class ServiceProxy:
     def routes(self) -> dict[int, NodePortRoute]:
         """The node ports listened on now, with their current backends."""
         return {port: listener.route for port, listener in self._listeners.items()}
+
+    @property
+    def udp_routes(self) -> dict[int, NodePortRoute]:
+        """The UDP node ports served now, with their current backends."""
+        return {port: listener.route for port, (listener, _) in self._udp.items()}
 
     # -- events --------------------------------------------------------------------------
 
@@ -217,17 +236,29 @@ class ServiceProxy:
     # -- converging --------------------------------------------------------------------------
 
     async def _sync(self) -> None:
-        routes = plan_node_ports(self.services.list(), self.endpoints.get, self.pods.get)
+        services = self.services.list()
+        routes = plan_node_ports(services, self.endpoints.get, self.pods.get)
+        udp_routes = plan_node_ports(services, self.endpoints.get, self.pods.get, "UDP")
         for port in set(self._listeners) - set(routes):
             await self._close(port)
-        for port in set(self._failed) - set(routes):
-            del self._failed[port]
+        for port in set(self._udp) - set(udp_routes):
+            await self._close_udp(port)
+        for key in list(self._failed):
+            if key[0] not in (routes if key[1] == "TCP" else udp_routes):
+                del self._failed[key]
         for port, route in sorted(routes.items()):
             listener = self._listeners.get(port)
             if listener is not None:
                 listener.route = route
             else:
                 await self._open(route)
+        for port, route in sorted(udp_routes.items()):
+            found = self._udp.get(port)
+            if found is not None:
+                found[0].route = route
+                found[1].retain({(BACKEND_HOST, b) for b in route.backends})
+            else:
+                await self._open_udp(route)
         if self._failed and (self._retry is None or self._retry.done()):
             self._retry = asyncio.get_running_loop().create_task(self._retry_later())
         for service in self.services.list():
@@ -261,19 +292,64 @@ class ServiceProxy:
         try:
             server = await asyncio.start_server(accepted, self.host, port, reuse_address=True)
         except OSError as exc:
-            reason = str(exc)
-            if self._failed.get(port) != reason:
-                self._failed[port] = reason
-                message = f"cannot listen on {self.host}:{port} for {route.service}: {reason}"
-                log.warning("service proxy: %s", message)
-                service = self.services.get(route.namespace, route.service)
-                if service is not None:
-                    self.recorder.record(service, "Warning", "FailedBindNodePort", message)
+            self._bind_failed(route, f"{self.host}:{port}", str(exc))
             return
-        self._failed.pop(port, None)
+        self._failed.pop((port, "TCP"), None)
         listener.server = server
         self._listeners[port] = listener
         log.info("service proxy: %s/%s on %s:%s", route.namespace, route.service, self.host, port)
+
+    def _bind_failed(self, route: NodePortRoute, where: str, reason: str) -> None:
+        key = (route.node_port, route.protocol)
+        if self._failed.get(key) == reason:
+            return
+        self._failed[key] = reason
+        message = f"cannot listen on {where} for {route.service}: {reason}"
+        log.warning("service proxy: %s", message)
+        service = self.services.get(route.namespace, route.service)
+        if service is not None:
+            self.recorder.record(service, "Warning", "FailedBindNodePort", message)
+
+    async def _open_udp(self, route: NodePortRoute) -> None:
+        port = route.node_port
+        listener = _Listener(route)
+
+        def choose(client: Address, now: float) -> Address | None:
+            """Round-robin per session, a client's own backend first under affinity."""
+            order = listener.backends_in_turn(client[0], now)
+            if not order:
+                return None
+            listener.used(client[0], order[0], now)
+            return (BACKEND_HOST, order[0])
+
+        relay = UdpRelay(
+            f"{route.namespace}/{route.service}:{port}/udp",
+            choose,
+            connected_udp_socket,
+            self.clock,
+        )
+        sock = socket.socket(
+            socket.AF_INET6 if ":" in self.host else socket.AF_INET, socket.SOCK_DGRAM
+        )
+        try:
+            sock.setblocking(False)
+            sock.bind((self.host.strip("[]"), port))
+            await relay.start(sock)
+        except OSError as exc:
+            sock.close()
+            self._bind_failed(route, f"{self.host}:{port}/UDP", str(exc))
+            return
+        self._failed.pop((port, "UDP"), None)
+        self._udp[port] = (listener, relay)
+        log.info(
+            "service proxy: %s/%s on %s:%s/udp", route.namespace, route.service, self.host, port
+        )
+
+    async def _close_udp(self, port: int) -> None:
+        found = self._udp.pop(port, None)
+        if found is not None:
+            await found[1].close()
+            log.info("service proxy: closed %s:%s/udp", self.host, port)
 
     async def _close(self, port: int) -> None:
         listener = self._listeners.pop(port, None)

@@ -20,7 +20,9 @@ is terminating, finished, or has its Ready condition False. The node agent sends
 when it sees `deletionTimestamp`; a route that waited for the Endpoints controller's next
 write would keep sending new connections to a pod that is shutting down.
 
-Only TCP is routed; UDP node ports are not served (see `service_proxy.py`).
+TCP and UDP are planned apart (`plan_node_ports(..., protocol="UDP")`): a Service may
+have port 53 over both, sharing one node port number, and a UDP port's backends are the
+pods' published UDP ports (`"5353/UDP": 41235`). SCTP is not routed.
 """
 
 from __future__ import annotations
@@ -59,6 +61,7 @@ class NodePortRoute:
     backends: tuple[int, ...]
     affinity_s: float | None = None
     """`sessionAffinity: ClientIP`: how long a client keeps its backend (None: no affinity)."""
+    protocol: str = "TCP"
 
 
 DEFAULT_AFFINITY_S = 10800.0  # Kubernetes' sessionAffinityConfig.clientIP.timeoutSeconds
@@ -136,9 +139,10 @@ def ready_backends(
 
 
 def plan_node_ports(
-    services: Iterable[JSONDict], endpoints: Lookup, pods: Lookup
+    services: Iterable[JSONDict], endpoints: Lookup, pods: Lookup, protocol: str = "TCP"
 ) -> dict[int, NodePortRoute]:
-    """Every TCP node port of the NodePort and LoadBalancer Services, with its backends.
+    """Every `protocol` node port of the NodePort and LoadBalancer Services, with its
+    backends.
 
     Services are taken in (namespace, name) order; should two claim one node port (the
     API server does not allow it, a foreign one might), the first keeps it.
@@ -158,8 +162,9 @@ def plan_node_ports(
             continue
         for port in spec.get("ports") or []:
             node_port = port.get("nodePort")
-            protocol = str(port.get("protocol") or "TCP")
-            if not isinstance(node_port, int) or node_port <= 0 or protocol != "TCP":
+            if str(port.get("protocol") or "TCP") != protocol:
+                continue
+            if not isinstance(node_port, int) or node_port <= 0:
                 continue
             if node_port in routes:
                 continue
@@ -171,6 +176,7 @@ def plan_node_ports(
                 port_name,
                 ready_backends(endpoints(namespace, name), namespace, port_name, protocol, pods),
                 affinity_of(spec),
+                protocol,
             )
     return routes
 

@@ -114,6 +114,9 @@ def _svc(name: str, **spec: Any) -> JSONDict:
 
 SERVICES = {
     "web": _svc("web", clusterIP="10.96.4.7", ports=[{"name": "http", "port": 80}]),
+    "dns": _svc(
+        "dns", clusterIP="10.96.5.3", ports=[{"name": "dns", "port": 53, "protocol": "UDP"}]
+    ),
     "db": _svc("db", clusterIP="None", ports=[{"name": "pg", "port": 5432}]),
     "all": _svc("all", clusterIP="None", publishNotReadyAddresses=True),
     "empty": _svc("empty", clusterIP="None"),
@@ -225,6 +228,15 @@ def _labels(data: bytes) -> str:
             ),
         ),
         (f"_http._udp.web.shop.{Z}", Rtype.SRV, Rcode.NXDOMAIN, ()),
+        # A UDP-only Service is a ClusterIP Service like any other.
+        (f"dns.shop.{Z}", Rtype.A, Rcode.NOERROR, _a(f"dns.shop.{Z}", "10.96.5.3")),
+        (
+            f"_dns._udp.dns.shop.{Z}",
+            Rtype.SRV,
+            Rcode.NOERROR,
+            (f"_dns._udp.dns.shop.{Z} SRV 0 100 53 dns.shop.{Z}",),
+        ),
+        (f"_dns._tcp.dns.shop.{Z}", Rtype.SRV, Rcode.NXDOMAIN, ()),
         # Pods by dashed address.
         (
             "10-0-3-5.shop.pod.cluster.local",

@@ -14,7 +14,7 @@ import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -663,3 +663,225 @@ def test_load_balancer_status_patch() -> None:
         "status": {"loadBalancer": {"ingress": [{"ip": "1.2.3.4"}]}},
     }
     assert load_balancer_status_patch(foreign, "127.0.0.1") is None
+
+
+# -- UDP node ports ----------------------------------------------------------------------------
+
+
+class UdpBackend(asyncio.DatagramProtocol):
+    """A pod's published UDP port: answers `<name>:<datagram>`."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.transport: asyncio.DatagramTransport | None = None
+        self.port = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.DatagramTransport, transport)
+        self.port = int(transport.get_extra_info("sockname")[1])
+
+    def datagram_received(self, data: bytes, addr: tuple[Any, ...]) -> None:
+        assert self.transport is not None
+        self.transport.sendto(f"{self.name}:".encode() + data, addr)
+
+
+async def udp_backend(name: str) -> UdpBackend:
+    loop = asyncio.get_running_loop()
+    _, backend = await loop.create_datagram_endpoint(
+        lambda: UdpBackend(name), local_addr=("127.0.0.1", 0)
+    )
+    return backend
+
+
+async def ask_udp(port: int, text: str = "hi", timeout: float = 2.0) -> str | None:
+    """One datagram from a fresh socket (a new session) to 127.0.0.1:`port`."""
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        await loop.sock_sendto(sock, text.encode(), ("127.0.0.1", port))
+        try:
+            data, peer = await asyncio.wait_for(loop.sock_recvfrom(sock, 512), timeout)
+        except TimeoutError:
+            return None
+        assert peer == ("127.0.0.1", port)  # the answer comes from the node port
+        return bytes(data).decode()
+
+
+async def _udp_pod(harness: Harness, name: str, backend: UdpBackend) -> JSONDict:
+    return await harness.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": name,
+                "namespace": "default",
+                "annotations": {
+                    "recon.dev/published-ports": json.dumps({"5353/UDP": backend.port})
+                },
+            },
+            "spec": {
+                "containers": [
+                    {
+                        "name": "c",
+                        "image": "example/dns:1",
+                        "ports": [{"containerPort": 5353, "protocol": "UDP"}],
+                    }
+                ]
+            },
+        }
+    )
+
+
+async def _udp_endpoints(harness: Harness, pods: list[JSONDict]) -> None:
+    subset: JSONDict = {
+        "addresses": [
+            {"ip": "10.244.0.9", "targetRef": {"kind": "Pod", "name": p["metadata"]["name"]}}
+            for p in pods
+        ],
+        "ports": [{"name": "dns", "port": 5353, "protocol": "UDP"}],
+    }
+    body: JSONDict = {
+        "apiVersion": "v1",
+        "kind": "Endpoints",
+        "metadata": {"name": "dns", "namespace": "default"},
+        "subsets": [subset] if pods else [],
+    }
+    try:
+        current = await harness.client.get("v1", "Endpoints", "dns", "default")
+    except Exception:
+        await harness.client.create(body)
+    else:
+        body["metadata"]["resourceVersion"] = current["metadata"]["resourceVersion"]
+        await harness.client.update(body)
+
+
+async def test_a_udp_node_port_relays_sessions_to_ready_endpoints(harness: Harness) -> None:
+    a, b = await udp_backend("a"), await udp_backend("b")
+    pod_a, pod_b = await _udp_pod(harness, "pa", a), await _udp_pod(harness, "pb", b)
+    port = free_node_port()
+    await harness.client.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "dns", "namespace": "default"},
+            "spec": {
+                "type": "NodePort",
+                "ports": [
+                    {"name": "dns", "port": 53, "protocol": "UDP", "nodePort": port},
+                    {"name": "dns-tcp", "port": 53, "protocol": "TCP", "nodePort": port},
+                ],
+            },
+        }
+    )
+
+    async def udp_routed(count: int) -> bool:
+        route = harness.proxy.udp_routes.get(port)
+        return route is not None and len(route.backends) == count
+
+    await harness.eventually(lambda: udp_routed(0), what="a UDP listener, no backend")
+    assert port in harness.proxy.routes  # TCP on the same number, as Kubernetes allows
+    assert await ask_udp(port, timeout=0.2) is None  # no ready endpoint: no answer
+
+    await _udp_endpoints(harness, [pod_a, pod_b])
+    await harness.eventually(lambda: udp_routed(2), what="two UDP backends")
+    names = [(await ask_udp(port, str(i)) or "none").split(":")[0] for i in range(4)]
+    assert set(names[:2]) == {"a", "b"} and names == names[:2] * 2  # round-robin
+
+    # One client keeps its session (and its backend) for every datagram it sends.
+    loop = asyncio.get_running_loop()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.setblocking(False)
+        answers = set()
+        for i in range(4):
+            await loop.sock_sendto(sock, f"{i}".encode(), ("127.0.0.1", port))
+            data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 512), 2)
+            answers.add(bytes(data).decode().split(":")[0])
+        assert len(answers) == 1
+        kept = answers.pop()
+        # Its pod stops being an endpoint: the session ends, the client moves on.
+        await _udp_endpoints(harness, [pod_b if kept == "a" else pod_a])
+        await harness.eventually(lambda: udp_routed(1), what="one UDP backend")
+        await loop.sock_sendto(sock, b"moved", ("127.0.0.1", port))
+        data, _ = await asyncio.wait_for(loop.sock_recvfrom(sock, 512), 2)
+        assert bytes(data).decode() == ("b" if kept == "a" else "a") + ":moved"
+
+    # The Service goes: so does the UDP node port.
+    await harness.client.delete("v1", "Service", "dns", "default")
+
+    async def closed() -> bool:
+        return port not in harness.proxy.udp_routes
+
+    await harness.eventually(closed, what="the UDP node port closed")
+    assert await ask_udp(port, timeout=0.2) is None
+    for backend in (a, b):
+        assert backend.transport is not None
+        backend.transport.close()
+
+
+async def test_a_busy_udp_node_port_is_reported(harness: Harness) -> None:
+    port = free_node_port()
+    blocker = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    blocker.bind(("127.0.0.1", port))
+    try:
+        await harness.client.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": "dns", "namespace": "default"},
+                "spec": {
+                    "type": "NodePort",
+                    "ports": [{"name": "dns", "port": 53, "protocol": "UDP", "nodePort": port}],
+                },
+            }
+        )
+
+        async def warned() -> list[JSONDict]:
+            events = await harness.client.list("v1", "Event", "default")
+            return [e for e in events.items if e.get("reason") == "FailedBindNodePort"]
+
+        [event] = await harness.eventually(warned, what="a Warning Event")
+        assert f"127.0.0.1:{port}/UDP" in event["message"]
+    finally:
+        blocker.close()
+    await harness.eventually(
+        lambda: asyncio.sleep(0, port in harness.proxy.udp_routes), what="bound after the retry"
+    )
+
+
+def test_plan_routes_udp_ports_to_published_udp_ports() -> None:
+    services: list[JSONDict] = [
+        {
+            "metadata": {"name": "dns", "namespace": "ns"},
+            "spec": {
+                "type": "LoadBalancer",
+                "ports": [
+                    {"name": "dns", "port": 53, "nodePort": 30053, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 53, "nodePort": 30053, "protocol": "TCP"},
+                ],
+            },
+        }
+    ]
+    endpoints = {
+        "subsets": [
+            {
+                "addresses": [{"ip": "x", "targetRef": {"kind": "Pod", "name": "p1"}}],
+                "ports": [
+                    {"name": "dns", "port": 5353, "protocol": "UDP"},
+                    {"name": "dns-tcp", "port": 5353, "protocol": "TCP"},
+                ],
+            }
+        ]
+    }
+    pod = {
+        "metadata": {
+            "name": "p1",
+            "annotations": {
+                "recon.dev/published-ports": json.dumps({"5353/TCP": 41000, "5353/UDP": 41001})
+            },
+        }
+    }
+    tcp = plan_node_ports(services, lambda ns, n: endpoints, lambda ns, n: pod)
+    udp = plan_node_ports(services, lambda ns, n: endpoints, lambda ns, n: pod, "UDP")
+    assert tcp[30053].backends == (41000,) and tcp[30053].protocol == "TCP"
+    assert udp[30053].backends == (41001,) and udp[30053].protocol == "UDP"
+    assert udp[30053].port_name == "dns"
