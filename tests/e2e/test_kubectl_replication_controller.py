@@ -1,6 +1,7 @@
 """A v1 ReplicationController, as older tutorials write it (no selector: the API takes the
-template's labels), with the real kubectl on Docker: its pods run and turn Ready, `kubectl get rc` shows them, `kubectl scale rc` and a
-deleted pod are made good, and `kubectl delete rc` takes the pods with it."""
+template's labels), with the real kubectl on Docker: its pods run and turn Ready, `kubectl
+get rc` shows them, `kubectl scale rc` and a deleted pod are made good, and `kubectl delete
+rc` takes the pods with it."""
 
 from __future__ import annotations
 

@@ -373,8 +373,7 @@ def test_a_replication_controller_selector_must_match_its_template() -> None:
     assert found == [
         (
             "spec.template.metadata.labels",
-            'Invalid value: {"app":"api"}: `selector` does not match template '
-            "`labels`",
+            'Invalid value: {"app":"api"}: `selector` does not match template `labels`',
         )
     ]
     rc["spec"]["template"]["metadata"]["labels"] = {"app": "web", "extra": "1"}
