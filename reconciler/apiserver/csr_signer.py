@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from reconciler.apiserver.csr import parse_request
-from reconciler.apiserver.pki import SigningKey
+from reconciler.apiserver.pki import SigningKey, key_usage
 
 __all__ = ["ClientSigner"]
 
@@ -63,18 +63,7 @@ class ClientSigner:
         if signing or enciphering:
             # only the bits the usages name; none asked for: no KeyUsage at all (as Go does)
             builder = builder.add_extension(
-                x509.KeyUsage(
-                    digital_signature=signing,
-                    content_commitment=False,
-                    key_encipherment=enciphering,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
+                key_usage(signing=signing, enciphering=enciphering), critical=True
             )
         certificate = builder.sign(self.ca_key, hashes.SHA256())
         pem = certificate.public_bytes(serialization.Encoding.PEM)

@@ -93,6 +93,24 @@ class ServerCredentials:
     kubeconfig: Path
 
 
+def key_usage(
+    *, signing: bool = False, enciphering: bool = False, certificates: bool = False
+) -> x509.KeyUsage:
+    """A KeyUsage with only the bits named: the constructor wants all nine spelled out, and
+    a certificate should carry no bit it was not asked for (as Go's x509 writes them)."""
+    return x509.KeyUsage(
+        digital_signature=signing,
+        content_commitment=False,
+        key_encipherment=enciphering,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=certificates,
+        crl_sign=certificates,
+        encipher_only=False,
+        decipher_only=False,
+    )
+
+
 def ensure_credentials(data_dir: Path, host: str, port: int) -> ServerCredentials:
     """Create whatever is missing (or stale) of the CA, serving cert, token and kubeconfig.
 
@@ -208,17 +226,7 @@ def _ensure_ca(cert_path: Path, key_path: Path) -> tuple[x509.Certificate, Signi
         .not_valid_after(now + _CA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(signing=True, certificates=True),
             critical=True,
         )
         .add_extension(ski, critical=False)
@@ -265,17 +273,7 @@ def _ensure_server_cert(
         .not_valid_after(min(now + _SERVER_VALIDITY, ca_cert.not_valid_after_utc))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            key_usage(signing=True),
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)

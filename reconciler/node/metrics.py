@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from reconciler.clock import Clock
+from reconciler.node.eviction_signals import parse_meminfo_available
 from reconciler.runtime.base import ResourceUsage
 from reconciler.runtime.errors import ContainerRuntimeError
 
@@ -120,13 +121,8 @@ def parse_proc_stat(text: str, ticks_per_s: int = _CLOCK_TICKS) -> int:
 
 def parse_meminfo(text: str) -> int:
     """Bytes in use (MemTotal - MemAvailable) from `/proc/meminfo`."""
-    values: dict[str, int] = {}
-    for line in text.splitlines():
-        name, _, rest = line.partition(":")
-        parts = rest.split()
-        if parts:
-            values[name] = int(parts[0]) * 1024
-    return max(values["MemTotal"] - values.get("MemAvailable", values.get("MemFree", 0)), 0)
+    memory = parse_meminfo_available(text)
+    return max(memory.capacity - memory.available, 0)
 
 
 def host_sample(proc: Path = Path("/proc")) -> HostSample | None:

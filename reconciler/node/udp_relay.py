@@ -173,9 +173,13 @@ class UdpRelay:
         try:
             sock = await self.open_backend(backend)
             loop = asyncio.get_running_loop()
-            transport, _ = await loop.create_datagram_endpoint(
-                lambda: _Back(self, client), sock=sock
-            )
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    lambda: _Back(self, client), sock=sock
+                )
+            except BaseException:
+                sock.close()  # not yet the transport's
+                raise
         except OSError as exc:
             log.info("udp relay %s: cannot reach %s:%s: %s", self.name, *backend, exc)
             self._opening.pop(client, None)

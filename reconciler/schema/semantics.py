@@ -227,8 +227,7 @@ def _restart_policy(
 # -- workloads ---------------------------------------------------------------------------------
 
 
-def _workload(kind: str, obj: JSONDict, out: list[SpecCause]) -> None:
-    spec = _dict(obj.get("spec"))
+def _replicas(spec: JSONDict, out: list[SpecCause]) -> None:
     replicas = spec.get("replicas")
     if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas < 0:
         out.append(
@@ -237,6 +236,11 @@ def _workload(kind: str, obj: JSONDict, out: list[SpecCause]) -> None:
                 f"Invalid value: {replicas}: must be greater than or equal to 0",
             )
         )
+
+
+def _workload(kind: str, obj: JSONDict, out: list[SpecCause]) -> None:
+    spec = _dict(obj.get("spec"))
+    _replicas(spec, out)
     template = _dict(spec.get("template"))
     selector = spec.get("selector")
     if isinstance(selector, dict):
@@ -275,14 +279,7 @@ def _replication_controller(obj: JSONDict, out: list[SpecCause]) -> None:
     """Upstream's ValidateReplicationControllerSpec: a non-empty label-map selector (the
     API defaults it from the template's labels) that matches the template's labels."""
     spec = _dict(obj.get("spec"))
-    replicas = spec.get("replicas")
-    if isinstance(replicas, int) and not isinstance(replicas, bool) and replicas < 0:
-        out.append(
-            SpecCause(
-                ("spec", "replicas"),
-                f"Invalid value: {replicas}: must be greater than or equal to 0",
-            )
-        )
+    _replicas(spec, out)
     selector = _dict(spec.get("selector"))
     if not selector:
         out.append(SpecCause(("spec", "selector"), "Required value"))

@@ -41,16 +41,28 @@ class ReconServer:
     port: int
     proc: subprocess.Popen[bytes] | None = None
     runtime: str = "none"
-    namespaces: list[str] = field(default_factory=list)
-    extra_args: tuple[str, ...] = ()
-    """More `recon serve` options (e.g. the ingress ports)."""
-    """Namespaces a Docker test used, whose networks teardown removes."""
     """The API tests need no node (pods stay Pending, as on a cluster without nodes); the
     node and GitOps tests ask for "docker"."""
+    namespaces: list[str] = field(default_factory=list)
+    """Namespaces a Docker test used, whose networks teardown removes."""
+    extra_args: tuple[str, ...] = ()
+    """More `recon serve` options (e.g. the ingress ports)."""
 
     @property
     def kubeconfig(self) -> Path:
         return self.data_dir / "kubeconfig"
+
+    def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """A `recon` command (e.g. `sync NAME`) against this server's data dir, as a user
+        types it: wide output, no KUBECONFIG from the environment."""
+        return subprocess.run(
+            [*RECON, *args, "--data-dir", str(self.data_dir)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+            env={**os.environ, "COLUMNS": "200", "KUBECONFIG": ""},
+        )
 
     @property
     def url(self) -> str:
@@ -260,6 +272,24 @@ class Kubectl:
 
     def json(self, *args: str) -> Any:
         return json.loads(self.run(*args, "-o", "json").stdout)
+
+
+def git_application(
+    name: str, repo: Path, path: str, namespace: str, policy: dict[str, Any] | None = None
+) -> str:
+    """An Application (in `default`) of folder `path` of the local git repo, as JSON."""
+    return json.dumps(
+        {
+            "apiVersion": "recon.dev/v1alpha1",
+            "kind": "Application",
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {
+                "source": {"repoURL": f"file://{repo}", "path": path},
+                "destination": {"namespace": namespace},
+                "syncPolicy": policy or {},
+            },
+        }
+    )
 
 
 def new_namespace(server: ReconServer, prefix: str) -> tuple[Kubectl, str]:

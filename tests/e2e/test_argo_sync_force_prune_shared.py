@@ -19,49 +19,18 @@ for with `recon sync`, results read with `kubectl get`.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
 import uuid
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import RECON, Kubectl, ReconServer
+from tests.e2e.conftest import Kubectl, ReconServer, git_application
 from tests.e2e.support import commit_all, git, wait_until
 
 pytestmark = pytest.mark.e2e
 
 OPTIONS = "argocd.argoproj.io/sync-options"
-
-
-def _recon(server: ReconServer, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*RECON, *args, "--data-dir", str(server.data_dir)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200", "KUBECONFIG": ""},
-    )
-
-
-def _application(
-    name: str, repo: Path, path: str, namespace: str, policy: dict[str, Any] | None = None
-) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "recon.dev/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {
-                "source": {"repoURL": f"file://{repo}", "path": path},
-                "destination": {"namespace": namespace},
-                "syncPolicy": policy or {},
-            },
-        }
-    )
 
 
 def _status(kubectl: Kubectl, name: str) -> dict[str, Any]:
@@ -80,7 +49,7 @@ def _sync(server: ReconServer, kubectl: Kubectl, name: str) -> dict[str, Any]:
     """`recon sync --async`, then the operation state once the controller has carried the
     request out (it records the result, then removes `operation`): the Job's pods never
     run here, so following its health would only time out."""
-    asked = _recon(server, "sync", name, "--async")
+    asked = server.cli("sync", name, "--async")
     assert asked.returncode == 0, asked.stdout + asked.stderr
 
     def done() -> dict[str, Any] | None:
@@ -132,7 +101,7 @@ def test_force_recreates_what_the_api_refuses_to_change(
     (repo / "deployment.yaml").write_text(_deployment("web"))
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "a Job and a Deployment")
-    kubectl.run("apply", "-f", "-", input=_application(name, repo, ".", namespace))
+    kubectl.run("apply", "-f", "-", input=git_application(name, repo, ".", namespace))
     first = _sync(server, kubectl, name)
     assert first["phase"] == "Succeeded", first
     job = kubectl.json("-n", namespace, "get", "job", "migrate")
@@ -196,7 +165,7 @@ def test_automated_prune_of_an_empty_commit_needs_allow_empty(
         wiping: {"automated": {"prune": True, "allowEmpty": True}, "interval": "1s"},
     }
     for name, folder in ((careful, "careful"), (wiping, "wiping")):
-        application = _application(name, repo, folder, namespace, policies[name])
+        application = git_application(name, repo, folder, namespace, policies[name])
         kubectl.run("apply", "-f", "-", input=application)
     wait_until(
         lambda: all(_synced_revisions(kubectl, n) == [first] for n in (careful, wiping)),
@@ -248,7 +217,7 @@ def test_automated_prune_of_an_empty_commit_needs_allow_empty(
     assert _status(kubectl, wiping)["sync"] == {"status": "Synced", "revision": empty}
 
 
-def test_shared_resource_warning_names_the_other_application(
+def test_shared_resource_warning_names_the_othergit_application(
     server: ReconServer, kubectl: Kubectl, tmp_path: Path
 ) -> None:
     suffix = uuid.uuid4().hex[:6]
@@ -262,14 +231,13 @@ def test_shared_resource_warning_names_the_other_application(
     git(repo, "init", "-q", "-b", "main")
     commit_all(repo, "two applications, one shared ConfigMap")
     # Manual sync; the first compares every second, so its condition shows soon after.
-    kubectl.run(
-        "apply", "-f", "-", input=_application(first, repo, "first", namespace, {"interval": "1s"})
-    )
-    kubectl.run("apply", "-f", "-", input=_application(second, repo, "second", namespace))
-    synced = _recon(server, "sync", first, "--timeout", "60")
+    every_second = git_application(first, repo, "first", namespace, {"interval": "1s"})
+    kubectl.run("apply", "-f", "-", input=every_second)
+    kubectl.run("apply", "-f", "-", input=git_application(second, repo, "second", namespace))
+    synced = server.cli("sync", first, "--timeout", "60")
     assert synced.returncode == 0, synced.stdout + synced.stderr
 
-    taken = _recon(server, "sync", second, "--timeout", "60")
+    taken = server.cli("sync", second, "--timeout", "60")
     assert taken.returncode == 0, taken.stdout + taken.stderr
     assert "sync Succeeded" in taken.stdout
     state = _status(kubectl, second)["operationState"]

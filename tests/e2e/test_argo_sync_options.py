@@ -6,15 +6,13 @@ last-applied annotation kubectl's apply leaves."""
 
 from __future__ import annotations
 
-import json
-import os
 import subprocess
 import uuid
 from pathlib import Path
 
 import pytest
 
-from tests.e2e.conftest import RECON, Kubectl, ReconServer
+from tests.e2e.conftest import Kubectl, ReconServer, git_application
 from tests.e2e.support import commit_all, git
 
 pytestmark = pytest.mark.e2e
@@ -27,29 +25,11 @@ def _configmap(name: str, value: str) -> str:
 
 
 def _sync(server: ReconServer, name: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [*RECON, "sync", name, "--data-dir", str(server.data_dir), "--timeout", "60"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "COLUMNS": "200", "KUBECONFIG": ""},
-    )
+    return server.cli("sync", name, "--timeout", "60")
 
 
 def _application(name: str, repo: Path, path: str, namespace: str, *options: str) -> str:
-    return json.dumps(
-        {
-            "apiVersion": "recon.dev/v1alpha1",
-            "kind": "Application",
-            "metadata": {"name": name, "namespace": "default"},
-            "spec": {
-                "source": {"repoURL": f"file://{repo}", "path": path},
-                "destination": {"namespace": namespace},
-                "syncPolicy": {"syncOptions": list(options)},
-            },
-        }
-    )
+    return git_application(name, repo, path, namespace, {"syncOptions": list(options)})
 
 
 def test_fail_on_shared_resource_and_replace(

@@ -51,6 +51,11 @@ def refused(kubectl: Kubectl, *args: str, input: str | None = None) -> str:
     return result.stderr
 
 
+def merge_patch_refused(kubectl: Kubectl, ns: str, target: str, patch: str) -> str:
+    """kubectl's error output for a merge patch the API server must refuse."""
+    return refused(kubectl, "-n", ns, "patch", target, "--type=merge", "-p", patch)
+
+
 def deployment(ns: str, app: str, replicas: int = 1) -> dict[str, Any]:
     return {
         "apiVersion": "apps/v1",
@@ -168,17 +173,7 @@ def test_a_job_keeps_its_template_and_completion_mode(kubectl: Kubectl, ns: str)
     assert template.strip().endswith(": field is immutable")
     assert '"command":["echo","two"]' in template  # the refused template is the new one
 
-    mode = refused(
-        kubectl,
-        "-n",
-        ns,
-        "patch",
-        "job",
-        "once",
-        "--type=merge",
-        "-p",
-        '{"spec":{"completionMode":"Indexed"}}',
-    )
+    mode = merge_patch_refused(kubectl, ns, "job/once", '{"spec":{"completionMode":"Indexed"}}')
     assert mode.strip() == invalid + mode_line
 
     image = refused(kubectl, "-n", ns, "set", "image", "job/once", "c=recon.local/busybox:2")
@@ -215,17 +210,7 @@ def test_a_job_keeps_its_template_and_completion_mode(kubectl: Kubectl, ns: str)
 
 def test_a_non_indexed_job_keeps_its_completions(kubectl: Kubectl, ns: str) -> None:
     kubectl.run("apply", "-f", "-", input=json.dumps(job(ns, "one")))
-    stderr = refused(
-        kubectl,
-        "-n",
-        ns,
-        "patch",
-        "job",
-        "once",
-        "--type=merge",
-        "-p",
-        '{"spec":{"completions":5}}',
-    )
+    stderr = merge_patch_refused(kubectl, ns, "job/once", '{"spec":{"completions":5}}')
     assert stderr.strip() == (
         'The Job "once" is invalid: spec.completions: Invalid value: 5: field is immutable'
     )
@@ -265,16 +250,8 @@ def test_a_statefulset_changes_only_what_upstream_allows(kubectl: Kubectl, ns: s
 
     service = refused(kubectl, "apply", "-f", "-", input=json.dumps(statefulset(ns, "db2")))
     assert service.strip() == expected
-    policy = refused(
-        kubectl,
-        "-n",
-        ns,
-        "patch",
-        "statefulset",
-        "db",
-        "--type=merge",
-        "-p",
-        '{"spec":{"podManagementPolicy":"Parallel"}}',
+    policy = merge_patch_refused(
+        kubectl, ns, "statefulset/db", '{"spec":{"podManagementPolicy":"Parallel"}}'
     )
     assert policy.strip() == expected
     claims = {
@@ -364,16 +341,8 @@ def test_an_immutable_config_map_keeps_its_data_and_its_mark(kubectl: Kubectl, n
 
     data = refused(kubectl, "apply", "-f", "-", input=json.dumps(config_map(ns, "green")))
     assert data.strip() == invalid + "data: " + IMMUTABLE_SET
-    binary = refused(
-        kubectl,
-        "-n",
-        ns,
-        "patch",
-        "configmap",
-        "settings",
-        "--type=merge",
-        "-p",
-        '{"binaryData":{"blob":"AAE="}}',
+    binary = merge_patch_refused(
+        kubectl, ns, "configmap/settings", '{"binaryData":{"blob":"AAE="}}'
     )
     assert binary.strip() == invalid + "binaryData: " + IMMUTABLE_SET
     flip = refused(kubectl, "-n", ns, "patch", "configmap", "settings", "-p", '{"immutable":false}')

@@ -76,6 +76,13 @@ def flip_containers(kubectl: Kubectl, ns: str, name: str) -> dict[str, dict[str,
     return unready
 
 
+def patch_status(kubectl: Kubectl, ns: str, pod: str, patch: Any, *options: str) -> None:
+    """A write to the pod's status subresource, as a readiness gate's controller makes."""
+    kubectl.run(
+        "-n", ns, "patch", "pod", pod, "--subresource=status", *options, "-p", json.dumps(patch)
+    )
+
+
 def test_a_gate_holds_ready_back_until_its_condition_is_true(docker_server: ReconServer) -> None:
     kubectl, ns = new_namespace(docker_server, "gates")
     pods = [probed_pod(ns, "gated", readinessGates=[{"conditionType": GATE}])]
@@ -98,16 +105,7 @@ def test_a_gate_holds_ready_back_until_its_condition_is_true(docker_server: Reco
     # the controller's write through the status subresource (a strategic merge patch:
     # conditions merge by type)
     written = {"type": GATE, "status": "True"}
-    kubectl.run(
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        "gated",
-        "--subresource=status",
-        "-p",
-        json.dumps({"status": {"conditions": [written]}}),
-    )
+    patch_status(kubectl, ns, "gated", {"status": {"conditions": [written]}})
     wait(kubectl, ns, "gated", "Ready")
     found = conditions(kubectl, ns, "gated")
     assert found[GATE] == written
@@ -127,17 +125,7 @@ def test_a_gate_holds_ready_back_until_its_condition_is_true(docker_server: Reco
         {"op": "test", "path": f"/status/conditions/{index}/type", "value": GATE},
         {"op": "replace", "path": f"/status/conditions/{index}/status", "value": "False"},
     ]
-    kubectl.run(
-        "-n",
-        ns,
-        "patch",
-        "pod",
-        "gated",
-        "--subresource=status",
-        "--type=json",
-        "-p",
-        json.dumps(unset),
-    )
+    patch_status(kubectl, ns, "gated", unset, "--type=json")
     wait(kubectl, ns, "gated", "Ready=false")
     found = conditions(kubectl, ns, "gated")
     assert found["Ready"]["reason"] == "ReadinessGatesNotReady"

@@ -143,6 +143,17 @@ def _wait_ready(kubectl: Kubectl, namespace: str, *pods: str) -> None:
     )
 
 
+def _gateways(namespace: str, service: str) -> list[str]:
+    """The ids of the gateway containers of a Service."""
+    found = subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=recon.dev/service={namespace}.{service}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return found.stdout.split()
+
+
 def test_udp_services_by_cluster_ip_name_and_node_port(docker_server: ReconServer) -> None:
     if not Path("/usr/bin/python3").exists():
         pytest.skip("the UDP server pods run the host's /usr/bin/python3")
@@ -209,12 +220,7 @@ def test_udp_services_by_cluster_ip_name_and_node_port(docker_server: ReconServe
     assert _ask_in_pod(kubectl, namespace, "dns") == {B}
     assert _ask_node_port(node_port) == B
     # The UDP-only Services hold their cluster IP on a gateway that does nothing but wait.
-    gateways = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=recon.dev/service={namespace}.nobody"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    gateways = _gateways(namespace, "nobody")
     assert len(gateways) == 1
 
     # UDP is relayed by `recon serve` itself: restarted, it relays again from the gateways
@@ -225,10 +231,5 @@ def test_udp_services_by_cluster_ip_name_and_node_port(docker_server: ReconServe
         lambda: _ask_in_pod(kubectl, namespace, cluster_ip), timeout=60, what="UDP again"
     ) == {B}
     assert wait_until(lambda: _ask_node_port(node_port), timeout=30, what="node port") == B
-    again = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=recon.dev/service={namespace}.nobody"],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.split()
+    again = _gateways(namespace, "nobody")
     assert again == gateways
