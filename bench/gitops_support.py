@@ -23,6 +23,7 @@ from typing import Any
 import aiohttp
 
 from bench.harness import Server, cpu_seconds, rss_mb
+from reconciler.clock import rfc3339_micro
 
 __all__ = [
     "APPS",
@@ -216,4 +217,4 @@ def run_measured(cmd: list[str], timeout: float = 900) -> JSONDict:
 
 def now_rfc3339() -> str:
     """RFC 3339 with microseconds: each request's `requestedAt` is unique."""
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return rfc3339_micro(datetime.now(UTC))

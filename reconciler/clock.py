@@ -74,5 +74,11 @@ def rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def rfc3339_micro(moment: datetime) -> str:
+    """MicroTime's format (microseconds, `Z`): for stamps that must tell apart two moments
+    of the same second, as the `requestedAt` a sync request is followed by."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
 def parse_rfc3339(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.client.base import Client
-from reconciler.clock import rfc3339
+from reconciler.clock import rfc3339_micro
 from reconciler.gitops.application import API_VERSION, KIND
 
 __all__ = ["FollowTimeout", "compared_after", "follow_health", "follow_sync", "request_sync"]
@@ -59,9 +59,11 @@ async def request_sync(
 
 
 def rfc3339_now() -> str:
+    """Now, to the microsecond: a sync requested in the same second as the last one
+    finished must not be taken for it."""
     from datetime import UTC, datetime
 
-    return rfc3339(datetime.now(UTC))
+    return rfc3339_micro(datetime.now(UTC))
 
 
 def _label(entry: JSONDict) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from reconciler.apiserver.server import ApiServer, ServerOptions
 from reconciler.client.errors import ClientError
 from reconciler.client.inprocess import InProcessClient
 from reconciler.gitops.application import API_VERSION, KIND, AppSpec
-from reconciler.gitops.follow import follow_health
+from reconciler.gitops.follow import follow_health, follow_sync, request_sync
 from reconciler.gitops.health import Health
 from reconciler.gitops.manager import AppManager, AutoSync, auto_sync
 from reconciler.gitops.operator import CRD_FILE
@@ -461,3 +462,39 @@ async def test_deleting_the_application_deletes_kinds_its_status_lists(
     assert sorted(deleted) == ["configmap/one", "role.rbac.authorization.k8s.io/reader"]
     roles = await manager.client.list("rbac.authorization.k8s.io/v1", "Role", "default")
     assert roles.items == [] and await _configmaps(manager) == {}
+
+
+async def test_a_sync_requested_in_the_same_second_is_followed_to_its_own_end(
+    manager: AppManager, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`recon sync` right after a sync that finished (in the same second) must wait for its
+    own result, not read the last one's: requests are stamped to the microsecond."""
+    repo = Repo(tmp_path / "repo")
+    missing = "0" * 40
+    repo.write({"cm.yaml": CONFIGMAP.format(name="one", value="v1")})
+    key = await _create(manager, repo)
+    moment = datetime(2026, 12, 4, 12, 0, 0, 100, tzinfo=UTC)
+
+    class Frozen(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:
+            return moment
+
+    monkeypatch.setattr("datetime.datetime", Frozen)
+    first = await request_sync(manager.client, "default", "a", revision=missing)
+    await manager.tick(key)  # the first fails: no such revision
+    failed = await follow_sync(manager.client, "default", "a", first, lambda _: None, 5)
+    assert failed["phase"] in ("Failed", "Error")
+
+    moment = moment.replace(microsecond=900_000)
+    second = await request_sync(manager.client, "default", "a")
+    assert (first[:19], second[:19]) == ("2026-12-04T12:00:00",) * 2 and first != second
+    follower = asyncio.create_task(
+        follow_sync(manager.client, "default", "a", second, lambda _: None, 5)
+    )
+    await asyncio.sleep(0.3)  # the follower polls: it must not take the first's state
+    assert not follower.done()
+    await manager.tick(key)
+    succeeded = await follower
+    assert (succeeded["phase"], succeeded["requestedAt"]) == ("Succeeded", second)
+    assert await _configmaps(manager) == {"one": "v1"}
