@@ -23,6 +23,7 @@ from typing import Any
 
 from reconciler.client.base import Client
 from reconciler.client.errors import AlreadyExistsError, ConflictError, NotFoundError
+from reconciler.client.events import EventRecorder
 from reconciler.clock import Clock, parse_rfc3339, rfc3339
 from reconciler.controllers.base import (
     Result,
@@ -30,6 +31,7 @@ from reconciler.controllers.base import (
     enqueue_self,
     enqueue_unless_status_only,
 )
+from reconciler.controllers.deployment_scale import is_scaling_event, proportional_sizes
 from reconciler.controllers.deployment_util import (
     DESIRED_REPLICAS,
     MAX_REPLICAS,
@@ -78,6 +80,14 @@ def _recreate(d: JSONDict) -> bool:
 
 def _spec_replicas(rs: JSONDict) -> int:
     return int((rs.get("spec") or {}).get("replicas", 0))
+
+
+def _annotations_stale(rs: JSONDict, replicas: int, surge: int) -> bool:
+    """The ReplicaSet was last sized for another Deployment size or surge."""
+    annotations = _meta(rs).get("annotations") or {}
+    return annotations.get(DESIRED_REPLICAS) != str(replicas) or annotations.get(
+        MAX_REPLICAS
+    ) != str(replicas + surge)
 
 
 def _status_int(rs: JSONDict, key: str) -> int:
@@ -196,7 +206,26 @@ def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: d
         return scale.get(_name(rs), _spec_replicas(rs))
 
     total = sum(current(rs) for rs in owned)
-    if new_rs is None and not paused:
+    if new_rs is not None and revision_of(new_rs) <= max_old_revision:
+        history = (_meta(new_rs).get("annotations") or {}).get(REVISION_HISTORY)
+        previous = str(revision_of(new_rs))
+        out.annotate[_name(new_rs)] = {
+            REVISION: str(max_old_revision + 1),
+            REVISION_HISTORY: f"{history},{previous}" if history else previous,
+        }
+    resized = (
+        proportional_sizes(replicas, surge, new_rs, old, not recreate, current)
+        if paused or is_scaling_event(replicas, owned, current)
+        else None
+    )
+    if resized is not None and (resized or not recreate or paused):
+        # A scaling event (or a paused Deployment) only scales; the rollout goes on after.
+        by_name = {_name(rs): rs for rs in owned}
+        for rs_name, size in resized.items():
+            rs = by_name[rs_name]
+            if size != current(rs) or _annotations_stale(rs, replicas, surge):
+                scale[rs_name] = size
+    elif new_rs is None:
         collision = int((d.get("status") or {}).get("collisionCount", 0))
         name_hash = template_hash(template, collision)
         if recreate:
@@ -205,17 +234,10 @@ def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: d
             first = new_replicas_rolling(replicas, surge, total, 0)
         out.create = new_replica_set(d, name_hash, first, max_old_revision + 1)
         created_now = True
-    elif new_rs is not None:
-        if revision_of(new_rs) <= max_old_revision:
-            history = (_meta(new_rs).get("annotations") or {}).get(REVISION_HISTORY)
-            previous = str(revision_of(new_rs))
-            out.annotate[_name(new_rs)] = {
-                REVISION: str(max_old_revision + 1),
-                REVISION_HISTORY: f"{history},{previous}" if history else previous,
-            }
-        if paused or not old:
+    else:
+        if not old:
             if current(new_rs) != replicas:
-                scale[_name(new_rs)] = replicas  # plain scaling, also while paused
+                scale[_name(new_rs)] = replicas
         elif recreate:
             for rs in old:
                 if current(rs) != 0:
@@ -227,7 +249,7 @@ def plan(d: JSONDict, replica_sets: list[JSONDict], pods: list[JSONDict], now: d
             if not scale and not old_pods_left and current(new_rs) != replicas:
                 scale[_name(new_rs)] = replicas
         else:
-            target = new_replicas_rolling(replicas, surge, total, current(new_rs))
+            target = min(new_replicas_rolling(replicas, surge, total, current(new_rs)), replicas)
             if target != current(new_rs):
                 scale[_name(new_rs)] = target
             total = sum(current(rs) for rs in owned)
@@ -436,6 +458,7 @@ class DeploymentController:
         self.client = client
         self.clock = clock
         self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
+        self.recorder = EventRecorder(client, clock, "deployment-controller")
         self.deployments: Informer
         self.replica_sets: Informer
         self.pods: Informer
@@ -509,6 +532,9 @@ class DeploymentController:
         if decided.create is not None:
             try:
                 await self.client.create(decided.create)
+                first = _spec_replicas(decided.create)
+                if first:
+                    self._record_scaling(d, _name(decided.create), 0, first)
             except AlreadyExistsError:
                 existing = self.replica_sets.get(namespace, _name(decided.create))
                 ours = (
@@ -524,6 +550,9 @@ class DeploymentController:
         for rs_name, replicas in decided.scale.items():
             surge, _ = surge_and_unavailable(d)
             replicas_total = int((d.get("spec") or {}).get("replicas", 1))
+            before = self.replica_sets.get(namespace, rs_name)
+            if before is not None and _spec_replicas(before) != replicas:
+                self._record_scaling(d, rs_name, _spec_replicas(before), replicas)
             await self._patch_rs(
                 namespace,
                 rs_name,
@@ -550,7 +579,14 @@ class DeploymentController:
                     namespace=namespace,
                 )
         await self._patch_status(d, decided.status)
+        await self.recorder.flush()
         return Result(requeue_after=decided.requeue_after)
+
+    def _record_scaling(self, d: JSONDict, rs_name: str, before: int, after: int) -> None:
+        """The event `kubectl describe deployment` lists for every resize of a ReplicaSet."""
+        direction = "up" if after > before else "down"
+        message = f"Scaled {direction} replica set {rs_name} from {before} to {after}"
+        self.recorder.record(d, "Normal", "ScalingReplicaSet", message)
 
     async def _patch_rs(
         self, namespace: str, name: str, patch: JSONDict, patch_type: str = "merge"

@@ -542,14 +542,17 @@ class JobController:
                     self.recorder.record(job, "Warning", "FailedCreate", f"Error creating: {e}")
                     raise
                 created.add(str(pod["metadata"]["name"]))
+                message = f"Created pod: {pod['metadata']['name']}"
+                self.recorder.record(job, "Normal", "SuccessfulCreate", message)
         finally:
             self.expectations.expect(key, created)
         for pod_name in decided.delete:
             with contextlib.suppress(NotFoundError):
                 await self.client.delete("v1", "Pod", pod_name, namespace)
+                self.recorder.record(job, "Normal", "SuccessfulDelete", f"Deleted pod: {pod_name}")
         current = job.get("status") or {}
         if any(current.get(k) != v for k, v in decided.status.items()):
-            with contextlib.suppress(NotFoundError):
+            try:
                 await self.client.patch(
                     "batch/v1",
                     "Job",
@@ -558,4 +561,21 @@ class JobController:
                     namespace=namespace,
                     subresource="status",
                 )
+            except NotFoundError:
+                pass
+            else:
+                self._record_ending(job, current, decided.status)
         return Result(requeue_after=decided.requeue_after)
+
+    def _record_ending(self, job: JSONDict, before: JSONDict, after: JSONDict) -> None:
+        """The event `kubectl describe job` ends with: Completed, or why the Job failed."""
+        if _finished(before) is not None:
+            return
+        for cond in after.get("conditions") or []:
+            if cond.get("status") != "True":
+                continue
+            if cond.get("type") == "Complete":
+                self.recorder.record(job, "Normal", "Completed", "Job completed")
+            elif cond.get("type") == "Failed":
+                reason, message = str(cond.get("reason") or "Failed"), str(cond.get("message"))
+                self.recorder.record(job, "Warning", reason, message)

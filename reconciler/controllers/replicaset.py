@@ -374,6 +374,7 @@ class ReplicaSetController:
             for _ in range(decided.create):
                 pod = await self.client.create(pod_from_template(rs, template, name))
                 created.add(_name(pod))
+                self.recorder.record(rs, "Normal", "SuccessfulCreate", f"Created pod: {_name(pod)}")
         except ClientError as e:
             # Refused by the API (admission, quota, validation): said where users look
             # (`kubectl describe rs|deployment`), then retried with back-off.
@@ -387,6 +388,9 @@ class ReplicaSetController:
                 try:
                     await self.client.delete("v1", "Pod", pod_name, namespace)
                     deleted.add(pod_name)
+                    self.recorder.record(
+                        rs, "Normal", "SuccessfulDelete", f"Deleted pod: {pod_name}"
+                    )
                 except NotFoundError:
                     pass
         finally:

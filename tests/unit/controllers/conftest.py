@@ -44,6 +44,15 @@ class Plane:
             await asyncio.sleep(0.01)
         raise AssertionError(f"timed out waiting for {what or check}: last {last!r}")
 
+    async def events(self, name: str, reason: str, namespace: str = "default") -> set[str]:
+        """The messages of the Events with `reason` about the object called `name`."""
+        listed = await self.client.list("v1", "Event", namespace)
+        return {
+            str(e.get("message"))
+            for e in listed.items
+            if e.get("reason") == reason and e["involvedObject"].get("name") == name
+        }
+
     async def pods(self, namespace: str = "default", selector: str | None = None) -> list[Any]:
         listed = await self.client.list("v1", "Pod", namespace, label_selector=selector)
         return [p for p in listed.items if not p["metadata"].get("deletionTimestamp")]

@@ -261,15 +261,16 @@ async def test_rollout_and_undo_against_the_embedded_server(plane: Any) -> None:
         del d["metadata"]["uid"], d["status"]
         await p.client.create(d)
 
-        async def rolled(image: str) -> bool:
+        async def rolled(image: str, replicas: int = 4) -> bool:
             got = await p.client.get("apps/v1", "Deployment", "web", "default")
             st = got.get("status", {})
             pods = await p.pods()
             images = {q["spec"]["containers"][0]["image"] for q in pods}
             return bool(
-                st.get("updatedReplicas") == 4
-                and st.get("availableReplicas") == 4
-                and st.get("replicas") == 4
+                st.get("updatedReplicas") == replicas
+                and st.get("availableReplicas") == replicas
+                and st.get("replicas") == replicas
+                and len(pods) == replicas
                 and images == {image}
                 and st.get("observedGeneration") == got["metadata"]["generation"]
             )
@@ -300,6 +301,23 @@ async def test_rollout_and_undo_against_the_embedded_server(plane: Any) -> None:
         rss = (await p.client.list("apps/v1", "ReplicaSet", "default")).items
         assert len(rss) == 2
         assert sorted(int(r["metadata"]["annotations"][REVISION]) for r in rss) == [2, 3]
+        # `kubectl scale` after rollouts: the change reaches the ReplicaSet, down and up.
+        for replicas in (1, 3):
+            await p.client.update_scale(
+                "apps/v1", "Deployment", "web", {"spec": {"replicas": replicas}}, "default"
+            )
+            await p.eventually(
+                lambda n=replicas: rolled("web:1", n), timeout=10, what=f"scaled to {replicas}"
+            )
+        scaling = await p.events("web", "ScalingReplicaSet")
+        web_1 = next(
+            r for r in rss if r["spec"]["template"]["spec"]["containers"][0]["image"] == "web:1"
+        )
+        name = web_1["metadata"]["name"]
+        assert f"Scaled down replica set {name} from 4 to 1" in scaling
+        assert f"Scaled up replica set {name} from 1 to 3" in scaling
+        assert f"Scaled up replica set {name} from 0 to 4" in scaling  # the first rollout
+        assert f"Scaled up replica set {name} from 0 to 1" in scaling  # the rollback
     finally:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):

@@ -245,6 +245,14 @@ async def test_job_completes_against_the_embedded_server(plane: Any) -> None:
         await p.eventually(complete, timeout=10, what="the Job to complete")
         listed = await p.client.list("v1", "Pod", "default", label_selector="job-name=j")
         assert len(listed.items) == 3
+        # `kubectl describe job`: each pod made, then the ending.
+        made = {f"Created pod: {q['metadata']['name']}" for q in listed.items}
+
+        async def all_made() -> bool:
+            return await p.events("j", "SuccessfulCreate") == made
+
+        await p.eventually(all_made, what="an event per pod")
+        assert await p.eventually(lambda: p.events("j", "Completed")) == {"Job completed"}
     finally:
         kubelet.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -315,6 +323,8 @@ async def test_backoff_on_the_injected_clock_with_a_deadline_an_hour_away(plane:
     assert len(seen) == 7
     status = (await p.client.get("batch/v1", "Job", "j", "default"))["status"]
     assert status["failed"] == 7 and status["active"] == 0
+    ending = {"Job has reached the specified backoff limit"}
+    assert await p.eventually(lambda: p.events("j", "BackoffLimitExceeded")) == ending
 
 
 def conditions_of(obj: dict[str, Any]) -> list[tuple[str, str]]:

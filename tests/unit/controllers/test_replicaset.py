@@ -192,6 +192,18 @@ async def test_controller_keeps_replicas_against_the_embedded_server(plane: Any)
         "apps/v1", "ReplicaSet", "web", {"spec": {"replicas": 1}}, namespace="default"
     )
     await p.eventually(lambda: _eq(count, 1), what="scale down to 1")
+    # `kubectl describe rs` lists each pod made and removed.
+    made = {f"Created pod: {q['metadata']['name']}" for q in pods}
+
+    async def all_made() -> bool:
+        return made <= await p.events("web", "SuccessfulCreate")
+
+    await p.eventually(all_made, what="an event per pod made")
+
+    async def two_deleted() -> bool:
+        return len(await p.events("web", "SuccessfulDelete")) == 2
+
+    await p.eventually(two_deleted, what="an event per pod deleted")
 
     async def status() -> bool:
         got = await p.client.get("apps/v1", "ReplicaSet", "web", "default")
