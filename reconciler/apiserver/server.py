@@ -12,6 +12,7 @@ from __future__ import annotations
 import ipaddress
 import logging
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from reconciler.apiserver.authz import Authorizer
 from reconciler.apiserver.csr import approval_attributes
 from reconciler.apiserver.csr_signer import ClientSigner
 from reconciler.apiserver.escalation import CURRENT_USER, EscalationGuard
+from reconciler.apiserver.event_ttl import DEFAULT_TTL, EventExpiry
 from reconciler.apiserver.lifecycle import Lifecycle
 from reconciler.apiserver.metrics_api import MetricsSource
 from reconciler.apiserver.objects import ObjectService
@@ -89,6 +91,8 @@ class ServerOptions:
     service_account_tokens: bool = False
     """Mount a ServiceAccount token volume into every new pod (`sa_admission.py`): for a
     server whose node agent issues the tokens (`recon serve`)."""
+    event_ttl: timedelta = DEFAULT_TTL
+    """How long an Event is kept after its last write (kube-apiserver's `--event-ttl`)."""
 
 
 class ApiServer:
@@ -105,6 +109,7 @@ class ApiServer:
         self.service = ObjectService(self.store, self.registry, self.defs, strict, self.clock)
         self.service.mount_service_account_tokens = options.service_account_tokens
         self.lifecycle = Lifecycle(self.service)
+        self.event_expiry = EventExpiry(self.service, self.clock, options.event_ttl)
         # Signs ServiceAccount tokens; the key is kept in DATA_DIR/pki so tokens outlive a
         # restart. The legacy token controller signs with it too (embedded.py wires it).
         self.signer = TokenSigner(load_or_create_key(options.data_dir / "pki" / "sa.key"))
@@ -158,6 +163,7 @@ class ApiServer:
     async def start(self) -> None:
         self.bootstrap()
         self.lifecycle.start()
+        self.event_expiry.start()
         host, port = self.options.host, self.options.port
         if port == 0:
             port = _free_port(host)
@@ -233,6 +239,7 @@ class ApiServer:
         self.store.hub.close_all()
         if self._runner is not None:
             await self._runner.cleanup()
+        await self.event_expiry.stop()
         await self.lifecycle.stop()
         self.store.close()
 

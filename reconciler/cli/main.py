@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Literal
 
@@ -20,6 +21,7 @@ from reconciler.cli.apps import app_group
 from reconciler.cli.init_repo import init_command
 from reconciler.cli.repos import hook_group, repo_group
 from reconciler.cli.validate import validate_command
+from reconciler.durations import parse_go_duration
 from reconciler.embedded import (
     DEFAULT_PAUSE_IMAGE,
     DEFAULT_PROXY_IMAGE,
@@ -162,6 +164,12 @@ def cli(verbose: bool) -> None:
     help="How often the eviction signals are measured.",
 )
 @click.option(
+    "--event-ttl",
+    default="1h",
+    show_default=True,
+    help="How long an Event is kept after its last write (kube-apiserver's --event-ttl).",
+)
+@click.option(
     "--gitops/--no-gitops",
     default=True,
     show_default=True,
@@ -188,6 +196,7 @@ def serve(
     eviction_pressure_transition_period: str,
     eviction_max_pod_grace_period: int,
     housekeeping_interval: str,
+    event_ttl: str,
     gitops: bool,
 ) -> None:
     """Run the embedded control plane (TLS, bearer token) and this host's node agent in the
@@ -207,6 +216,12 @@ def serve(
         )
     except ThresholdError as e:
         raise click.UsageError(f"eviction: {e}") from e
+    try:
+        ttl = timedelta(seconds=parse_go_duration(event_ttl))
+    except ValueError as e:
+        raise click.UsageError(f"--event-ttl: {e}") from e
+    if ttl <= timedelta(0):
+        raise click.UsageError("--event-ttl: must be longer than 0")
     options = ServerOptions(
         data_dir=data_dir.expanduser().resolve(),
         host=host,
@@ -215,6 +230,7 @@ def serve(
         # Pods get ServiceAccount tokens when containers really run to read them (the
         # Docker node's agent issues them); simulated pods have no files to read.
         service_account_tokens=runtime == "docker",
+        event_ttl=ttl,
     )
     if runtime == "memory":
         click.secho(

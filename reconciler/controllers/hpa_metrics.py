@@ -13,13 +13,13 @@ summed per pod), and formats milli-values back into quantities for the HPA's sta
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from reconciler.clock import parse_rfc3339
+from reconciler.durations import parse_go_duration
 from reconciler.quantity import QuantityError, parse_quantity
 
 __all__ = [
@@ -78,26 +78,13 @@ def format_milli(milli: int) -> str:
     return f"{sign}{mantissa}{_DECIMAL_SUFFIXES[exponent]}"
 
 
-_DURATION_PART = re.compile(r"(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|ms|s|m|h)")
-_DURATION_UNITS = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-
-
 def parse_duration(text: str) -> timedelta:
     """A Go duration as metav1.Duration serialises it ("15s", "1m0s", "500ms"); zero when
     it does not parse (the window only refines readiness checks, it never decides alone)."""
-    text = text.strip()
-    parts = _DURATION_PART.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    try:
+        return timedelta(seconds=parse_go_duration(text))
+    except ValueError:
         return timedelta(0)
-    return timedelta(seconds=sum(float(n) * _DURATION_UNITS[u] for n, u in parts))
 
 
 def _timestamp(item: JSONDict) -> datetime | None:

@@ -8,10 +8,10 @@ users write them.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from reconciler.durations import parse_go_duration
 from reconciler.gitops.sync_options import prune_propagation
 
 __all__ = [
@@ -30,19 +30,15 @@ API_VERSION = f"{GROUP}/{VERSION}"
 
 JSONDict = dict[str, Any]
 
-_DURATION = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h)")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
 
 def parse_duration(text: str, default: float) -> float:
     """Seconds in a Go duration (`1m30s`); `default` for an empty or malformed one."""
-    text = (text or "").strip()
-    if not text:
+    if not (text or "").strip():
         return default
-    parts = _DURATION.findall(text)
-    if not parts or "".join(n + u for n, u in parts) != text:
+    try:
+        return parse_go_duration(text)
+    except ValueError:
         return default
-    return sum(float(n) * _UNITS[u] for n, u in parts)
 
 
 @dataclass(frozen=True)

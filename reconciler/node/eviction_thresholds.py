@@ -24,6 +24,7 @@ import re
 from dataclasses import dataclass
 from decimal import Decimal
 
+from reconciler.durations import parse_go_duration
 from reconciler.quantity import QuantityError, format_quantity, parse_quantity
 
 __all__ = [
@@ -66,8 +67,6 @@ DEFAULT_HARD = (
 """The kubelet's default `--eviction-hard` on Linux."""
 
 _ENTRY = re.compile(r"^\s*([A-Za-z.]+)\s*(<=|>=|<|>|=)\s*(\S+)\s*$")
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(h|ms|m|s)")
-_UNITS = {"h": 3600.0, "m": 60.0, "s": 1.0, "ms": 0.001}
 
 
 class ThresholdError(ValueError):
@@ -205,13 +204,10 @@ def parse_thresholds(
 
 def parse_duration(text: str) -> float:
     """Seconds in a Go duration (`1m30s`, `0s`, `500ms`)."""
-    cleaned = (text or "").strip()
-    if cleaned == "0":
-        return 0.0
-    parts = _DURATION_PART.findall(cleaned)
-    if not parts or "".join(n + u for n, u in parts) != cleaned:
-        raise ThresholdError(f"{text!r} is not a duration such as 30s, 5m or 1m30s")
-    return sum(float(n) * _UNITS[u] for n, u in parts)
+    try:
+        return parse_go_duration(text)
+    except ValueError as e:
+        raise ThresholdError(str(e)) from None
 
 
 def parse_grace_periods(text: str) -> dict[str, float]:
