@@ -16,7 +16,8 @@ CronJob's key at that moment on the injected clock; Job events wake it in betwee
   start twice), owned by the CronJob;
 - which finished Jobs fall out of successfulJobsHistoryLimit (3) / failedJobsHistoryLimit
   (1), and status: active, lastScheduleTime, lastSuccessfulTime; the Events `kubectl
-  describe cronjob` shows (SuccessfulCreate, SuccessfulDelete, JobAlreadyActive, ...).
+  describe cronjob` shows (SuccessfulCreate, SawCompletedJob, SuccessfulDelete,
+  JobAlreadyActive, ...).
 """
 
 from __future__ import annotations
@@ -118,6 +119,13 @@ def plan(cj: JSONDict, jobs: list[JSONDict], now: datetime) -> Plan:
     status = dict(cj.get("status") or {})
     out = Plan()
     active = [j for j in jobs if _finished(j) is None]
+    was_active = {ref.get("uid") for ref in status.get("active") or []}
+    for j in jobs:
+        ending = _finished(j)
+        if ending is not None and (j.get("metadata") or {}).get("uid") in was_active:
+            name = (j.get("metadata") or {}).get("name")
+            message = f"Saw completed job: {name}, condition: {ending}"
+            out.events.append(Event("Normal", "SawCompletedJob", message))
     succeeded = sorted((j for j in jobs if _finished(j) == "Complete"), key=_scheduled_at)
     failed = sorted((j for j in jobs if _finished(j) == "Failed"), key=_scheduled_at)
     for kept, limit in (

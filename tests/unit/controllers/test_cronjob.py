@@ -220,6 +220,18 @@ def test_failed_history_limit_and_last_successful_time() -> None:
     assert decided.status["lastSuccessfulTime"] == "2026-01-01T00:09:00Z"
 
 
+def test_a_job_that_was_active_and_ended_is_seen_once() -> None:
+    ref = {"kind": "Job", "name": "report-1", "uid": "u1"}
+    ended = finished({"metadata": {"name": "report-1", "uid": "u1"}}, "Failed")
+    decided = plan(cronjob(status={"active": [ref]}), [ended], T0 + timedelta(minutes=1))
+    assert decided.events == [
+        ("Normal", "SawCompletedJob", "Saw completed job: report-1, condition: Failed")
+    ]
+    assert "active" not in decided.status
+    # Once out of `active`, the ended Job is not seen again.
+    assert plan(cronjob(status=decided.status), [ended], T0 + timedelta(minutes=2)).events == []
+
+
 def test_bad_schedule_is_reported_not_retried() -> None:
     decided = plan(cronjob(schedule="every minute"), [], T0)
     assert decided.error is not None and "5 fields" in decided.error
