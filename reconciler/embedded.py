@@ -144,6 +144,7 @@ class EmbeddedPlane:
             )
         )
         self.controllers.add(Scheduler(self.client, clock))
+        self.server.components = self._components
         self.controllers.add(ServiceAccountsController(self.client, clock))
         self.controllers.add(ClusterRoleAggregationController(self.client, clock))
         self.controllers.add(
@@ -171,6 +172,14 @@ class EmbeddedPlane:
         self._routing_informers: InformerFactory | None = None
         self.gateways: ServiceGateways | None = None
         self.dns: ClusterDnsServer | None = None
+
+    def _components(self) -> dict[str, str | None]:
+        """`kubectl get cs`: the scheduler and the rest of the controllers, as upstream's
+        separate processes would be probed; None for one that works, else what is wrong."""
+        problems = self.controllers.problems()
+        scheduler = problems.pop("scheduler", None)
+        manager = "; ".join(f"{name}: {why}" for name, why in sorted(problems.items()))
+        return {"scheduler": scheduler, "controller-manager": manager or None}
 
     def _sign(self, spec: Mapping[str, Any], now: datetime) -> str:
         """An approved client certificate request, signed with the cluster CA."""

@@ -18,6 +18,7 @@ from aiohttp import web
 
 from reconciler.apiserver import discovery, metrics_api, paths, request_info
 from reconciler.apiserver.access import Access
+from reconciler.apiserver.component_status import Components
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.handlers import ResourceHandlers, WatchSettings, json_response
 from reconciler.apiserver.metrics_api import MetricsProvider
@@ -41,6 +42,8 @@ class AppConfig:
     server_address: str
     version: str = "v1.32.0-recon"
     bookmark_interval: float = 60.0
+    components: Components = lambda: {}
+    """How the in-process parts besides the store are (`component_status.py`)."""
 
 
 # An OpenAPI v2 document with no definitions, as gnostic protobuf: Document{swagger=1: "2.0",
@@ -102,7 +105,12 @@ def build_app(
         return None
 
     resources = ResourceHandlers(
-        service, clock, WatchSettings(config.bookmark_interval), config.access, pod_streams
+        service,
+        clock,
+        WatchSettings(config.bookmark_interval),
+        config.access,
+        pod_streams,
+        config.components,
     )
 
     counted = RequestMetrics(time.time())

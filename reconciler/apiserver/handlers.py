@@ -19,6 +19,13 @@ from aiohttp import web
 from reconciler.apiserver import errors, protobuf, reviews
 from reconciler.apiserver.access import Access, user_of
 from reconciler.apiserver.binding import Bindings
+from reconciler.apiserver.component_status import (
+    DEPRECATION,
+    STORE_COMPONENT,
+    Components,
+    component_status,
+    component_status_list,
+)
 from reconciler.apiserver.converted import ConvertedVersion
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.eviction import Evictions
@@ -32,7 +39,7 @@ from reconciler.apiserver.objects import (
 )
 from reconciler.apiserver.paths import ResourcePath
 from reconciler.apiserver.pod_subresources import PodSubresources, StreamsSource
-from reconciler.apiserver.resources import ResourceType
+from reconciler.apiserver.resources import READ_ONLY_VERBS, ResourceType
 from reconciler.apiserver.tables import build_table
 from reconciler.apiserver.token_request import request_token
 from reconciler.clock import Clock
@@ -151,9 +158,11 @@ class ResourceHandlers:
         watch: WatchSettings,
         access: Access,
         pod_streams: StreamsSource = lambda: None,
+        components: Components = lambda: {},
     ) -> None:
         self.service = service
         self.clock = clock
+        self.components = components
         self.watch_settings = watch
         self.access = access
         pods = service.registry.lookup("", "v1", "pods")
@@ -187,6 +196,8 @@ class ResourceHandlers:
         ns = rp.namespace or ""
         if rt.verbs == ("create",):
             return await self._review(request, rt, rp, ns)
+        if rt.verbs == READ_ONLY_VERBS:
+            return self._component_statuses(request, rt, rp)
         if rp.subresource is not None:
             return await self._subresource(request, rt, rp, ns)
         if rp.name is None:
@@ -453,6 +464,33 @@ class ResourceHandlers:
                 field_manager=_field_manager(request),
             )
         return json_response(written, 200, warnings)
+
+    def _component_statuses(
+        self, request: web.Request, rt: ResourceType, rp: ResourcePath
+    ) -> web.Response:
+        """`kubectl get componentstatuses`: asked of the parts at each read, never stored."""
+        watch = rp.legacy_watch or request.query.get("watch") in ("true", "1")
+        if request.method != "GET" or rp.subresource is not None or watch:
+            verb = "watch" if watch else request.method
+            raise ApiError(405, "MethodNotAllowed", f"{verb} is not supported on {rt.plural}")
+        found = dict(self.components())
+        found[STORE_COMPONENT] = self.service.store.problem()
+        warnings = [DEPRECATION]
+        if rp.name is None:
+            listed = component_status_list(found, self.service.store.revision)
+            if wants_table(request):
+                return json_response(
+                    self._table(request, rt, listed["items"], None, None), 200, warnings
+                )
+            return json_response(listed, 200, warnings)
+        if rp.name not in found:
+            raise ApiError(
+                404, "NotFound", f'componentstatuses "{rp.name}" not found', rt.kind, rp.name
+            )
+        obj = component_status(rp.name, found[rp.name])
+        if wants_table(request):
+            return json_response(self._table(request, rt, [obj], None, None), 200, warnings)
+        return json_response(obj, 200, warnings)
 
     async def _review(
         self, request: web.Request, rt: ResourceType, rp: ResourcePath, ns: str

@@ -296,6 +296,7 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
             )
         )
     out.extend(_review_types(defs))
+    out.extend(_read_only_types(defs))
     by_key = {(t.group, t.kind): t for t in out}
     for (group, version, kind), stored_version in _CONVERTED_VERSIONS.items():
         newest = by_key.get((group, kind))
@@ -330,6 +331,33 @@ def _review_types(defs: Definitions) -> list[ResourceType]:
                 singular=gvk.kind.lower(),
                 namespaced=namespaced,
                 verbs=("create",),
+                definition=name,
+            )
+        )
+    return out
+
+
+# Kinds served read-only and never stored, answered when read (`component_status.py`).
+READ_ONLY_VERBS = ("get", "list")
+_READ_ONLY_KINDS = {("", "v1", "ComponentStatus"): ("cs",)}
+
+
+def _read_only_types(defs: Definitions) -> list[ResourceType]:
+    out = []
+    for gvk, name in defs.kinds().items():
+        short_names = _READ_ONLY_KINDS.get((gvk.group, gvk.version, gvk.kind))
+        if short_names is None:
+            continue
+        out.append(
+            ResourceType(
+                group=gvk.group,
+                version=gvk.version,
+                kind=gvk.kind,
+                plural=guess_plural(gvk.kind),
+                singular=gvk.kind.lower(),
+                namespaced=False,
+                short_names=short_names,
+                verbs=READ_ONLY_VERBS,
                 definition=name,
             )
         )

@@ -24,6 +24,7 @@ from reconciler.apiserver.access import Access
 from reconciler.apiserver.app import AppConfig, Handler, build_app
 from reconciler.apiserver.authn import MASTERS, Authenticator
 from reconciler.apiserver.authz import Authorizer
+from reconciler.apiserver.component_status import Components
 from reconciler.apiserver.csr import approval_attributes
 from reconciler.apiserver.csr_signer import ClientSigner
 from reconciler.apiserver.escalation import CURRENT_USER, EscalationGuard
@@ -125,6 +126,8 @@ class ApiServer:
         self.pod_streams: PodStreams | None = None
         # Set by whoever measures the node, to serve metrics.k8s.io (`kubectl top`).
         self.metrics: MetricsSource | None = None
+        # Set by whoever runs the controllers, for `kubectl get componentstatuses`.
+        self.components: Components = lambda: {}
         # Path prefix -> handler for URLs that carry their own authentication (webhooks);
         # set before `start()`.
         self.public_routes: dict[str, Handler] = {}
@@ -188,6 +191,7 @@ class ApiServer:
                 ),
                 server_address=address,
                 bookmark_interval=self.options.bookmark_interval,
+                components=lambda: self.components(),
             ),
             lambda: self.pod_streams,
             self.public_routes,

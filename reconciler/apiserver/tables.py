@@ -321,6 +321,12 @@ _COLUMNS: dict[str, list[JSON]] = {
         _AGE,
     ],
     "Namespace": [_NAME, _col("Status", "string", "The status of the namespace"), _AGE],
+    "ComponentStatus": [
+        _NAME,
+        _col("Status", "string", "Status of the component conditions"),
+        _col("Message", "string", "Message of the component conditions"),
+        _col("Error", "string", "Error of the component conditions"),
+    ],
     "Node": [
         _NAME,
         _col("Status", "string", "The status of the node"),
@@ -882,6 +888,14 @@ def _print_namespace(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
     return [_name(obj), _str(_get(obj, "status", "phase"), default), _age(obj, now)]
 
 
+def _print_component_status(obj: Mapping[str, Any], now: datetime) -> list[Cell]:
+    for cond in _list(obj.get("conditions")):
+        if _get(cond, "type") == "Healthy":
+            status = "Healthy" if _get(cond, "status") == "True" else "Unhealthy"
+            return [_name(obj), status, _str(_get(cond, "message")), _str(_get(cond, "error"))]
+    return [_name(obj), "Unknown", "", ""]
+
+
 _ROLE_PREFIX = "node-role.kubernetes.io/"
 
 
@@ -1219,6 +1233,7 @@ _PRINTERS: dict[str, _Printer] = {
     "ConfigMap": _print_config_map,
     "Secret": _print_secret,
     "Namespace": _print_namespace,
+    "ComponentStatus": _print_component_status,
     "Node": _print_node,
     "PersistentVolumeClaim": _print_pvc,
     "PersistentVolume": _print_pv,

@@ -137,6 +137,7 @@ class ControllerManager:
         self.controllers: list[Controller] = []
         self._workers: dict[str, int] = {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._started = False
 
     def add(self, controller: Controller, workers: int = 1) -> None:
         controller.setup(self.factory)
@@ -152,6 +153,21 @@ class ControllerManager:
                 self._tasks.append(
                     loop.create_task(run_worker(controller), name=f"{controller.name}-{i}")
                 )
+        self._started = True
+
+    def problems(self) -> dict[str, str]:
+        """Controller name -> what is wrong with it: not started yet (its informers are
+        still listing), or a worker that ended. Empty when all are working."""
+        if not self._started:
+            return {c.name: "not started: informers not synced" for c in self.controllers}
+        out: dict[str, str] = {}
+        for task in self._tasks:
+            if not task.done():
+                continue
+            name = task.get_name().rsplit("-", 1)[0]
+            error = None if task.cancelled() else task.exception()
+            out[name] = f"a worker ended: {error}" if error else "a worker ended"
+        return out
 
     async def stop(self) -> None:
         for controller in self.controllers:

@@ -107,6 +107,14 @@ class Store:
         keys = sorted(k for k in items if namespace is None or k[0] == namespace)
         return [items[k] for k in keys]
 
+    def problem(self) -> str | None:
+        """None when the database answers a query, else the error (for health reports)."""
+        try:
+            self._db.execute("SELECT 1").fetchone()
+        except sqlite3.Error as e:
+            return f"sqlite: {e}"
+        return None
+
     def counts(self) -> dict[str, int]:
         """How many objects each resource holds (the API server's storage metrics)."""
         return {resource: len(items) for resource, items in self._index.items() if items}

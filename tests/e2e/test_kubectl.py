@@ -82,6 +82,19 @@ def test_get_prints_the_familiar_tables(applied: ReconServer, kubectl: Kubectl) 
     assert header(widgets) == ["NAME", "SIZE"] and "gizmo" in widgets
 
 
+def test_componentstatuses_report_the_control_planes_parts(kubectl: Kubectl) -> None:
+    """`kubectl get cs`, deprecated upstream but still in tutorials: each part, asked."""
+    got = kubectl.run("get", "componentstatuses")
+    assert header(got.stdout) == ["NAME", "STATUS", "MESSAGE", "ERROR"]
+    rows = {line.split()[0]: line.split()[1] for line in got.stdout.splitlines()[1:]}
+    assert rows == {"controller-manager": "Healthy", "etcd-0": "Healthy", "scheduler": "Healthy"}
+    assert "ComponentStatus is deprecated" in got.stderr
+    one = kubectl.json("get", "cs", "scheduler")
+    assert one["conditions"] == [{"type": "Healthy", "status": "True", "message": "ok"}]
+    refused = kubectl.run("delete", "cs", "scheduler", check=False)
+    assert refused.returncode != 0 and "not supported" in refused.stderr
+
+
 def test_get_yaml_round_trips_every_object(applied: ReconServer, kubectl: Kubectl) -> None:
     for kind, name, check in [
         ("configmap", "web-config", lambda o: o["data"]["greeting"] == "hello"),

@@ -51,6 +51,12 @@ def test_deployment_scale_history_and_undo(kubectl: Kubectl) -> None:
         ),
         what="revision 1 to come back as 3",
     )
+    # Scaling down after rollouts (and mid-rollout: these pods never become ready) reaches
+    # every ReplicaSet; `kubectl describe` lists the resizes.
+    kubectl.run("scale", "deployment/wl", "--replicas=0")
+    wait_until(lambda: pod_names(kubectl, "app=wl") == [], what="scaled to 0 after rollouts")
+    described = kubectl.run("describe", "deployment", "wl").stdout
+    assert "ScalingReplicaSet" in described and "Scaled down replica set wl-" in described
     kubectl.run("delete", "deployment", "wl")
     wait_until(lambda: pod_names(kubectl, "app=wl") == [], what="cascading deletion")
     assert kubectl.json("get", "rs", "-l", "app=wl")["items"] == []

@@ -356,7 +356,13 @@ async def test_a_pod_past_its_active_deadline_is_stopped_and_failed(node: NodeHa
         "Pod was active on the node longer than the specified deadline",
     )
     assert "terminated" in status_of(pod, "c")["state"]
-    assert not [r for r in await node.containers(pod) if r.status.value == "running"]
+
+    async def all_stopped() -> bool:
+        # The app containers stop before the Failed status is written, the sandbox after.
+        await node.advance(1)
+        return not [r for r in await node.containers(pod) if r.status.value == "running"]
+
+    await node.eventually(all_stopped, what="every container stopped, the sandbox last")
 
 
 async def test_init_containers_run_in_order_before_the_app(node: NodeHarness) -> None:
