@@ -478,6 +478,8 @@ class ResourceHandlers:
         warnings = [DEPRECATION]
         if rp.name is None:
             listed = component_status_list(found, self.service.store.revision)
+            selection = self._selection(request, rt)
+            listed["items"] = [i for i in listed["items"] if selection.matches(i)]
             if wants_table(request):
                 return json_response(
                     self._table(request, rt, listed["items"], None, None), 200, warnings

@@ -70,6 +70,13 @@ async def test_a_part_in_trouble_is_unhealthy_with_its_error(server: ApiServer) 
     ]
 
 
+async def test_lists_honour_selectors(server: ApiServer) -> None:
+    _, listed, _ = await call(server, "GET", f"{CS}?fieldSelector=metadata.name%3Detcd-0")
+    assert [i["metadata"]["name"] for i in listed["items"]] == ["etcd-0"]
+    _, listed, _ = await call(server, "GET", f"{CS}?labelSelector=tier%3Dcontrol-plane")
+    assert listed["items"] == []
+
+
 async def test_only_get_and_list(server: ApiServer) -> None:
     status, body, _ = await call(server, "GET", f"{CS}/nope")
     assert status == 404 and body["reason"] == "NotFound"
