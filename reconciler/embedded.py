@@ -30,6 +30,7 @@ from reconciler.clock import Clock
 from reconciler.controllers.base import ControllerManager
 from reconciler.controllers.clusterrole_aggregation import ClusterRoleAggregationController
 from reconciler.controllers.cronjob import CronJobController
+from reconciler.controllers.csr_cleaner import CsrCleaner
 from reconciler.controllers.csr_signing import CsrSigningController
 from reconciler.controllers.daemonset import DaemonSetController
 from reconciler.controllers.deployment import DeploymentController
@@ -150,6 +151,7 @@ class EmbeddedPlane:
         self.controllers.add(
             CsrSigningController(self.client, clock, lambda spec, now: self._sign(spec, now))
         )
+        self.controllers.add(CsrCleaner(self.client, clock))
         self.controllers.add(
             RootCaPublisher(self.client, clock, lambda: self.server.ca_certificate.decode())
         )
