@@ -82,3 +82,13 @@ def rfc3339_micro(moment: datetime) -> str:
 
 def parse_rfc3339(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def maybe_rfc3339(value: object) -> datetime | None:
+    """A timestamp field read leniently: None when absent, empty or not a timestamp."""
+    if not value:
+        return None
+    try:
+        return parse_rfc3339(str(value))
+    except ValueError:
+        return None

@@ -20,7 +20,7 @@ from typing import Any
 
 from reconciler.apiserver.errors import ApiError
 from reconciler.apiserver.objects import ObjectService
-from reconciler.clock import Clock, parse_rfc3339
+from reconciler.clock import Clock, maybe_rfc3339
 from reconciler.store.watch import Event
 
 JSONDict = dict[str, Any]
@@ -43,12 +43,7 @@ def last_written(event: JSONDict) -> datetime | None:
         series.get("lastObservedTime"),
         meta.get("creationTimestamp"),
     ]
-    times: list[datetime] = []
-    for stamp in stamps:
-        if not stamp:
-            continue
-        with contextlib.suppress(ValueError):
-            times.append(parse_rfc3339(str(stamp)))
+    times = [t for t in (maybe_rfc3339(stamp) for stamp in stamps) if t is not None]
     return max(times, default=None)
 
 

@@ -295,8 +295,7 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
                 definition=name,
             )
         )
-    out.extend(_review_types(defs))
-    out.extend(_read_only_types(defs))
+    out.extend(_unstored_types(defs))
     by_key = {(t.group, t.kind): t for t in out}
     for (group, version, kind), stored_version in _CONVERTED_VERSIONS.items():
         newest = by_key.get((group, kind))
@@ -315,39 +314,20 @@ def builtin_types(defs: Definitions) -> list[ResourceType]:
     return out
 
 
-def _review_types(defs: Definitions) -> list[ResourceType]:
-    """The create-only review kinds (`REVIEW_KINDS`), at their GA version."""
-    out = []
-    for gvk, name in defs.kinds().items():
-        namespaced = REVIEW_KINDS.get((gvk.group, gvk.kind))
-        if namespaced is None or gvk.version != "v1":
-            continue
-        out.append(
-            ResourceType(
-                group=gvk.group,
-                version=gvk.version,
-                kind=gvk.kind,
-                plural=guess_plural(gvk.kind),
-                singular=gvk.kind.lower(),
-                namespaced=namespaced,
-                verbs=("create",),
-                definition=name,
-            )
-        )
-    return out
-
-
 # Kinds served read-only and never stored, answered when read (`component_status.py`).
 READ_ONLY_VERBS = ("get", "list")
-_READ_ONLY_KINDS = {("", "v1", "ComponentStatus"): ("cs",)}
+_READ_ONLY_KINDS = {("", "ComponentStatus"): ("cs",)}
 
 
-def _read_only_types(defs: Definitions) -> list[ResourceType]:
+def _unstored_types(defs: Definitions) -> list[ResourceType]:
+    """The kinds served but never stored, at v1: the create-only reviews (`REVIEW_KINDS`)
+    and the read-only ones (`_READ_ONLY_KINDS`)."""
     out = []
     for gvk, name in defs.kinds().items():
-        short_names = _READ_ONLY_KINDS.get((gvk.group, gvk.version, gvk.kind))
-        if short_names is None:
+        key = (gvk.group, gvk.kind)
+        if gvk.version != "v1" or (key not in REVIEW_KINDS and key not in _READ_ONLY_KINDS):
             continue
+        review = key in REVIEW_KINDS
         out.append(
             ResourceType(
                 group=gvk.group,
@@ -355,9 +335,9 @@ def _read_only_types(defs: Definitions) -> list[ResourceType]:
                 kind=gvk.kind,
                 plural=guess_plural(gvk.kind),
                 singular=gvk.kind.lower(),
-                namespaced=False,
-                short_names=short_names,
-                verbs=READ_ONLY_VERBS,
+                namespaced=REVIEW_KINDS[key] if review else False,
+                short_names=() if review else _READ_ONLY_KINDS[key],
+                verbs=("create",) if review else READ_ONLY_VERBS,
                 definition=name,
             )
         )

@@ -22,31 +22,17 @@ from typing import Any
 
 from cryptography import x509
 
-from reconciler.client.base import Client
 from reconciler.client.errors import NotFoundError
-from reconciler.clock import Clock, parse_rfc3339
+from reconciler.clock import maybe_rfc3339
 from reconciler.controllers.base import Result
-from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
-from reconciler.controllers.queue import WorkQueue
+from reconciler.controllers.csr_signing import API_VERSION, KIND, CsrController
+from reconciler.controllers.informer import ObjKey
 
 __all__ = ["CsrCleaner", "removal_time"]
 
-JSONDict = dict[str, Any]
-
-API_VERSION = "certificates.k8s.io/v1"
-KIND = "CertificateSigningRequest"
 DECIDED_EXPIRATION = timedelta(hours=1)
 PENDING_EXPIRATION = timedelta(hours=24)
 _DECIDED = ("Approved", "Denied", "Failed")
-
-
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parse_rfc3339(str(value))
-    except ValueError:
-        return None
 
 
 def _certificate_expiry(status: Mapping[str, Any]) -> datetime | None:
@@ -69,11 +55,12 @@ def removal_time(csr: Mapping[str, Any]) -> datetime | None:
         if cond.get("type") not in _DECIDED or cond.get("status", "True") != "True":
             continue
         decided = True
-        when = _time(cond.get("lastUpdateTime")) or _time(cond.get("lastTransitionTime"))
+        updated, moved = cond.get("lastUpdateTime"), cond.get("lastTransitionTime")
+        when = maybe_rfc3339(updated) or maybe_rfc3339(moved)
         if when is not None:
             times.append(when + DECIDED_EXPIRATION)
     if not decided:
-        created = _time((csr.get("metadata") or {}).get("creationTimestamp"))
+        created = maybe_rfc3339((csr.get("metadata") or {}).get("creationTimestamp"))
         if created is not None:
             times.append(created + PENDING_EXPIRATION)
     expiry = _certificate_expiry(status)
@@ -82,22 +69,8 @@ def removal_time(csr: Mapping[str, Any]) -> datetime | None:
     return min(times, default=None)
 
 
-class CsrCleaner:
+class CsrCleaner(CsrController):
     name = "csrcleaner"
-
-    def __init__(self, client: Client, clock: Clock) -> None:
-        self.client = client
-        self.clock = clock
-        self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
-        self.requests: Informer
-
-    def setup(self, factory: InformerFactory) -> None:
-        self.requests = factory.informer(API_VERSION, KIND)
-
-        def seen(obj: JSONDict) -> None:
-            self.queue.add(("", str((obj.get("metadata") or {}).get("name") or "")))
-
-        self.requests.add_handlers(Handlers(seen, lambda _old, new: seen(new), None))
 
     async def reconcile(self, key: ObjKey) -> Result:
         csr = self.requests.get("", key[1])

@@ -19,11 +19,19 @@ from typing import Any
 from reconciler.client.base import Client
 from reconciler.client.errors import ClientError, NotFoundError
 from reconciler.clock import Clock, rfc3339
-from reconciler.controllers.base import Result
+from reconciler.controllers.base import Result, enqueue_self
 from reconciler.controllers.informer import Handlers, Informer, InformerFactory, ObjKey
 from reconciler.controllers.queue import WorkQueue
 
-__all__ = ["CLIENT_SIGNER", "CsrSigningController", "signing_decision", "usage_refusal"]
+__all__ = [
+    "API_VERSION",
+    "CLIENT_SIGNER",
+    "KIND",
+    "CsrController",
+    "CsrSigningController",
+    "signing_decision",
+    "usage_refusal",
+]
 
 JSONDict = dict[str, Any]
 Issue = Callable[[Mapping[str, Any], datetime], str]
@@ -59,23 +67,30 @@ def signing_decision(csr: Mapping[str, Any]) -> str | None:
     return "sign"
 
 
-class CsrSigningController:
-    name = "csrsigning"
+class CsrController:
+    """What the CSR controllers (this one, `csr_cleaner.py`) share: an informer on the
+    requests, each queued by name when added or changed."""
 
-    def __init__(self, client: Client, clock: Clock, issue: Issue) -> None:
+    name = "csr"
+
+    def __init__(self, client: Client, clock: Clock) -> None:
         self.client = client
         self.clock = clock
-        self.issue = issue
         self.queue: WorkQueue[ObjKey] = WorkQueue(clock)
         self.requests: Informer
 
     def setup(self, factory: InformerFactory) -> None:
         self.requests = factory.informer(API_VERSION, KIND)
-
-        def seen(obj: JSONDict) -> None:
-            self.queue.add(("", str((obj.get("metadata") or {}).get("name") or "")))
-
+        seen = enqueue_self(self.queue)
         self.requests.add_handlers(Handlers(seen, lambda _old, new: seen(new), None))
+
+
+class CsrSigningController(CsrController):
+    name = "csrsigning"
+
+    def __init__(self, client: Client, clock: Clock, issue: Issue) -> None:
+        super().__init__(client, clock)
+        self.issue = issue
 
     async def reconcile(self, key: ObjKey) -> Result:
         csr = self.requests.get("", key[1])

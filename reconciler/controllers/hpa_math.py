@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.clock import parse_rfc3339
+from reconciler.clock import maybe_rfc3339
 from reconciler.controllers.hpa_metrics import (
     MetricsError,
     PodMetric,
@@ -90,15 +90,6 @@ def _name(pod: JSONDict) -> str:
     return str((pod.get("metadata") or {}).get("name") or "")
 
 
-def _time(value: Any) -> datetime | None:
-    if not value:
-        return None
-    try:
-        return parse_rfc3339(str(value))
-    except ValueError:
-        return None
-
-
 def _ready_condition(pod: JSONDict) -> JSONDict | None:
     for cond in (pod.get("status") or {}).get("conditions") or []:
         if isinstance(cond, dict) and cond.get("type") == "Ready":
@@ -110,11 +101,11 @@ def _cpu_unready(pod: JSONDict, metric: PodMetric, now: datetime) -> bool:
     """Upstream's test for a cpu sample not to trust: the pod is not Ready, or it is starting
     and the sample may predate its readiness (a JVM warming up burns cpu it will not keep)."""
     cond = _ready_condition(pod)
-    started = _time((pod.get("status") or {}).get("startTime"))
+    started = maybe_rfc3339((pod.get("status") or {}).get("startTime"))
     if cond is None or started is None:
         return True
     not_ready = cond.get("status") == "False"
-    transition = _time(cond.get("lastTransitionTime")) or started
+    transition = maybe_rfc3339(cond.get("lastTransitionTime")) or started
     if started + CPU_INITIALIZATION_PERIOD > now:
         if not_ready:
             return True

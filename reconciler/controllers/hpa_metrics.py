@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from reconciler.clock import parse_rfc3339
+from reconciler.clock import maybe_rfc3339
 from reconciler.durations import parse_go_duration
 from reconciler.quantity import QuantityError, parse_quantity
 
@@ -88,10 +88,7 @@ def parse_duration(text: str) -> timedelta:
 
 
 def _timestamp(item: JSONDict) -> datetime | None:
-    try:
-        return parse_rfc3339(str(item.get("timestamp") or ""))
-    except ValueError:
-        return None
+    return maybe_rfc3339(item.get("timestamp"))
 
 
 def _usage(container: JSONDict, resource: str) -> int | None:

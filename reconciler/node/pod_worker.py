@@ -185,6 +185,11 @@ class PodWorker:
         return True
 
     @property
+    def evicting(self) -> bool:
+        """Whether the eviction manager has handed this pod an eviction."""
+        return self._eviction is not None
+
+    @property
     def finished(self) -> bool:
         """Whether none of the pod's containers runs any more (an evicted pod is cleaned up)."""
         return self._cleaned

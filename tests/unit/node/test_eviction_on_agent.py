@@ -67,17 +67,27 @@ def failed(pod: JSONDict) -> bool:
 
 
 async def evicted_in_time(node: NodeHarness, name: str) -> JSONDict:
-    """Move the clock a second at a time until the pod has failed: a round started while
-    the clock moved (its measurement runs in a thread) sleeps from where the clock was."""
+    """Move the clock a second at a time until the eviction manager has picked the pod (a
+    round started while the clock moved, its measurement in a thread, sleeps from where the
+    clock was), then wait for the pod to fail without moving it further: the manager waits
+    up to 30 s of that clock for the pod's cleanup before its next round, so a clock raced
+    ahead of a busy worker would let the next round evict another pod meanwhile."""
 
-    async def moved_and_failed() -> JSONDict | None:
+    async def picked() -> bool:
+        pod = await node.pod(name)
+        assert node.agent is not None
+        worker = node.agent.workers.get(str(pod["metadata"]["uid"]))
+        if failed(pod) or (worker is not None and worker.evicting):
+            return True
         await node.advance(1)
+        return False
+
+    async def has_failed() -> JSONDict | None:
         pod = await node.pod(name)
         return pod if failed(pod) else None
 
-    evicted: JSONDict = await node.eventually(
-        moved_and_failed, timeout=15.0, what=f"{name} evicted"
-    )
+    await node.eventually(picked, timeout=15.0, what=f"{name} picked for eviction")
+    evicted: JSONDict = await node.eventually(has_failed, timeout=15.0, what=f"{name} evicted")
     return evicted
 
 
