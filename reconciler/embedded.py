@@ -145,7 +145,6 @@ class EmbeddedPlane:
             )
         )
         self.controllers.add(Scheduler(self.client, clock))
-        self.server.components = self._components
         self.controllers.add(ServiceAccountsController(self.client, clock))
         self.controllers.add(ClusterRoleAggregationController(self.client, clock))
         self.controllers.add(
@@ -163,6 +162,7 @@ class EmbeddedPlane:
                 lambda: self.server.ca_certificate,
             )
         )
+        self.server.components = self._components  # `kubectl get cs` asks the controllers
         self.node_options = node or NodeOptions()
         self.agent_id = agent_id_for(options.data_dir)
         self.runtime: ContainerRuntime | None = None

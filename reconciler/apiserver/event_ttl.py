@@ -56,17 +56,18 @@ class EventExpiry:
         self.ttl = ttl
         # Often enough that nothing outlives its TTL by much, rarely enough to cost nothing.
         self.interval = min(max(ttl.total_seconds() / 10, 1.0), 300.0)
-        self._types = [
-            rt
+        # storage key -> how Events of that API are served (and deleted)
+        self._types = {
+            rt.storage_key: rt
             for rt in (service.registry.lookup(*names) for names in EVENT_RESOURCES)
             if rt is not None
-        ]
+        }
         self._written: dict[tuple[str, str, str], datetime] = {}
         self._task: asyncio.Task[None] | None = None
 
     def start(self) -> None:
         now = self.clock.now()
-        for rt in self._types:
+        for rt in self._types.values():
             for stored in self.service.store.list(rt.storage_key):
                 meta = stored.body.get("metadata") or {}
                 key = (rt.storage_key, str(meta.get("namespace", "")), str(meta.get("name")))
@@ -82,7 +83,7 @@ class EventExpiry:
                 await self._task
 
     def _on_change(self, event: Event) -> None:
-        if not any(event.resource == rt.storage_key for rt in self._types):
+        if event.resource not in self._types:  # every write of the store passes here
             return
         key = (event.resource, event.namespace, event.name)
         if event.type == "DELETED":
@@ -93,16 +94,18 @@ class EventExpiry:
     def sweep(self) -> int:
         """Delete every Event not written for the TTL; how many went."""
         now = self.clock.now()
-        by_key = {rt.storage_key: rt for rt in self._types}
         due = [key for key, written in self._written.items() if now - written >= self.ttl]
+        gone = 0
         for storage_key, namespace, name in due:
             try:
-                self.service.delete(by_key[storage_key], namespace, name)
+                self.service.delete(self._types[storage_key], namespace, name)
             except ApiError as e:
                 if e.code != 404:
                     raise
                 self._written.pop((storage_key, namespace, name), None)
-        return len(due)
+                continue
+            gone += 1
+        return gone
 
     async def _run(self) -> None:
         while True:

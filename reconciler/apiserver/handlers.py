@@ -132,6 +132,11 @@ def _field_manager(request: web.Request) -> str:
     return request.headers.get("User-Agent", "").split("/", 1)[0][:128]
 
 
+def _watching(request: web.Request, rp: ResourcePath) -> bool:
+    """A watch, by the legacy `/watch/` path or by `?watch=true`."""
+    return rp.legacy_watch or request.query.get("watch") in ("true", "1")
+
+
 def _force(request: web.Request) -> bool:
     value = request.query.get("force", "")
     if value not in ("", "true", "false"):
@@ -202,8 +207,7 @@ class ResourceHandlers:
             return await self._subresource(request, rt, rp, ns)
         if rp.name is None:
             if method == "GET":
-                watch = rp.legacy_watch or request.query.get("watch") in ("true", "1")
-                if watch:
+                if _watching(request, rp):
                     return await self.watch(request, rt, rp.namespace)
                 return self.list_objects(request, rt, rp.namespace)
             if method == "POST":
@@ -224,7 +228,7 @@ class ResourceHandlers:
                 return await self.delete_collection(request, rt, rp.namespace)
         else:
             if method == "GET":
-                if rp.legacy_watch or request.query.get("watch") in ("true", "1"):
+                if _watching(request, rp):
                     return await self.watch(request, rt, rp.namespace, name=rp.name)
                 obj = self.service.get(rt, ns, rp.name)
                 if wants_table(request):
@@ -292,7 +296,7 @@ class ResourceHandlers:
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
         if rp.subresource is not None:
             raise ApiError(404, "NotFound", f"subresources are served in {stored.api_version} only")
-        if rp.legacy_watch or request.query.get("watch") in ("true", "1"):
+        if _watching(request, rp):
             raise ApiError(405, "MethodNotAllowed", f"watch is served in {stored.api_version} only")
         versions = ConvertedVersion(self.service, rt, stored)
         method, ns = request.method, rp.namespace or ""
@@ -469,30 +473,27 @@ class ResourceHandlers:
         self, request: web.Request, rt: ResourceType, rp: ResourcePath
     ) -> web.Response:
         """`kubectl get componentstatuses`: asked of the parts at each read, never stored."""
-        watch = rp.legacy_watch or request.query.get("watch") in ("true", "1")
+        watch = _watching(request, rp)
         if request.method != "GET" or rp.subresource is not None or watch:
             verb = "watch" if watch else request.method
             raise ApiError(405, "MethodNotAllowed", f"{verb} is not supported on {rt.plural}")
         found = dict(self.components())
         found[STORE_COMPONENT] = self.service.store.problem()
-        warnings = [DEPRECATION]
+        body: JSONDict
         if rp.name is None:
-            listed = component_status_list(found, self.service.store.revision)
+            body = component_status_list(found, self.service.store.revision)
             selection = self._selection(request, rt)
-            listed["items"] = [i for i in listed["items"] if selection.matches(i)]
-            if wants_table(request):
-                return json_response(
-                    self._table(request, rt, listed["items"], None, None), 200, warnings
-                )
-            return json_response(listed, 200, warnings)
-        if rp.name not in found:
+            body["items"] = items = [i for i in body["items"] if selection.matches(i)]
+        elif rp.name in found:
+            body = component_status(rp.name, found[rp.name])
+            items = [body]
+        else:
             raise ApiError(
                 404, "NotFound", f'componentstatuses "{rp.name}" not found', rt.kind, rp.name
             )
-        obj = component_status(rp.name, found[rp.name])
         if wants_table(request):
-            return json_response(self._table(request, rt, [obj], None, None), 200, warnings)
-        return json_response(obj, 200, warnings)
+            body = self._table(request, rt, items, None, None)
+        return json_response(body, 200, [DEPRECATION])
 
     async def _review(
         self, request: web.Request, rt: ResourceType, rp: ResourcePath, ns: str

@@ -22,18 +22,10 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from reconciler.controllers.deployment_util import DESIRED_REPLICAS, MAX_REPLICAS
+from reconciler.controllers.deployment_util import DESIRED_REPLICAS, MAX_REPLICAS, annotation_int
 
 JSONDict = dict[str, Any]
 Size = Callable[[JSONDict], int]
-
-
-def _annotation_int(rs: JSONDict, key: str) -> int | None:
-    value = ((rs.get("metadata") or {}).get("annotations") or {}).get(key)
-    try:
-        return int(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _name(rs: JSONDict) -> str:
@@ -49,7 +41,7 @@ def is_scaling_event(replicas: int, replica_sets: Sequence[JSONDict], size: Size
     for rs in replica_sets:
         if size(rs) <= 0:
             continue
-        desired = _annotation_int(rs, DESIRED_REPLICAS)
+        desired = annotation_int(rs, DESIRED_REPLICAS)
         if desired is not None and desired != replicas:
             return True
     return False
@@ -77,7 +69,7 @@ def _saturated(rs: JSONDict | None, replicas: int, size: Size) -> bool:
     available = int((rs.get("status") or {}).get("availableReplicas", 0) or 0)
     return (
         size(rs) == replicas
-        and _annotation_int(rs, DESIRED_REPLICAS) == replicas
+        and annotation_int(rs, DESIRED_REPLICAS) == replicas
         and available == replicas
     )
 
@@ -88,7 +80,7 @@ def _fraction(rs: JSONDict, replicas: int, surge: int, fallback_total: int, size
     if replicas == 0:
         return -size(rs)
     bound = replicas + surge
-    before = _annotation_int(rs, MAX_REPLICAS) or fallback_total
+    before = annotation_int(rs, MAX_REPLICAS) or fallback_total
     if before <= 0:
         return 0
     return int(size(rs) * bound / before + 0.5) - size(rs)

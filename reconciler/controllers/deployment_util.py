@@ -90,12 +90,17 @@ def surge_and_unavailable(deployment: Mapping[str, Any]) -> tuple[int, int]:
     return surge, unavailable
 
 
-def revision_of(obj: Mapping[str, Any]) -> int:
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+def annotation_int(obj: Mapping[str, Any], key: str) -> int | None:
+    """An integer annotation (revision, desired-replicas, ...); None if absent or not one."""
+    value = ((obj.get("metadata") or {}).get("annotations") or {}).get(key)
     try:
-        return int(annotations.get(REVISION, "0"))
+        return int(value) if value is not None else None
     except ValueError:
-        return 0
+        return None
+
+
+def revision_of(obj: Mapping[str, Any]) -> int:
+    return annotation_int(obj, REVISION) or 0
 
 
 def new_replicas_rolling(replicas: int, surge: int, total_pods: int, new_rs_replicas: int) -> int:

@@ -571,11 +571,9 @@ class JobController:
         """The event `kubectl describe job` ends with: Completed, or why the Job failed."""
         if _finished(before) is not None:
             return
-        for cond in after.get("conditions") or []:
-            if cond.get("status") != "True":
-                continue
-            if cond.get("type") == "Complete":
-                self.recorder.record(job, "Normal", "Completed", "Job completed")
-            elif cond.get("type") == "Failed":
-                reason, message = str(cond.get("reason") or "Failed"), str(cond.get("message"))
-                self.recorder.record(job, "Warning", reason, message)
+        failed = _true(after, "Failed")
+        if _true(after, "Complete") is not None:
+            self.recorder.record(job, "Normal", "Completed", "Job completed")
+        elif failed is not None:
+            reason = str(failed.get("reason") or "Failed")
+            self.recorder.record(job, "Warning", reason, str(failed.get("message")))
