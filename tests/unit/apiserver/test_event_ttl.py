@@ -9,9 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from click.testing import CliRunner
 
 from reconciler.apiserver.event_ttl import last_written
 from reconciler.apiserver.server import ApiServer, ServerOptions
+from reconciler.cli.main import cli
 from reconciler.client.errors import NotFoundError
 from reconciler.client.inprocess import InProcessClient
 from reconciler.clock import ManualClock, rfc3339
@@ -144,3 +146,15 @@ def test_go_durations(text: str, seconds: float) -> None:
 def test_what_is_not_a_go_duration_is_refused_by_name(text: str) -> None:
     with pytest.raises(ValueError, match=repr(text)):
         parse_go_duration(text)
+
+
+@pytest.mark.parametrize(("value", "said"), [("5x", "'5x' is not a duration"), ("0s", "longer")])
+def test_a_bad_event_ttl_stops_recon_serve_before_it_starts(
+    tmp_path: Path, value: str, said: str
+) -> None:
+    result = CliRunner().invoke(
+        cli, ["serve", "--data-dir", str(tmp_path / "data"), "--event-ttl", value]
+    )
+    assert result.exit_code == 2
+    assert "--event-ttl" in result.output and said in result.output
+    assert not (tmp_path / "data").exists()  # nothing was set up
